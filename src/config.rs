@@ -1,0 +1,677 @@
+//! Configuration: `RELOADER_*` environment variables (read with `envy`) and the Go
+//! reloader's command-line flags, merged into one typed [`Config`].
+//!
+//! Every setting is declared once in [`SETTINGS`]: its flag, its variable, its default and its
+//! help text. Precedence is flag, then variable, then default. Values are validated here, at
+//! start, and a bad one is reported with the name the user wrote (`--watch-interval` or
+//! `RELOADER_WATCH_INTERVAL`), so `main` can exit with code 2 before anything runs.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+
+/// One setting: how it is named on the command line and in the environment, its default and
+/// what it means. The single source of truth for `--help`, the README and parsing.
+#[derive(Debug)]
+pub struct Setting {
+    /// Flag name without the leading `--`, as prometheus-config-reloader spells it.
+    pub flag: &'static str,
+    /// Environment variable name.
+    pub env: &'static str,
+    /// Default value, in the same syntax a user would write.
+    pub default: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+const fn setting(
+    flag: &'static str,
+    env: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        flag,
+        env,
+        default,
+        help,
+    }
+}
+
+/// Every setting promreload understands.
+pub const SETTINGS: &[Setting] = &[
+    setting(
+        "config-file",
+        "RELOADER_CONFIG_FILE",
+        "",
+        "input config file, gzip (sniffed by magic bytes) or plain",
+    ),
+    setting(
+        "config-envsubst-file",
+        "RELOADER_CONFIG_ENVSUBST_FILE",
+        "",
+        "output file with $(VAR) expanded; empty = no output, only watch and reload",
+    ),
+    setting(
+        "watched-dir",
+        "RELOADER_WATCHED_DIRS",
+        "",
+        "directory whose files also trigger reloads (flag repeatable, variable comma-separated)",
+    ),
+    setting(
+        "reload-url",
+        "RELOADER_RELOAD_URL",
+        "http://127.0.0.1:9090/-/reload",
+        "URL that receives the reload POST",
+    ),
+    setting(
+        "watch-interval",
+        "RELOADER_WATCH_INTERVAL",
+        "3m",
+        "full re-check interval as a safety net; 0 = init mode (write once and exit)",
+    ),
+    setting(
+        "delay-interval",
+        "RELOADER_DELAY_INTERVAL",
+        "1s",
+        "minimum spacing between reloads; changes inside it coalesce into one reload",
+    ),
+    setting(
+        "retry-interval",
+        "RELOADER_RETRY_INTERVAL",
+        "1s",
+        "first retry delay after a failed reload (then exponential backoff with jitter)",
+    ),
+    setting(
+        "retry-max-interval",
+        "RELOADER_RETRY_MAX_INTERVAL",
+        "60s",
+        "cap of the retry backoff",
+    ),
+    setting(
+        "reload-timeout",
+        "RELOADER_RELOAD_TIMEOUT",
+        "30s",
+        "timeout of one reload request",
+    ),
+    setting(
+        "listen-address",
+        "RELOADER_LISTEN_ADDRESS",
+        ":8080",
+        "address of /healthz, /readyz, /metrics and /status; empty = no server",
+    ),
+    setting(
+        "max-config-bytes",
+        "RELOADER_MAX_CONFIG_BYTES",
+        "64MiB",
+        "cap on the rendered output (protects against gzip bombs)",
+    ),
+    setting(
+        "strict-env",
+        "RELOADER_STRICT_ENV",
+        "false",
+        "refuse a config that references an unset $(VAR) instead of leaving it as text",
+    ),
+    setting(
+        "log-level",
+        "RELOADER_LOG_LEVEL",
+        "info",
+        "log level: error, warn, info or debug",
+    ),
+    setting(
+        "log-format",
+        "RELOADER_LOG_FORMAT",
+        "logfmt",
+        "log format: logfmt or json",
+    ),
+];
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `key=value` pairs, one event per line (the Go reloader's default).
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated configuration of the sidecar.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Input config file (gzip or plain); `None` = only watched dirs.
+    pub config_file: Option<PathBuf>,
+    /// Rendered output file; `None` = render for hashing only.
+    pub output_file: Option<PathBuf>,
+    /// Directories whose regular files are hashed and trigger reloads.
+    pub watched_dirs: Vec<PathBuf>,
+    /// Where the reload POST goes.
+    pub reload_url: Url,
+    /// Full re-check interval; zero means init mode.
+    pub watch_interval: Duration,
+    /// Minimum spacing between reloads.
+    pub delay_interval: Duration,
+    /// First retry delay.
+    pub retry_interval: Duration,
+    /// Backoff cap.
+    pub retry_max_interval: Duration,
+    /// Timeout of one reload request.
+    pub reload_timeout: Duration,
+    /// Admin server address as written (`:8080`, `127.0.0.1:0`); `None` = no server.
+    pub listen_address: Option<String>,
+    /// Cap on the rendered output, in bytes.
+    pub max_config_bytes: u64,
+    /// Refuse configs that reference unset variables.
+    pub strict_env: bool,
+    /// Maximum log level.
+    pub log_level: tracing::Level,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Init mode: render and write once, then exit (`watch-interval` of zero).
+    pub fn init_mode(&self) -> bool {
+        self.watch_interval.is_zero()
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run with this configuration; `ignored_env` lists unknown `RELOADER_*` variables.
+    Run {
+        /// The configuration.
+        config: Box<Config>,
+        /// `RELOADER_*` variables that name no setting (warned about, not fatal: Kubernetes
+        /// service links can inject such names).
+        ignored_env: Vec<String>,
+    },
+    /// Print this help text and exit 0.
+    Help(String),
+    /// Print the version and exit 0.
+    Version,
+}
+
+/// A configuration error; `main` prints it and exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value that does not parse or is out of range.
+    #[error("invalid value {value:?} for {name}: {reason}")]
+    Invalid {
+        /// The flag or variable the user wrote.
+        name: String,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A flag nobody knows.
+    #[error("unknown flag {0}; see --help")]
+    UnknownFlag(String),
+    /// A flag without its value, or another command-line syntax error.
+    #[error("command line: {0}")]
+    Syntax(String),
+    /// Settings that cannot work together.
+    #[error("{0}")]
+    Conflict(String),
+    /// The environment could not be read.
+    #[error("reading RELOADER_* variables: {0}")]
+    Env(String),
+}
+
+/// Where a raw value came from: the name reported in errors.
+#[derive(Debug, Clone)]
+struct Raw {
+    origin: String,
+    values: Vec<String>,
+}
+
+/// Parses the process's arguments and environment.
+pub fn from_process() -> Result<Command, ConfigError> {
+    let env: HashMap<String, String> = envy::prefixed("RELOADER_")
+        .from_env()
+        .map_err(|e| ConfigError::Env(e.to_string()))?;
+    parse(std::env::args_os().skip(1), env)
+}
+
+/// Parses `args` (without the program name) over `env` (the `RELOADER_*` variables with the
+/// prefix removed and lower-cased, as `envy` yields them).
+pub fn parse(
+    args: impl IntoIterator<Item = OsString>,
+    env: HashMap<String, String>,
+) -> Result<Command, ConfigError> {
+    let mut raw: HashMap<&'static str, Raw> = HashMap::new();
+    let mut ignored_env = Vec::new();
+    for (key, value) in env {
+        let var = format!("RELOADER_{}", key.to_ascii_uppercase());
+        match SETTINGS.iter().find(|s| s.env == var) {
+            Some(s) => {
+                let values = split_list(s, &value);
+                raw.insert(
+                    s.flag,
+                    Raw {
+                        origin: var,
+                        values,
+                    },
+                );
+            }
+            None => ignored_env.push(var),
+        }
+    }
+    ignored_env.sort();
+    if let Some(command) = parse_flags(args, &mut raw)? {
+        return Ok(command);
+    }
+    let config = build(&raw)?;
+    Ok(Command::Run {
+        config: Box::new(config),
+        ignored_env,
+    })
+}
+
+fn split_list(s: &Setting, value: &str) -> Vec<String> {
+    if s.flag == "watched-dir" {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+            .collect()
+    } else {
+        vec![value.to_string()]
+    }
+}
+
+fn parse_flags(
+    args: impl IntoIterator<Item = OsString>,
+    raw: &mut HashMap<&'static str, Raw>,
+) -> Result<Option<Command>, ConfigError> {
+    use lexopt::Arg;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut from_flags: HashMap<&'static str, Raw> = HashMap::new();
+    let syntax = |e: lexopt::Error| ConfigError::Syntax(e.to_string());
+    while let Some(arg) = parser.next().map_err(syntax)? {
+        let name = match arg {
+            Arg::Short('h') | Arg::Long("help") => return Ok(Some(Command::Help(help_text()))),
+            Arg::Long("version") => return Ok(Some(Command::Version)),
+            Arg::Long(name) => name.to_string(),
+            Arg::Short(c) => return Err(ConfigError::UnknownFlag(format!("-{c}"))),
+            Arg::Value(v) => {
+                return Err(ConfigError::Syntax(format!(
+                    "unexpected argument {:?}",
+                    v.to_string_lossy()
+                )));
+            }
+        };
+        let (setting, value) = flag_value(&name, &mut parser)?;
+        let entry = from_flags.entry(setting.flag).or_insert_with(|| Raw {
+            origin: format!("--{}", setting.flag),
+            values: Vec::new(),
+        });
+        if setting.flag == "watched-dir" {
+            entry.values.push(value);
+        } else {
+            entry.values = vec![value];
+        }
+    }
+    raw.extend(from_flags);
+    Ok(None)
+}
+
+/// Resolves one long flag to its setting and value; booleans accept `--x`, `--x=false`, `--no-x`.
+fn flag_value(
+    name: &str,
+    parser: &mut lexopt::Parser,
+) -> Result<(&'static Setting, String), ConfigError> {
+    let find = |n: &str| SETTINGS.iter().find(|s| s.flag == n);
+    if let Some(s) = find(name) {
+        if is_bool(s) {
+            let value = parser.optional_value();
+            return Ok((
+                s,
+                value.map_or("true".into(), |v| v.to_string_lossy().into()),
+            ));
+        }
+        let value = parser
+            .value()
+            .map_err(|_| ConfigError::Syntax(format!("--{name} needs a value")))?;
+        let value = value
+            .into_string()
+            .map_err(|v| ConfigError::Syntax(format!("--{name}: value {v:?} is not UTF-8")))?;
+        return Ok((s, value));
+    }
+    if let Some(s) = name
+        .strip_prefix("no-")
+        .and_then(find)
+        .filter(|s| is_bool(s))
+    {
+        return Ok((s, "false".into()));
+    }
+    Err(ConfigError::UnknownFlag(format!("--{name}")))
+}
+
+fn is_bool(s: &Setting) -> bool {
+    matches!(s.default, "true" | "false")
+}
+
+/// The `--help` text, generated from [`SETTINGS`].
+pub fn help_text() -> String {
+    let mut out = String::from(
+        "promreload: keeps Prometheus's configuration in sync with a mounted Secret.\n\n\
+         Usage: promreload [--flag=value | --flag value]...\n\n\
+         Flags win over variables, variables over defaults.\n\n",
+    );
+    for s in SETTINGS {
+        let default = if s.default.is_empty() {
+            String::new()
+        } else {
+            format!(" (default {})", s.default)
+        };
+        out.push_str(&format!(
+            "  --{:<24} {}\n      {}{}\n",
+            s.flag, s.env, s.help, default
+        ));
+    }
+    out.push_str("  --help                    print this help\n  --version                 print the version\n");
+    out
+}
+
+/// Looks up a value: the raw one if given, else the default.
+struct Values<'a> {
+    raw: &'a HashMap<&'static str, Raw>,
+}
+
+impl Values<'_> {
+    fn get(&self, flag: &str) -> (String, String) {
+        let s = SETTINGS
+            .iter()
+            .find(|s| s.flag == flag)
+            .expect("every looked-up flag is declared in SETTINGS");
+        match self.raw.get(s.flag) {
+            Some(r) => (
+                r.origin.clone(),
+                r.values.last().cloned().unwrap_or_default(),
+            ),
+            None => (format!("--{} (default)", s.flag), s.default.to_string()),
+        }
+    }
+
+    fn list(&self, flag: &str) -> Vec<String> {
+        self.raw
+            .get(flag)
+            .map(|r| r.values.clone())
+            .unwrap_or_default()
+    }
+
+    fn parsed<T>(
+        &self,
+        flag: &str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let (name, value) = self.get(flag);
+        f(&value).map_err(|reason| ConfigError::Invalid {
+            name,
+            value,
+            reason,
+        })
+    }
+
+    fn path(&self, flag: &str) -> Option<PathBuf> {
+        let (_, value) = self.get(flag);
+        (!value.is_empty()).then(|| PathBuf::from(value))
+    }
+}
+
+fn build(raw: &HashMap<&'static str, Raw>) -> Result<Config, ConfigError> {
+    let v = Values { raw };
+    let config = Config {
+        config_file: v.path("config-file"),
+        output_file: v.path("config-envsubst-file"),
+        watched_dirs: v
+            .list("watched-dir")
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        reload_url: v.parsed("reload-url", parse_url)?,
+        watch_interval: v.parsed("watch-interval", parse_duration)?,
+        delay_interval: v.parsed("delay-interval", parse_duration)?,
+        retry_interval: v.parsed("retry-interval", positive_duration)?,
+        retry_max_interval: v.parsed("retry-max-interval", positive_duration)?,
+        reload_timeout: v.parsed("reload-timeout", positive_duration)?,
+        listen_address: {
+            let (_, value) = v.get("listen-address");
+            (!value.is_empty()).then_some(value)
+        },
+        max_config_bytes: v.parsed("max-config-bytes", parse_size)?,
+        strict_env: v.parsed("strict-env", parse_bool)?,
+        log_level: v.parsed("log-level", parse_level)?,
+        log_format: v.parsed("log-format", parse_format)?,
+    };
+    validate(&config, &v)?;
+    Ok(config)
+}
+
+fn validate(c: &Config, v: &Values) -> Result<(), ConfigError> {
+    if c.retry_max_interval < c.retry_interval {
+        let (name, value) = v.get("retry-max-interval");
+        return Err(ConfigError::Invalid {
+            name,
+            value,
+            reason: "must not be shorter than the retry interval".into(),
+        });
+    }
+    if c.config_file.is_none() && c.watched_dirs.is_empty() {
+        return Err(ConfigError::Conflict(
+            "nothing to do: set RELOADER_CONFIG_FILE (--config-file) or RELOADER_WATCHED_DIRS (--watched-dir)".into(),
+        ));
+    }
+    if c.output_file.is_some() && c.config_file.is_none() {
+        return Err(ConfigError::Conflict(
+            "RELOADER_CONFIG_ENVSUBST_FILE (--config-envsubst-file) needs RELOADER_CONFIG_FILE (--config-file)".into(),
+        ));
+    }
+    if c.output_file.is_some() && c.output_file == c.config_file {
+        return Err(ConfigError::Conflict(
+            "the output file must differ from the input config file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a duration such as `500ms`, `3m`, `1m30s` or `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected a duration such as 500ms, 3m)"))
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+/// Parses a size such as `64MiB`, `512KiB` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("{e} (expected a size such as 64MiB, 512KiB or bytes)"))?;
+    if size.as_u64() == 0 {
+        return Err("must be greater than zero".into());
+    }
+    Ok(size.as_u64())
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn parse_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s.trim()).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!("scheme {other:?} is not http or https")),
+    }
+}
+
+fn parse_level(s: &str) -> Result<tracing::Level, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "error" => Ok(tracing::Level::ERROR),
+        "warn" | "warning" => Ok(tracing::Level::WARN),
+        "info" => Ok(tracing::Level::INFO),
+        "debug" => Ok(tracing::Level::DEBUG),
+        "trace" => Ok(tracing::Level::TRACE),
+        _ => Err("expected error, warn, info or debug".into()),
+    }
+}
+
+fn parse_format(s: &str) -> Result<LogFormat, String> {
+    match s.trim() {
+        "logfmt" => Ok(LogFormat::Logfmt),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("expected logfmt or json".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn run(args: &[&str], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        match parse(args.iter().map(OsString::from), env(vars))? {
+            Command::Run { config, .. } => Ok(*config),
+            other => panic!("expected Run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = run(&[], &[("config_file", "/in.gz")]).unwrap();
+        assert_eq!(c.reload_url.as_str(), "http://127.0.0.1:9090/-/reload");
+        assert_eq!(c.watch_interval, Duration::from_secs(180));
+        assert_eq!(c.delay_interval, Duration::from_secs(1));
+        assert_eq!(c.retry_max_interval, Duration::from_secs(60));
+        assert_eq!(c.max_config_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.listen_address.as_deref(), Some(":8080"));
+        assert!(!c.strict_env);
+        assert_eq!(c.log_format, LogFormat::Logfmt);
+    }
+
+    #[test]
+    fn flags_win_over_variables() {
+        let c = run(
+            &["--watch-interval=10s", "--delay-interval", "0"],
+            &[("config_file", "/in.gz"), ("watch_interval", "1m")],
+        )
+        .unwrap();
+        assert_eq!(c.watch_interval, Duration::from_secs(10));
+        assert_eq!(c.delay_interval, Duration::ZERO);
+    }
+
+    #[test]
+    fn watched_dirs_from_both_sources() {
+        let c = run(&[], &[("watched_dirs", "/a, /b,,")]).unwrap();
+        assert_eq!(
+            c.watched_dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        let c = run(
+            &["--watched-dir=/x", "--watched-dir", "/y"],
+            &[("watched_dirs", "/a")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.watched_dirs,
+            vec![PathBuf::from("/x"), PathBuf::from("/y")]
+        );
+    }
+
+    #[test]
+    fn bad_value_names_the_variable() {
+        let err = run(&[], &[("config_file", "/in"), ("watch_interval", "soon")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("RELOADER_WATCH_INTERVAL"), "{msg}");
+        assert!(msg.contains("soon"), "{msg}");
+        let err = run(&["--max-config-bytes=lots"], &[("config_file", "/in")]).unwrap_err();
+        assert!(err.to_string().contains("--max-config-bytes"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("512KiB").unwrap(), 512 * 1024);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+
+    #[test]
+    fn empty_listen_address_means_no_server() {
+        let c = run(&["--listen-address="], &[("config_file", "/in")]).unwrap();
+        assert_eq!(c.listen_address, None);
+    }
+
+    #[test]
+    fn booleans_accept_bare_and_negated_flags() {
+        assert!(
+            run(&["--strict-env"], &[("config_file", "/in")])
+                .unwrap()
+                .strict_env
+        );
+        let c = run(
+            &["--no-strict-env"],
+            &[("config_file", "/in"), ("strict_env", "true")],
+        );
+        assert!(!c.unwrap().strict_env);
+    }
+
+    #[test]
+    fn unknown_flag_is_an_error_and_unknown_variable_is_not() {
+        assert!(matches!(
+            run(&["--frobnicate=1"], &[("config_file", "/in")]),
+            Err(ConfigError::UnknownFlag(f)) if f == "--frobnicate"
+        ));
+        let cmd = parse(
+            Vec::<OsString>::new(),
+            env(&[("config_file", "/in"), ("port_8080_tcp", "x")]),
+        )
+        .unwrap();
+        match cmd {
+            Command::Run { ignored_env, .. } => {
+                assert_eq!(ignored_env, vec!["RELOADER_PORT_8080_TCP".to_string()])
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn nothing_to_watch_is_refused() {
+        assert!(matches!(run(&[], &[]), Err(ConfigError::Conflict(_))));
+    }
+
+    #[test]
+    fn help_lists_every_setting() {
+        let help = help_text();
+        for s in SETTINGS {
+            assert!(help.contains(s.flag) && help.contains(s.env), "{}", s.flag);
+        }
+    }
+}

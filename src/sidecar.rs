@@ -1,0 +1,401 @@
+//! The sidecar: watch -> render -> write -> reload, in one task that owns all the state.
+//!
+//! Each "maybe changed" (a directory event, the periodic re-check, or a poll while something
+//! is missing) runs one apply: render and write the config if its input changed, then hash
+//! the output together with the watched directories. A hash that differs from what
+//! Prometheus last loaded successfully schedules a reload:
+//!
+//! - at once for an isolated change; within `delay-interval` of the previous reload attempt,
+//!   at the end of that window, so a burst coalesces into one reload of its final state;
+//! - after a failure, with exponential backoff and jitter, until it succeeds or a newer
+//!   config replaces it (which resets the backoff).
+//!
+//! A failed render leaves the last good output in place and reloads nothing.
+
+pub mod expand;
+pub mod output;
+pub mod reload;
+pub mod render;
+pub mod status;
+pub mod watch;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use reload::{HttpReloader, ReloadError, backoff};
+use render::{Hash, RenderError, Renderer, hash_dirs, hex};
+use status::{ReloadRecord, Shared};
+use watch::DirWatcher;
+
+/// Why the sidecar could not run (or, in init mode, could not write the config).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config could not be rendered (init mode).
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// A watched directory could not be read (init mode).
+    #[error("reading watched directories: {0}")]
+    Dirs(std::io::Error),
+    /// The file watcher could not be created.
+    #[error("creating the file watcher: {0}")]
+    Watch(#[from] notify::Error),
+    /// The admin server could not listen.
+    #[error("listening on {address}: {source}")]
+    Listen {
+        /// The listen address.
+        address: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error("building the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Runs the sidecar until `shutdown` is cancelled, or, in init mode, writes the config once.
+pub async fn run(
+    config: Config,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let mut applier = Applier::new(&config);
+    if config.init_mode() {
+        let applied = tokio::task::spawn_blocking(move || applier.apply())
+            .await
+            .expect("render task does not panic")?;
+        tracing::info!(hash = %hex(&applied.hash), "config written (init mode)");
+        return Ok(());
+    }
+    let shared = Arc::new(Shared::new(metrics.clone()));
+    if let Some(address) = &config.listen_address {
+        let listener = crate::admin::bind(address)
+            .await
+            .map_err(|source| Error::Listen {
+                address: address.clone(),
+                source,
+            })?;
+        if let Some(addr) = crate::admin::local_addr(&listener) {
+            tracing::info!(address = %addr, "admin server listening");
+        }
+        tokio::spawn(crate::admin::serve(
+            listener,
+            shared.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let reloader = HttpReloader::new(config.reload_url.clone(), config.reload_timeout)?;
+    applier.adopt_existing_output();
+    let changed = Arc::new(Notify::new());
+    let dirs = watch::dirs_to_watch(config.config_file.as_deref(), &config.watched_dirs);
+    let watcher = DirWatcher::new(dirs, changed.clone(), metrics.clone())?;
+    let mut sidecar = Sidecar {
+        config,
+        shared: shared.clone(),
+        metrics,
+        applier: Some(applier),
+        reloader,
+        watcher,
+        desired: None,
+        loaded: None,
+        attempt: 0,
+        last_attempt: None,
+        reload_at: None,
+        degraded: true,
+        last_error: None,
+        last_unset: BTreeSet::new(),
+    };
+    tracing::info!(
+        reload_url = %sidecar.config.reload_url,
+        dirs = sidecar.config.watched_dirs.len(),
+        "promreload started"
+    );
+    sidecar.run(changed, &shutdown).await;
+    shared.set_ready(false);
+    shared.set_alive(false);
+    tracing::info!("promreload stopped");
+    Ok(())
+}
+
+/// The environment variables available to `$(NAME)`, read once.
+fn environment() -> HashMap<String, Vec<u8>> {
+    use std::os::unix::ffi::OsStringExt;
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_vec())))
+        .collect()
+}
+
+/// One apply's blocking work: render the config (if any) and hash the watched dirs.
+struct Applier {
+    renderer: Option<Renderer>,
+    dirs: Vec<PathBuf>,
+}
+
+/// The result of one successful apply.
+struct Applied {
+    hash: Hash,
+    written: bool,
+    bytes: u64,
+    unset: BTreeSet<String>,
+}
+
+impl Applier {
+    fn new(config: &Config) -> Self {
+        let env = environment();
+        let renderer = config.config_file.clone().map(|input| {
+            Renderer::new(
+                input,
+                config.output_file.clone(),
+                config.max_config_bytes,
+                config.strict_env,
+                env,
+            )
+        });
+        Self {
+            renderer,
+            dirs: config.watched_dirs.clone(),
+        }
+    }
+
+    fn adopt_existing_output(&mut self) {
+        if let Some(r) = &mut self.renderer {
+            r.adopt_existing_output();
+        }
+    }
+
+    fn apply(&mut self) -> Result<Applied, Error> {
+        let rendered = self.renderer.as_mut().map(Renderer::apply).transpose()?;
+        let dirs = hash_dirs(&self.dirs).map_err(Error::Dirs)?;
+        let mut hasher = Sha256::new();
+        if let Some(r) = &rendered {
+            hasher.update(b"config\0");
+            hasher.update(r.output_hash);
+        }
+        hasher.update(b"dirs\0");
+        hasher.update(dirs);
+        Ok(Applied {
+            hash: hasher.finalize().into(),
+            written: rendered.as_ref().is_some_and(|r| r.written),
+            bytes: rendered.as_ref().map_or(0, |r| r.bytes),
+            unset: rendered.map(|r| r.unset).unwrap_or_default(),
+        })
+    }
+}
+
+impl Error {
+    fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Render(e) => e.metric_label(),
+            Self::Dirs(_) => "watched_dirs",
+            _ => "internal",
+        }
+    }
+}
+
+struct Sidecar {
+    config: Config,
+    shared: Arc<Shared>,
+    metrics: Metrics,
+    /// `None` only while an apply runs on the blocking pool.
+    applier: Option<Applier>,
+    reloader: HttpReloader,
+    watcher: DirWatcher,
+    /// Hash of the current config and watched files.
+    desired: Option<Hash>,
+    /// Hash Prometheus loaded in the last reload, if that reload succeeded.
+    loaded: Option<Hash>,
+    /// Consecutive failed reloads.
+    attempt: u32,
+    last_attempt: Option<Instant>,
+    /// When the pending reload is due; `None` = nothing pending.
+    reload_at: Option<Instant>,
+    /// Something is missing (a directory, the input): poll instead of waiting.
+    degraded: bool,
+    last_error: Option<String>,
+    last_unset: BTreeSet<String>,
+}
+
+impl Sidecar {
+    async fn run(&mut self, changed: Arc<Notify>, shutdown: &CancellationToken) {
+        let mut next_check = Instant::now();
+        loop {
+            let all_watched = self.watcher.ensure();
+            if next_check <= Instant::now() {
+                self.check().await;
+                let wait = if self.degraded || !all_watched {
+                    self.config.retry_interval
+                } else {
+                    self.config.watch_interval
+                };
+                next_check = Instant::now() + wait;
+            }
+            let far = Instant::now() + Duration::from_secs(86_400);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return,
+                _ = sleep_until(self.reload_at.unwrap_or(far)), if self.reload_at.is_some() => {
+                    self.reload(shutdown).await;
+                }
+                _ = changed.notified() => next_check = Instant::now(),
+                _ = sleep_until(next_check) => {}
+            }
+        }
+    }
+
+    /// One apply on the blocking pool, then schedule a reload if the hash moved.
+    async fn check(&mut self) {
+        let mut applier = self.applier.take().expect("applier is home between checks");
+        let (applier, result) = tokio::task::spawn_blocking(move || {
+            let result = applier.apply();
+            (applier, result)
+        })
+        .await
+        .expect("render task does not panic");
+        self.applier = Some(applier);
+        self.metrics.apply_operations.inc();
+        match result {
+            Ok(applied) => self.applied(applied),
+            Err(error) => self.apply_failed(&error),
+        }
+    }
+
+    fn applied(&mut self, applied: Applied) {
+        self.degraded = false;
+        if self.last_error.take().is_some() {
+            tracing::info!("config readable again");
+        }
+        if applied.written {
+            tracing::info!(bytes = applied.bytes, hash = %hex(&applied.hash), "config written");
+        }
+        self.note_unset(applied.unset);
+        self.shared.set_ready(true);
+        if self.desired != Some(applied.hash) {
+            self.desired = Some(applied.hash);
+            if self.loaded == Some(applied.hash) {
+                self.reload_at = None;
+            } else {
+                // A newer config supersedes any pending retry.
+                self.attempt = 0;
+                let earliest = self.last_attempt.map(|t| t + self.config.delay_interval);
+                self.reload_at = Some(earliest.map_or(Instant::now(), |t| t.max(Instant::now())));
+            }
+        }
+        self.publish(|doc| doc.last_apply_error = None);
+    }
+
+    fn note_unset(&mut self, unset: BTreeSet<String>) {
+        self.metrics.env_expansion_errors.set(unset.len() as i64);
+        if !unset.is_empty() && unset != self.last_unset {
+            let names: Vec<&str> = unset.iter().map(String::as_str).collect();
+            tracing::warn!(
+                variables = %names.join(","),
+                "config references unset environment variables; left as literal text"
+            );
+        }
+        self.last_unset = unset;
+    }
+
+    fn apply_failed(&mut self, error: &Error) {
+        self.metrics.apply_failed(error.metric_label());
+        let missing = matches!(error, Error::Render(RenderError::Missing(_)));
+        self.degraded = missing;
+        let message = error.to_string();
+        if self.last_error.as_deref() != Some(&message) {
+            if missing && self.desired.is_none() {
+                tracing::info!(error = %message, "waiting for the config file");
+            } else {
+                tracing::error!(error = %message, kind = error.metric_label(), "config not applied; the last good config stays in place");
+            }
+        }
+        self.last_error = Some(message.clone());
+        self.publish(|doc| doc.last_apply_error = Some(message));
+    }
+
+    async fn reload(&mut self, shutdown: &CancellationToken) {
+        self.reload_at = None;
+        self.last_attempt = Some(Instant::now());
+        self.metrics.reloads.inc();
+        let start = Instant::now();
+        let result = tokio::select! {
+            result = self.reloader.reload() => result,
+            _ = shutdown.cancelled() => return,
+        };
+        self.metrics
+            .reload_duration
+            .observe(start.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => self.reloaded(),
+            Err(error) => self.reload_failed(error),
+        }
+    }
+
+    fn reloaded(&mut self) {
+        self.loaded = self.desired;
+        self.attempt = 0;
+        self.metrics.last_reload_successful.set(1);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.metrics
+            .last_reload_success_timestamp
+            .set(now.as_secs_f64());
+        let hash = self.desired.as_ref().map(hex).unwrap_or_default();
+        tracing::info!(%hash, "Prometheus reloaded");
+        self.publish(|doc| doc.last_reload = Some(ReloadRecord::now(None)));
+    }
+
+    fn reload_failed(&mut self, error: ReloadError) {
+        self.loaded = None;
+        self.attempt += 1;
+        let delay = backoff(
+            self.attempt,
+            self.config.retry_interval,
+            self.config.retry_max_interval,
+            fastrand::f64(),
+        );
+        self.reload_at = Some(Instant::now() + delay);
+        self.metrics.reload_failed(error.metric_label());
+        self.log_reload_failure(&error, delay);
+        let message = error.to_string();
+        self.publish(|doc| doc.last_reload = Some(ReloadRecord::now(Some(message))));
+    }
+
+    /// Logs the first failure of a streak, a changed error, and failures at the backoff cap;
+    /// the rest at debug, so a Prometheus that is down for minutes does not flood the log.
+    fn log_reload_failure(&self, error: &ReloadError, delay: Duration) {
+        let previous = self.shared.snapshot().last_reload.and_then(|r| r.error);
+        let changed = previous.as_deref() != Some(error.to_string().as_str());
+        let at_cap = delay * 2 > self.config.retry_max_interval;
+        let starting = matches!(error, ReloadError::Connect { .. })
+            && self.metrics.last_reload_success_timestamp.get() == 0.0;
+        let retry_in = humantime::format_duration(round_ms(delay)).to_string();
+        if starting && self.attempt == 1 {
+            tracing::info!(%error, %retry_in, "Prometheus not answering yet; will retry");
+        } else if self.attempt == 1 || changed || at_cap {
+            tracing::warn!(%error, attempt = self.attempt, %retry_in, "reload failed; will retry");
+        } else {
+            tracing::debug!(%error, attempt = self.attempt, %retry_in, "reload failed; will retry");
+        }
+    }
+
+    fn publish(&self, f: impl FnOnce(&mut status::StatusDoc)) {
+        self.shared.update(|doc| {
+            doc.hash = self.desired.as_ref().map(hex);
+            doc.loaded_hash = self.loaded.as_ref().map(hex);
+            doc.reload_pending = self.reload_at.is_some();
+            f(doc);
+        });
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}

@@ -1,0 +1,114 @@
+//! The sidecar's state as the admin endpoints see it: liveness, readiness and the `/status`
+//! document. Written by the sidecar loop, read by the admin server. Holds hashes and error
+//! messages only, never config contents or credentials.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::admin::Admin;
+use crate::metrics::Metrics;
+
+/// The `/status` document.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct StatusDoc {
+    /// Hash of the current rendered config and watched files.
+    pub hash: Option<String>,
+    /// Hash of what the last successful reload loaded.
+    pub loaded_hash: Option<String>,
+    /// The last reload attempt.
+    pub last_reload: Option<ReloadRecord>,
+    /// A reload is due (after a failure, or held back by the throttle).
+    pub reload_pending: bool,
+    /// The last apply error, cleared by the next successful apply.
+    pub last_apply_error: Option<String>,
+}
+
+/// One reload attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadRecord {
+    /// When it ended (RFC 3339).
+    pub time: String,
+    /// `success` or `failure`.
+    pub result: &'static str,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl ReloadRecord {
+    /// A record stamped now.
+    pub fn now(error: Option<String>) -> Self {
+        Self {
+            time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            result: if error.is_none() {
+                "success"
+            } else {
+                "failure"
+            },
+            error,
+        }
+    }
+}
+
+/// State shared between the sidecar loop and the admin server.
+#[derive(Debug)]
+pub struct Shared {
+    /// The metrics, for `/metrics`.
+    pub metrics: Metrics,
+    alive: AtomicBool,
+    ready: AtomicBool,
+    doc: Mutex<StatusDoc>,
+}
+
+impl Shared {
+    /// Fresh state: alive, not ready.
+    pub fn new(metrics: Metrics) -> Self {
+        Self {
+            metrics,
+            alive: AtomicBool::new(true),
+            ready: AtomicBool::new(false),
+            doc: Mutex::new(StatusDoc::default()),
+        }
+    }
+
+    /// Marks the loop alive or dead.
+    pub fn set_alive(&self, alive: bool) {
+        self.alive.store(alive, Ordering::Relaxed);
+    }
+
+    /// Marks the sidecar ready or not.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Updates the `/status` document.
+    pub fn update(&self, f: impl FnOnce(&mut StatusDoc)) {
+        let mut doc = self.doc.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut doc);
+    }
+
+    /// A copy of the `/status` document.
+    pub fn snapshot(&self) -> StatusDoc {
+        self.doc.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Admin for Shared {
+    fn healthy(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.encode()
+    }
+
+    fn status(&self) -> String {
+        serde_json::to_string_pretty(&self.snapshot()).unwrap_or_else(|_| "{}".into())
+    }
+}

@@ -1,0 +1,370 @@
+//! Shared helpers for the black-box tests: the kubelet's AtomicWriter layout, a real
+//! Prometheus process, the `promreload` binary, and polling with a deadline.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use flate2::{Compression, write::GzEncoder};
+
+/// Polls `f` every 20 ms until it returns `Some` or `timeout` passes.
+pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Panics with `what` unless `f` becomes true within `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    if poll(timeout, || f().then_some(())).is_none() {
+        panic!("timed out after {timeout:?} waiting until {what}");
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// Gzip with a zero mtime, like prometheus-operator's Secret.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// A directory updated exactly as the kubelet's AtomicWriter updates a Secret volume:
+/// timestamped payload dir, `..data_tmp` symlink renamed over `..data`, key symlinks into
+/// `..data`, old payload dir removed. Identical payloads are not written, as in the kubelet,
+/// unless [`KubeletVolume::force_update`] is used.
+pub struct KubeletVolume {
+    dir: PathBuf,
+    current: Option<(String, BTreeMap<String, Vec<u8>>)>,
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl KubeletVolume {
+    /// An empty volume at `dir` (created).
+    pub fn new(dir: &Path) -> Self {
+        fs::create_dir_all(dir).expect("create volume dir");
+        Self {
+            dir: dir.to_path_buf(),
+            current: None,
+        }
+    }
+
+    /// The volume's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of a key as a consumer sees it.
+    pub fn key_path(&self, key: &str) -> PathBuf {
+        self.dir.join(key)
+    }
+
+    /// Projects `files`; returns false (and writes nothing) when the payload is unchanged.
+    pub fn update(&mut self, files: &[(&str, &[u8])]) -> bool {
+        let payload: BTreeMap<String, Vec<u8>> = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        if self.current.as_ref().map(|(_, p)| p) == Some(&payload) {
+            return false;
+        }
+        self.project(payload);
+        true
+    }
+
+    /// Projects `files` even if unchanged (a re-projection with the same bytes).
+    pub fn force_update(&mut self, files: &[(&str, &[u8])]) {
+        let payload = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        self.project(payload);
+    }
+
+    fn project(&mut self, payload: BTreeMap<String, Vec<u8>>) {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let ts = format!("..2026_11_26_00_00_00.{:09}", n);
+        let ts_dir = self.dir.join(&ts);
+        fs::create_dir(&ts_dir).expect("create payload dir");
+        for (key, bytes) in &payload {
+            fs::write(ts_dir.join(key), bytes).expect("write payload");
+        }
+        let tmp = self.dir.join("..data_tmp");
+        let _ = fs::remove_file(&tmp);
+        symlink(&ts, &tmp).expect("symlink ..data_tmp");
+        fs::rename(&tmp, self.dir.join("..data")).expect("rename ..data_tmp over ..data");
+        for key in payload.keys() {
+            let link = self.dir.join(key);
+            if fs::symlink_metadata(&link).is_err() {
+                symlink(format!("..data/{key}"), &link).expect("key symlink");
+            }
+        }
+        if let Some((old_ts, old)) = self.current.take() {
+            for key in old.keys().filter(|k| !payload.contains_key(*k)) {
+                let _ = fs::remove_file(self.dir.join(key));
+            }
+            fs::remove_dir_all(self.dir.join(old_ts)).expect("remove old payload dir");
+        }
+        self.current = Some((ts, payload));
+    }
+}
+
+/// Kills and reaps a child process when dropped.
+pub struct Process {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Sends `signal` (e.g. "TERM") to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        poll(timeout, || self.child.try_wait().ok().flatten())
+    }
+
+    /// What the process has logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Peak resident set size (VmHWM) in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc status")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client")
+}
+
+/// A real Prometheus (Debian's package) on a loopback port with `--web.enable-lifecycle`.
+pub struct Prometheus {
+    pub process: Process,
+    pub port: u16,
+    _storage: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus on `port` with `config` and waits until it is ready.
+    pub fn start_on(port: u16, config: &Path) -> Self {
+        let storage = tempfile::tempdir().expect("tempdir");
+        let log = storage.path().join("prometheus.log");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                storage.path().join("data").display()
+            ))
+            .arg("--web.enable-lifecycle")
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start prometheus (is Debian's prometheus package installed?)");
+        let mut p = Self {
+            process: Process { child, log },
+            port,
+            _storage: storage,
+        };
+        let ready = format!("http://127.0.0.1:{port}/-/ready");
+        wait_until(Duration::from_secs(30), "Prometheus is ready", || {
+            if let Ok(Some(status)) = p.process.child.try_wait() {
+                panic!("Prometheus exited with {status}: {}", p.process.log());
+            }
+            http()
+                .get(&ready)
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        });
+        p
+    }
+
+    /// Starts Prometheus on a free port.
+    pub fn start(config: &Path) -> Self {
+        Self::start_on(free_port(), config)
+    }
+
+    /// The reload URL.
+    pub fn reload_url(&self) -> String {
+        format!("http://127.0.0.1:{}/-/reload", self.port)
+    }
+
+    /// The loaded config, from `/api/v1/status/config`.
+    pub fn loaded_config(&self) -> String {
+        let url = format!("http://127.0.0.1:{}/api/v1/status/config", self.port);
+        let body: serde_json::Value = http()
+            .get(url)
+            .send()
+            .and_then(|r| r.text())
+            .map(|t| serde_json::from_str(&t).expect("JSON"))
+            .expect("GET /api/v1/status/config");
+        body["data"]["yaml"]
+            .as_str()
+            .expect("data.yaml")
+            .to_string()
+    }
+
+    /// `lastConfigTime` and `reloadConfigSuccess` from `/api/v1/status/runtimeinfo`.
+    pub fn runtime_info(&self) -> (String, bool) {
+        let url = format!("http://127.0.0.1:{}/api/v1/status/runtimeinfo", self.port);
+        let body: serde_json::Value = http()
+            .get(url)
+            .send()
+            .and_then(|r| r.text())
+            .map(|t| serde_json::from_str(&t).expect("JSON"))
+            .expect("GET /api/v1/status/runtimeinfo");
+        let data = &body["data"];
+        (
+            data["lastConfigTime"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            data["reloadConfigSuccess"].as_bool().unwrap_or(false),
+        )
+    }
+}
+
+/// Path of the `promreload` binary under test.
+pub fn promreload_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_promreload")
+}
+
+/// Runs `promreload` to completion (init mode, bad flags) with `env` and `args`.
+pub fn run_promreload(env: &[(&str, &str)], args: &[&str]) -> (ExitStatus, String) {
+    let out = Command::new(promreload_bin())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run promreload");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status, text)
+}
+
+/// A running `promreload` daemon with its admin server on a loopback port.
+pub struct Daemon {
+    pub process: Process,
+    pub admin: String,
+    _logdir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts the daemon with exactly `env` (plus a loopback listen address unless given)
+    /// and `args`, and waits for its admin server.
+    pub fn start(env: &[(&str, &str)], args: &[&str]) -> Self {
+        let logdir = tempfile::tempdir().expect("tempdir");
+        let log = logdir.path().join("promreload.log");
+        let mut cmd = Command::new(promreload_bin());
+        cmd.args(args)
+            .env_clear()
+            .env("RELOADER_LISTEN_ADDRESS", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"));
+        let mut process = Process {
+            child: cmd.spawn().expect("start promreload"),
+            log,
+        };
+        let admin = poll(Duration::from_secs(10), || {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("promreload exited with {status}: {}", process.log());
+            }
+            listen_address(&process.log())
+        })
+        .unwrap_or_else(|| panic!("promreload did not log its address: {}", process.log()));
+        Self {
+            process,
+            admin: format!("http://{admin}"),
+            _logdir: logdir,
+        }
+    }
+
+    /// GETs an admin path; returns status and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let r = http()
+            .get(format!("{}{path}", self.admin))
+            .send()
+            .expect("admin GET");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    }
+
+    /// The value of one sample in `/metrics` (name with labels as exposed), 0 if absent.
+    pub fn metric(&self, sample: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// The `/status` document.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.get("/status").1).expect("status JSON")
+    }
+
+    /// Waits until `sample` reaches at least `value`.
+    pub fn wait_metric_at_least(&self, sample: &str, value: f64, timeout: Duration) {
+        wait_until(timeout, &format!("{sample} >= {value}"), || {
+            self.metric(sample) >= value
+        });
+    }
+}
+
+fn listen_address(log: &str) -> Option<String> {
+    log.lines()
+        .find(|l| l.contains("admin server listening"))?
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("address="))
+        .map(String::from)
+}
