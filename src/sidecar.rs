@@ -115,7 +115,7 @@ pub async fn run(
     };
     tracing::info!(
         reload_url = %sidecar.config.reload_url,
-        dirs = sidecar.config.watched_dirs.len(),
+        watched_dirs = sidecar.config.watched_dirs.len(),
         "promreload started"
     );
     sidecar.run(changed, &shutdown).await;

@@ -1,0 +1,26 @@
+//! The README documents every setting with its flag and default, from the one settings table.
+
+use promreload::config::SETTINGS;
+
+#[test]
+fn readme_documents_every_setting_and_its_default() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    for s in SETTINGS {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", s.env)))
+            .unwrap_or_else(|| panic!("README has no row for {}", s.env));
+        assert!(row.contains(&format!("`--{}`", s.flag)), "{row}");
+        let default = if s.default.is_empty() {
+            row.contains("| unset |") || row.contains("| empty |")
+        } else {
+            row.contains(&format!("| `{}` |", s.default))
+        };
+        assert!(
+            default,
+            "README row for {} lacks default {:?}: {row}",
+            s.env, s.default
+        );
+    }
+}
