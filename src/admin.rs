@@ -3,19 +3,30 @@
 //! itself knows nothing about reloading.
 //!
 //! `:8080` means every interface (IPv6 and IPv4 where the host has IPv6): kubelet probes come
-//! to the Pod IP, not to loopback.
+//! to the Pod IP, not to loopback. With [`TlsFiles`] the endpoints are served over HTTPS; the
+//! certificate files are read again when they change, so a rotated certificate needs no
+//! restart.
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+
+use crate::config::ServerTls;
 
 /// What the admin endpoints report.
 pub trait Admin: Send + Sync + 'static {
@@ -46,8 +57,17 @@ pub async fn bind(address: &str) -> io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
-/// Serves the endpoints on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, admin: Arc<dyn Admin>, shutdown: CancellationToken) {
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the endpoints on `listener` (over TLS with `tls`) until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsFiles>,
+    admin: Arc<dyn Admin>,
+    shutdown: CancellationToken,
+) {
+    let tls = tls.map(Arc::new);
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -61,19 +81,115 @@ pub async fn serve(listener: TcpListener, admin: Arc<dyn Admin>, shutdown: Cance
         };
         let admin = admin.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let admin = admin.clone();
-                async move { Ok::<_, Infallible>(route(&req, admin.as_ref())) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = conn => {}
-                _ = shutdown.cancelled() => {}
+            match tls {
+                None => serve_connection(stream, admin, shutdown).await,
+                Some(tls) => {
+                    let handshake = tls.acceptor().accept(stream);
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                        Ok(Ok(stream)) => serve_connection(stream, admin, shutdown).await,
+                        Ok(Err(error)) => tracing::debug!(%error, "admin TLS handshake failed"),
+                        Err(_) => tracing::debug!("admin TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
+}
+
+async fn serve_connection<I>(io: I, admin: Arc<dyn Admin>, shutdown: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let admin = admin.clone();
+        async move { Ok::<_, Infallible>(route(&req, admin.as_ref())) }
+    });
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        _ = conn => {}
+        _ = shutdown.cancelled() => {}
+    }
+}
+
+/// The admin server's certificate, key and optional client CA, rebuilt when a file changes.
+pub struct TlsFiles {
+    tls: ServerTls,
+    current: Mutex<(Vec<Vec<u8>>, TlsAcceptor)>,
+}
+
+impl TlsFiles {
+    /// Reads and checks the files; an error names the file and the problem.
+    pub fn load(tls: &ServerTls) -> Result<Self, String> {
+        let material = read_material(tls)?;
+        let acceptor = build_acceptor(tls, &material)?;
+        Ok(Self {
+            tls: tls.clone(),
+            current: Mutex::new((material, acceptor)),
+        })
+    }
+
+    /// The acceptor for the files as they are now; on a bad rotation, the last good one.
+    fn acceptor(&self) -> TlsAcceptor {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        match read_material(&self.tls) {
+            Ok(material) if material != current.0 => match build_acceptor(&self.tls, &material) {
+                Ok(acceptor) => {
+                    tracing::info!("admin server certificate reloaded");
+                    *current = (material, acceptor);
+                }
+                Err(error) => tracing::warn!(%error, "admin server certificate not reloaded"),
+            },
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "admin server certificate not reloaded"),
+        }
+        current.1.clone()
+    }
+}
+
+fn read_material(tls: &ServerTls) -> Result<Vec<Vec<u8>>, String> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let ca = match &tls.client_ca_file {
+        Some(p) => read(p)?,
+        None => Vec::new(),
+    };
+    Ok(vec![read(&tls.cert_file)?, read(&tls.key_file)?, ca])
+}
+
+fn build_acceptor(tls: &ServerTls, material: &[Vec<u8>]) -> Result<TlsAcceptor, String> {
+    let named = |p: &std::path::Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
+    let certs = CertificateDer::pem_slice_iter(&material[0])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| named(&tls.cert_file, &e))?;
+    if certs.is_empty() {
+        return Err(named(&tls.cert_file, &"no certificate found"));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&material[1]).map_err(|e| named(&tls.key_file, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match &tls.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&material[2]) {
+                let cert = cert.map_err(|e| named(path, &e))?;
+                roots.add(cert).map_err(|e| named(path, &e))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| named(path, &e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| named(&tls.cert_file, &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The address a listener got (for logs and tests using port 0).

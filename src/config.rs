@@ -127,6 +127,96 @@ pub const SETTINGS: &[Setting] = &[
         "logfmt",
         "log format: logfmt or json",
     ),
+    setting(
+        "reload-method",
+        "RELOADER_RELOAD_METHOD",
+        "http",
+        "http (POST to the reload URL) or signal (SIGHUP, confirmed through runtimeinfo)",
+    ),
+    setting(
+        "runtimeinfo-url",
+        "RELOADER_RUNTIMEINFO_URL",
+        "http://127.0.0.1:9090/api/v1/status/runtimeinfo",
+        "URL of Prometheus's runtimeinfo, to confirm a signal reload",
+    ),
+    setting(
+        "process-executable-name",
+        "RELOADER_PROCESS_EXECUTABLE_NAME",
+        "prometheus",
+        "executable name of the process that receives SIGHUP in signal mode",
+    ),
+    setting(
+        "statefulset-ordinal-from-envvar",
+        "RELOADER_STATEFULSET_ORDINAL_FROM_ENVVAR",
+        "POD_NAME",
+        "variable whose trailing digits become $(STATEFULSET_ORDINAL_NUMBER)",
+    ),
+    setting(
+        "reload-ca-file",
+        "RELOADER_RELOAD_CA_FILE",
+        "",
+        "PEM CA bundle trusted for HTTPS reload/runtimeinfo URLs, besides the system roots",
+    ),
+    setting(
+        "reload-cert-file",
+        "RELOADER_RELOAD_CERT_FILE",
+        "",
+        "PEM client certificate for HTTPS reloads (with the key file)",
+    ),
+    setting(
+        "reload-key-file",
+        "RELOADER_RELOAD_KEY_FILE",
+        "",
+        "PEM private key of the client certificate",
+    ),
+    setting(
+        "reload-username",
+        "RELOADER_RELOAD_USERNAME",
+        "",
+        "basic-auth user for reload/runtimeinfo requests (with the password file)",
+    ),
+    setting(
+        "reload-password-file",
+        "RELOADER_RELOAD_PASSWORD_FILE",
+        "",
+        "file holding the basic-auth password, re-read at each reload",
+    ),
+    setting(
+        "reload-bearer-token-file",
+        "RELOADER_RELOAD_BEARER_TOKEN_FILE",
+        "",
+        "file holding a bearer token, re-read at each reload",
+    ),
+    setting(
+        "reload-insecure-skip-verify",
+        "RELOADER_RELOAD_INSECURE_SKIP_VERIFY",
+        "false",
+        "do not verify the reload URL's certificate (the Go reloader never does; avoid)",
+    ),
+    setting(
+        "web-tls-cert-file",
+        "RELOADER_WEB_TLS_CERT_FILE",
+        "",
+        "PEM certificate: serve the admin endpoints over HTTPS (with the key file)",
+    ),
+    setting(
+        "web-tls-key-file",
+        "RELOADER_WEB_TLS_KEY_FILE",
+        "",
+        "PEM private key of the admin server's certificate",
+    ),
+    setting(
+        "web-config-file",
+        "RELOADER_WEB_CONFIG_FILE",
+        "",
+        "exporter-toolkit web config for the admin server (tls_server_config subset)",
+    ),
+    setting(
+        "auto-gomemlimit-ratio",
+        "RELOADER_AUTO_GOMEMLIMIT_RATIO",
+        "0.9",
+        "accepted for compatibility with the Go reloader; no effect (no garbage collector here)",
+    ),
 ];
 
 /// Log output format.
@@ -138,6 +228,74 @@ pub enum LogFormat {
     Json,
 }
 
+/// How Prometheus is told to reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadMethod {
+    /// `POST` to the reload URL.
+    Http,
+    /// SIGHUP to the process with this executable name, confirmed through runtimeinfo.
+    Signal {
+        /// Executable name to look for in `/proc`.
+        process_name: String,
+    },
+}
+
+/// Credentials sent with reload and runtimeinfo requests; files are re-read at each reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// HTTP basic auth.
+    Basic {
+        /// User name.
+        username: String,
+        /// File holding the password.
+        password_file: PathBuf,
+    },
+    /// `Authorization: Bearer` with the token in this file.
+    Bearer {
+        /// File holding the token.
+        token_file: PathBuf,
+    },
+}
+
+/// TLS settings of the reload client; files are re-read when they change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    /// Extra CA bundle (PEM), trusted besides the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM).
+    pub cert_and_key: Option<(PathBuf, PathBuf)>,
+    /// Skip certificate verification.
+    pub insecure_skip_verify: bool,
+}
+
+/// Everything about reaching Prometheus.
+#[derive(Debug, Clone)]
+pub struct ReloadConfig {
+    /// HTTP or signal.
+    pub method: ReloadMethod,
+    /// Where the reload `POST` goes.
+    pub url: Url,
+    /// Prometheus's runtimeinfo endpoint (signal mode).
+    pub runtimeinfo_url: Url,
+    /// Timeout of one reload (request, or signal plus confirmation).
+    pub timeout: Duration,
+    /// Credentials, if any.
+    pub auth: Option<Auth>,
+    /// TLS settings.
+    pub tls: ClientTls,
+}
+
+/// TLS for the admin server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    /// Certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Private key (PEM).
+    pub key_file: PathBuf,
+    /// Require client certificates signed by this CA (PEM).
+    pub client_ca_file: Option<PathBuf>,
+}
+
 /// The validated configuration of the sidecar.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -147,8 +305,8 @@ pub struct Config {
     pub output_file: Option<PathBuf>,
     /// Directories whose regular files are hashed and trigger reloads.
     pub watched_dirs: Vec<PathBuf>,
-    /// Where the reload POST goes.
-    pub reload_url: Url,
+    /// How and where to reload.
+    pub reload: ReloadConfig,
     /// Full re-check interval; zero means init mode.
     pub watch_interval: Duration,
     /// Minimum spacing between reloads.
@@ -157,14 +315,16 @@ pub struct Config {
     pub retry_interval: Duration,
     /// Backoff cap.
     pub retry_max_interval: Duration,
-    /// Timeout of one reload request.
-    pub reload_timeout: Duration,
     /// Admin server address as written (`:8080`, `127.0.0.1:0`); `None` = no server.
     pub listen_address: Option<String>,
+    /// Admin server TLS, if any.
+    pub web_tls: Option<ServerTls>,
     /// Cap on the rendered output, in bytes.
     pub max_config_bytes: u64,
     /// Refuse configs that reference unset variables.
     pub strict_env: bool,
+    /// Variable whose trailing digits become `STATEFULSET_ORDINAL_NUMBER`.
+    pub ordinal_from: Option<String>,
     /// Maximum log level.
     pub log_level: tracing::Level,
     /// Log format.
@@ -420,13 +580,28 @@ impl Values<'_> {
     }
 
     fn path(&self, flag: &str) -> Option<PathBuf> {
+        self.string(flag).map(PathBuf::from)
+    }
+
+    /// The value, `None` when empty.
+    fn string(&self, flag: &str) -> Option<String> {
         let (_, value) = self.get(flag);
-        (!value.is_empty()).then(|| PathBuf::from(value))
+        (!value.is_empty()).then_some(value)
+    }
+
+    fn invalid(&self, flag: &str, reason: &str) -> ConfigError {
+        let (name, value) = self.get(flag);
+        ConfigError::Invalid {
+            name,
+            value,
+            reason: reason.into(),
+        }
     }
 }
 
 fn build(raw: &HashMap<&'static str, Raw>) -> Result<Config, ConfigError> {
     let v = Values { raw };
+    v.parsed("auto-gomemlimit-ratio", parse_ratio)?;
     let config = Config {
         config_file: v.path("config-file"),
         output_file: v.path("config-envsubst-file"),
@@ -435,23 +610,110 @@ fn build(raw: &HashMap<&'static str, Raw>) -> Result<Config, ConfigError> {
             .into_iter()
             .map(PathBuf::from)
             .collect(),
-        reload_url: v.parsed("reload-url", parse_url)?,
+        reload: reload_config(&v)?,
         watch_interval: v.parsed("watch-interval", parse_duration)?,
         delay_interval: v.parsed("delay-interval", parse_duration)?,
         retry_interval: v.parsed("retry-interval", positive_duration)?,
         retry_max_interval: v.parsed("retry-max-interval", positive_duration)?,
-        reload_timeout: v.parsed("reload-timeout", positive_duration)?,
-        listen_address: {
-            let (_, value) = v.get("listen-address");
-            (!value.is_empty()).then_some(value)
-        },
+        listen_address: v.string("listen-address"),
+        web_tls: web_tls(&v)?,
         max_config_bytes: v.parsed("max-config-bytes", parse_size)?,
         strict_env: v.parsed("strict-env", parse_bool)?,
+        ordinal_from: v.string("statefulset-ordinal-from-envvar"),
         log_level: v.parsed("log-level", parse_level)?,
         log_format: v.parsed("log-format", parse_format)?,
     };
     validate(&config, &v)?;
     Ok(config)
+}
+
+fn reload_config(v: &Values) -> Result<ReloadConfig, ConfigError> {
+    let method = match v.get("reload-method").1.trim() {
+        "http" => ReloadMethod::Http,
+        "signal" => ReloadMethod::Signal {
+            process_name: v.parsed("process-executable-name", non_empty)?,
+        },
+        _ => return Err(v.invalid("reload-method", "expected http or signal")),
+    };
+    let auth = match (
+        v.string("reload-username"),
+        v.path("reload-password-file"),
+        v.path("reload-bearer-token-file"),
+    ) {
+        (None, None, None) => None,
+        (Some(username), Some(password_file), None) => Some(Auth::Basic {
+            username,
+            password_file,
+        }),
+        (None, None, Some(token_file)) => Some(Auth::Bearer { token_file }),
+        (_, _, Some(_)) => {
+            return Err(ConfigError::Conflict(
+                "choose basic auth (RELOADER_RELOAD_USERNAME + RELOADER_RELOAD_PASSWORD_FILE) or a bearer token (RELOADER_RELOAD_BEARER_TOKEN_FILE), not both".into(),
+            ));
+        }
+        _ => {
+            return Err(ConfigError::Conflict(
+                "basic auth needs both RELOADER_RELOAD_USERNAME and RELOADER_RELOAD_PASSWORD_FILE"
+                    .into(),
+            ));
+        }
+    };
+    let cert_and_key = pair(v, "reload-cert-file", "reload-key-file")?;
+    Ok(ReloadConfig {
+        method,
+        url: v.parsed("reload-url", parse_url)?,
+        runtimeinfo_url: v.parsed("runtimeinfo-url", parse_url)?,
+        timeout: v.parsed("reload-timeout", positive_duration)?,
+        auth,
+        tls: ClientTls {
+            ca_file: v.path("reload-ca-file"),
+            cert_and_key,
+            insecure_skip_verify: v.parsed("reload-insecure-skip-verify", parse_bool)?,
+        },
+    })
+}
+
+/// Two files that go together (certificate and key): both or neither.
+fn pair(v: &Values, a: &str, b: &str) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+    match (v.path(a), v.path(b)) {
+        (None, None) => Ok(None),
+        (Some(x), Some(y)) => Ok(Some((x, y))),
+        _ => Err(ConfigError::Conflict(format!(
+            "--{a} and --{b} ({} and {}) go together: set both or neither",
+            env_name(a),
+            env_name(b)
+        ))),
+    }
+}
+
+fn env_name(flag: &str) -> &'static str {
+    SETTINGS
+        .iter()
+        .find(|s| s.flag == flag)
+        .map_or("", |s| s.env)
+}
+
+fn web_tls(v: &Values) -> Result<Option<ServerTls>, ConfigError> {
+    let direct = pair(v, "web-tls-cert-file", "web-tls-key-file")?;
+    let from_file = match v.path("web-config-file") {
+        Some(path) => crate::webconfig::load(&path).map_err(|reason| ConfigError::Invalid {
+            name: v.get("web-config-file").0,
+            value: path.display().to_string(),
+            reason,
+        })?,
+        None => None,
+    };
+    match (direct, from_file) {
+        (Some(_), Some(_)) => Err(ConfigError::Conflict(
+            "set the admin server's TLS through RELOADER_WEB_TLS_CERT_FILE/_KEY_FILE or --web-config-file, not both".into(),
+        )),
+        (Some((cert_file, key_file)), None) => Ok(Some(ServerTls {
+            cert_file,
+            key_file,
+            client_ca_file: None,
+        })),
+        (None, tls) => Ok(tls),
+    }
 }
 
 fn validate(c: &Config, v: &Values) -> Result<(), ConfigError> {
@@ -510,6 +772,21 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(size.as_u64())
 }
 
+fn non_empty(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(s.to_string())
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err("expected a number greater than 0 and at most 1".into()),
+    }
+}
+
 fn parse_bool(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
@@ -566,7 +843,10 @@ mod tests {
     #[test]
     fn defaults_apply() {
         let c = run(&[], &[("config_file", "/in.gz")]).unwrap();
-        assert_eq!(c.reload_url.as_str(), "http://127.0.0.1:9090/-/reload");
+        assert_eq!(c.reload.url.as_str(), "http://127.0.0.1:9090/-/reload");
+        assert_eq!(c.reload.method, ReloadMethod::Http);
+        assert_eq!(c.ordinal_from.as_deref(), Some("POD_NAME"));
+        assert!(c.web_tls.is_none() && c.reload.auth.is_none());
         assert_eq!(c.watch_interval, Duration::from_secs(180));
         assert_eq!(c.delay_interval, Duration::from_secs(1));
         assert_eq!(c.retry_max_interval, Duration::from_secs(60));

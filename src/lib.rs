@@ -15,3 +15,4 @@ pub mod config;
 pub mod metrics;
 pub mod sidecar;
 pub mod telemetry;
+pub mod webconfig;

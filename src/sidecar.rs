@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use reload::{HttpReloader, ReloadError, backoff};
+use reload::{ReloadError, Reloader, backoff};
 use render::{Hash, RenderError, Renderer, hash_dirs, hex};
 use status::{ReloadRecord, Shared};
 use watch::DirWatcher;
@@ -56,9 +56,12 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// The HTTP client could not be built.
-    #[error("building the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    /// The reload credentials or TLS files are unusable.
+    #[error(transparent)]
+    Reload(#[from] ReloadError),
+    /// The admin server's TLS files are unusable.
+    #[error("admin server TLS: {0}")]
+    AdminTls(String),
 }
 
 /// Runs the sidecar until `shutdown` is cancelled, or, in init mode, writes the config once.
@@ -75,8 +78,14 @@ pub async fn run(
         tracing::info!(hash = %hex(&applied.hash), "config written (init mode)");
         return Ok(());
     }
+    let mut reloader = Reloader::new(&config.reload);
+    reloader.check()?;
     let shared = Arc::new(Shared::new(metrics.clone()));
     if let Some(address) = &config.listen_address {
+        let tls = match &config.web_tls {
+            Some(tls) => Some(crate::admin::TlsFiles::load(tls).map_err(Error::AdminTls)?),
+            None => None,
+        };
         let listener = crate::admin::bind(address)
             .await
             .map_err(|source| Error::Listen {
@@ -88,11 +97,11 @@ pub async fn run(
         }
         tokio::spawn(crate::admin::serve(
             listener,
+            tls,
             shared.clone(),
             shutdown.clone(),
         ));
     }
-    let reloader = HttpReloader::new(config.reload_url.clone(), config.reload_timeout)?;
     applier.adopt_existing_output();
     let changed = Arc::new(Notify::new());
     let dirs = watch::dirs_to_watch(config.config_file.as_deref(), &config.watched_dirs);
@@ -114,7 +123,7 @@ pub async fn run(
         last_unset: BTreeSet::new(),
     };
     tracing::info!(
-        reload_url = %sidecar.config.reload_url,
+        reload = %sidecar.reloader.target(),
         watched_dirs = sidecar.config.watched_dirs.len(),
         "promreload started"
     );
@@ -125,12 +134,30 @@ pub async fn run(
     Ok(())
 }
 
-/// The environment variables available to `$(NAME)`, read once.
-fn environment() -> HashMap<String, Vec<u8>> {
+/// The variable the Go reloader derives from `--statefulset-ordinal-from-envvar`.
+pub const ORDINAL_VAR: &str = "STATEFULSET_ORDINAL_NUMBER";
+
+/// The environment variables available to `$(NAME)`, read once, plus
+/// `STATEFULSET_ORDINAL_NUMBER`: the trailing digits of `ordinal_from`'s value (possibly empty).
+fn environment(ordinal_from: Option<&str>) -> HashMap<String, Vec<u8>> {
     use std::os::unix::ffi::OsStringExt;
-    std::env::vars_os()
+    let mut env: HashMap<String, Vec<u8>> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_vec())))
-        .collect()
+        .collect();
+    if let Some(from) = ordinal_from {
+        let ordinal = env.get(from).map(|v| trailing_digits(v).to_vec());
+        env.insert(ORDINAL_VAR.into(), ordinal.unwrap_or_default());
+    }
+    env
+}
+
+fn trailing_digits(value: &[u8]) -> &[u8] {
+    let digits = value
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    &value[value.len() - digits..]
 }
 
 /// One apply's blocking work: render the config (if any) and hash the watched dirs.
@@ -149,7 +176,7 @@ struct Applied {
 
 impl Applier {
     fn new(config: &Config) -> Self {
-        let env = environment();
+        let env = environment(config.ordinal_from.as_deref());
         let renderer = config.config_file.clone().map(|input| {
             Renderer::new(
                 input,
@@ -206,7 +233,7 @@ struct Sidecar {
     metrics: Metrics,
     /// `None` only while an apply runs on the blocking pool.
     applier: Option<Applier>,
-    reloader: HttpReloader,
+    reloader: Reloader,
     watcher: DirWatcher,
     /// Hash of the current config and watched files.
     desired: Option<Hash>,
@@ -398,4 +425,16 @@ impl Sidecar {
 
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinal_is_the_trailing_digits() {
+        assert_eq!(trailing_digits(b"prometheus-k8s-12"), b"12");
+        assert_eq!(trailing_digits(b"no-digits"), b"");
+        assert_eq!(trailing_digits(b""), b"");
+    }
 }

@@ -1,12 +1,24 @@
-//! Telling Prometheus to reload: `POST` to the reload URL with no body, a per-request timeout,
-//! and success only on a 2xx answer. Redirects are not followed (a `POST` turned into a `GET`
-//! reloads nothing); the user is told where the URL points instead.
+//! Telling Prometheus to reload, and confirming it did.
+//!
+//! - **http**: `POST` to the reload URL with no body and a per-request timeout; success only
+//!   on a 2xx answer. Redirects are not followed (a `POST` turned into a `GET` reloads
+//!   nothing); the user is told where the URL points instead.
+//! - **signal**: SIGHUP to the process found by executable name, then poll runtimeinfo until
+//!   `lastConfigTime` advanced with `reloadConfigSuccess` true, within the reload timeout.
 //!
 //! [`backoff`] computes the wait before the next attempt after failures.
 
+pub mod client;
+pub mod signal;
+
 use std::time::Duration;
 
-use reqwest::{Client, Url, redirect};
+use reqwest::{Method, Url};
+use serde::Deserialize;
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::config::{ReloadConfig, ReloadMethod};
+use client::PromClient;
 
 /// At most this much of an error response is kept (logs, `/status`).
 const MAX_ERROR_BODY: usize = 512;
@@ -40,13 +52,39 @@ pub enum ReloadError {
         /// The start of the response body, or where a redirect pointed.
         body: String,
     },
-    /// Any other transport failure.
-    #[error("reload request to {url} failed: {reason}")]
+    /// Any other transport failure (including certificate verification).
+    #[error("request to {url} failed: {reason}")]
     Request {
-        /// The reload URL.
+        /// The URL.
         url: String,
         /// The cause.
         reason: String,
+    },
+    /// A CA, certificate, key, password or token file is missing or unusable.
+    #[error("reload credentials: {reason}")]
+    Credentials {
+        /// Which file and why (never its content).
+        reason: String,
+    },
+    /// Signal mode: no process to signal, or no right to signal it.
+    #[error("{reason}")]
+    Process {
+        /// The cause.
+        reason: String,
+    },
+    /// Signal mode: Prometheus reports that loading the new config failed.
+    #[error("Prometheus reports the reload failed (reloadConfigSuccess false at {url})")]
+    Rejected {
+        /// The runtimeinfo URL.
+        url: String,
+    },
+    /// Signal mode: the reload was not confirmed in time.
+    #[error("reload not confirmed by {url} within {timeout:?}")]
+    Unconfirmed {
+        /// The runtimeinfo URL.
+        url: String,
+        /// The reload timeout.
+        timeout: Duration,
     },
 }
 
@@ -58,42 +96,75 @@ impl ReloadError {
             Self::Timeout { .. } => "timeout",
             Self::Status { .. } => "status",
             Self::Request { .. } => "request",
+            Self::Credentials { .. } => "credentials",
+            Self::Process { .. } => "process",
+            Self::Rejected { .. } => "rejected",
+            Self::Unconfirmed { .. } => "unconfirmed",
         }
     }
 }
 
-/// Reloads Prometheus over HTTP.
-#[derive(Debug, Clone)]
-pub struct HttpReloader {
-    client: Client,
-    url: Url,
-    timeout: Duration,
+/// Reloads Prometheus by HTTP or by signal.
+#[derive(Debug)]
+pub struct Reloader {
+    config: ReloadConfig,
+    client: PromClient,
 }
 
-impl HttpReloader {
-    /// A reloader posting to `url`, giving up on one request after `timeout`.
-    pub fn new(url: Url, timeout: Duration) -> reqwest::Result<Self> {
-        let client = Client::builder()
-            .redirect(redirect::Policy::none())
-            .user_agent(concat!("promreload/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self {
-            client,
-            url,
-            timeout,
-        })
+/// The part of `/api/v1/status/runtimeinfo` signal mode reads.
+#[derive(Debug, Deserialize)]
+struct RuntimeInfo {
+    data: RuntimeData,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeData {
+    reload_config_success: bool,
+    last_config_time: String,
+}
+
+/// How often signal mode polls runtimeinfo while waiting for confirmation.
+const CONFIRM_POLL: Duration = Duration::from_millis(100);
+
+impl Reloader {
+    /// A reloader for `config`; call [`Reloader::check`] to fail fast on bad credentials.
+    pub fn new(config: &ReloadConfig) -> Self {
+        Self {
+            client: PromClient::new(config.tls.clone(), config.auth.clone()),
+            config: config.clone(),
+        }
     }
 
-    /// Sends one reload request.
-    pub async fn reload(&self) -> Result<(), ReloadError> {
-        let url = self.url.to_string();
+    /// Reads every credential and TLS file once.
+    pub fn check(&mut self) -> Result<(), ReloadError> {
+        self.client.check()
+    }
+
+    /// Where reloads go, for logs.
+    pub fn target(&self) -> String {
+        match &self.config.method {
+            ReloadMethod::Http => self.config.url.to_string(),
+            ReloadMethod::Signal { process_name } => format!("SIGHUP to {process_name}"),
+        }
+    }
+
+    /// One reload attempt.
+    pub async fn reload(&mut self) -> Result<(), ReloadError> {
+        match self.config.method.clone() {
+            ReloadMethod::Http => self.post().await,
+            ReloadMethod::Signal { process_name } => self.signal(&process_name).await,
+        }
+    }
+
+    async fn post(&mut self) -> Result<(), ReloadError> {
+        let url = self.config.url.clone();
         let response = self
             .client
-            .post(self.url.clone())
-            .timeout(self.timeout)
+            .request(Method::POST, &url, self.config.timeout)?
             .send()
             .await
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| transport_error(&url, self.config.timeout, e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -109,31 +180,134 @@ impl HttpReloader {
             read_prefix(response, MAX_ERROR_BODY).await
         };
         Err(ReloadError::Status {
-            url,
+            url: url.to_string(),
             status: status.as_u16(),
             body,
         })
     }
 
-    fn transport_error(&self, e: reqwest::Error) -> ReloadError {
-        let url = self.url.to_string();
-        if e.is_timeout() {
-            ReloadError::Timeout {
-                url,
-                timeout: self.timeout,
+    async fn signal(&mut self, process_name: &str) -> Result<(), ReloadError> {
+        let deadline = Instant::now() + self.config.timeout;
+        let before = self.runtime_info(deadline).await?;
+        let before_secs = signal::parse_rfc3339_secs(&before.last_config_time).unwrap_or(0);
+        // lastConfigTime has whole seconds: a reload in the same second as the previous
+        // success could not be told apart, so wait for the next second first.
+        if before_secs >= signal::now_secs() {
+            let wait = Duration::from_secs((before_secs + 1 - signal::now_secs()).max(0) as u64);
+            sleep(wait.min(Duration::from_secs(1))).await;
+        }
+        let pid = signal::find_process(process_name)
+            .map_err(|e| ReloadError::Process {
+                reason: format!("listing /proc: {e}"),
+            })?
+            .ok_or_else(|| ReloadError::Process {
+                reason: format!(
+                    "no process named {process_name:?} (signal mode needs shareProcessNamespace: true)"
+                ),
+            })?;
+        signal::sighup(pid).map_err(|e| ReloadError::Process {
+            reason: format!("sending SIGHUP to {process_name} (pid {pid}): {e}"),
+        })?;
+        self.confirm(before_secs, before.reload_config_success, deadline)
+            .await
+    }
+
+    /// Polls runtimeinfo until the reload shows, fails, or the deadline passes.
+    async fn confirm(
+        &mut self,
+        before_secs: i64,
+        before_success: bool,
+        deadline: Instant,
+    ) -> Result<(), ReloadError> {
+        let url = self.config.runtimeinfo_url.to_string();
+        loop {
+            sleep_until((Instant::now() + CONFIRM_POLL).min(deadline)).await;
+            // Prometheus may be busy loading: a failed poll is retried until the deadline.
+            if let Ok(info) = self.runtime_info(deadline).await {
+                let secs = signal::parse_rfc3339_secs(&info.last_config_time).unwrap_or(0);
+                if secs > before_secs && info.reload_config_success {
+                    return Ok(());
+                }
+                if before_success && !info.reload_config_success {
+                    return Err(ReloadError::Rejected { url });
+                }
             }
-        } else if e.is_connect() {
-            ReloadError::Connect {
-                url,
-                reason: root_cause(&e),
-            }
-        } else {
-            ReloadError::Request {
-                url,
-                reason: root_cause(&e),
+            if Instant::now() >= deadline {
+                return Err(ReloadError::Unconfirmed {
+                    url,
+                    timeout: self.config.timeout,
+                });
             }
         }
     }
+
+    async fn runtime_info(&mut self, deadline: Instant) -> Result<RuntimeData, ReloadError> {
+        let url = self.config.runtimeinfo_url.clone();
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let response = self
+            .client
+            .request(Method::GET, &url, timeout)?
+            .send()
+            .await
+            .map_err(|e| transport_error(&url, timeout, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ReloadError::Status {
+                url: url.to_string(),
+                status: status.as_u16(),
+                body: read_prefix(response, MAX_ERROR_BODY).await,
+            });
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&url, timeout, e))?;
+        serde_json::from_slice::<RuntimeInfo>(&body)
+            .map(|i| i.data)
+            .map_err(|e| ReloadError::Request {
+                url: url.to_string(),
+                reason: format!("unexpected runtimeinfo answer: {e}"),
+            })
+    }
+}
+
+fn transport_error(url: &Url, timeout: Duration, e: reqwest::Error) -> ReloadError {
+    let url = url.to_string();
+    if e.is_timeout() {
+        ReloadError::Timeout { url, timeout }
+    } else if e.is_connect() && !is_tls_error(&e) {
+        ReloadError::Connect {
+            url,
+            reason: root_cause(&e),
+        }
+    } else {
+        ReloadError::Request {
+            url,
+            reason: root_cause(&e),
+        }
+    }
+}
+
+/// Certificate problems surface as connect errors; they are not "Prometheus is down".
+fn is_tls_error(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<rustls::Error>() {
+            return true;
+        }
+        // io::Error's source() skips the error it wraps (often another io::Error around
+        // the rustls error): descend into it explicitly.
+        cause = match c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => c.source(),
+        };
+    }
+    false
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

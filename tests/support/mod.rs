@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use flate2::{Compression, write::GzEncoder};
 
+pub mod mock;
+pub mod pki;
+pub mod pod;
+
 /// Polls `f` every 20 ms until it returns `Some` or `timeout` passes.
 pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
@@ -184,27 +188,54 @@ fn http() -> reqwest::blocking::Client {
         .expect("http client")
 }
 
+/// How to start a Prometheus: which executable (a symlink gives it another process name),
+/// an optional web config, and how to talk to it.
+pub struct PromOptions {
+    pub exe: PathBuf,
+    pub web_config: Option<PathBuf>,
+    pub scheme: &'static str,
+    pub client: reqwest::blocking::Client,
+    pub basic_auth: Option<(String, String)>,
+}
+
+impl Default for PromOptions {
+    fn default() -> Self {
+        Self {
+            exe: PathBuf::from("prometheus"),
+            web_config: None,
+            scheme: "http",
+            client: http(),
+            basic_auth: None,
+        }
+    }
+}
+
 /// A real Prometheus (Debian's package) on a loopback port with `--web.enable-lifecycle`.
 pub struct Prometheus {
     pub process: Process,
     pub port: u16,
+    opts: PromOptions,
     _storage: tempfile::TempDir,
 }
 
 impl Prometheus {
-    /// Starts Prometheus on `port` with `config` and waits until it is ready.
-    pub fn start_on(port: u16, config: &Path) -> Self {
+    /// Starts Prometheus on `port` with `config` and `opts`, and waits until it is ready.
+    pub fn start_with(port: u16, config: &Path, opts: PromOptions) -> Self {
         let storage = tempfile::tempdir().expect("tempdir");
         let log = storage.path().join("prometheus.log");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
+        let mut cmd = Command::new(&opts.exe);
+        cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 storage.path().join("data").display()
             ))
             .arg("--web.enable-lifecycle")
-            .arg("--log.level=warn")
+            .arg("--log.level=warn");
+        if let Some(web) = &opts.web_config {
+            cmd.arg(format!("--web.config.file={}", web.display()));
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
@@ -212,19 +243,23 @@ impl Prometheus {
         let mut p = Self {
             process: Process { child, log },
             port,
+            opts,
             _storage: storage,
         };
-        let ready = format!("http://127.0.0.1:{port}/-/ready");
         wait_until(Duration::from_secs(30), "Prometheus is ready", || {
             if let Ok(Some(status)) = p.process.child.try_wait() {
                 panic!("Prometheus exited with {status}: {}", p.process.log());
             }
-            http()
-                .get(&ready)
+            p.get("/-/ready")
                 .send()
                 .is_ok_and(|r| r.status().is_success())
         });
         p
+    }
+
+    /// Starts Prometheus on `port` with defaults.
+    pub fn start_on(port: u16, config: &Path) -> Self {
+        Self::start_with(port, config, PromOptions::default())
     }
 
     /// Starts Prometheus on a free port.
@@ -232,20 +267,46 @@ impl Prometheus {
         Self::start_on(free_port(), config)
     }
 
+    /// Changes the basic-auth credentials the test uses (after a rotation).
+    pub fn set_basic_auth(&mut self, user: &str, password: &str) {
+        self.opts.basic_auth = Some((user.into(), password.into()));
+    }
+
+    fn get(&self, path: &str) -> reqwest::blocking::RequestBuilder {
+        let url = format!("{}://127.0.0.1:{}{path}", self.opts.scheme, self.port);
+        let request = self.opts.client.get(url);
+        match &self.opts.basic_auth {
+            Some((user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        }
+    }
+
+    fn get_json(&self, path: &str) -> serde_json::Value {
+        let text = self
+            .get(path)
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        serde_json::from_str(&text).expect("JSON")
+    }
+
     /// The reload URL.
     pub fn reload_url(&self) -> String {
-        format!("http://127.0.0.1:{}/-/reload", self.port)
+        format!("{}://127.0.0.1:{}/-/reload", self.opts.scheme, self.port)
+    }
+
+    /// The runtimeinfo URL.
+    pub fn runtimeinfo_url(&self) -> String {
+        format!(
+            "{}://127.0.0.1:{}/api/v1/status/runtimeinfo",
+            self.opts.scheme, self.port
+        )
     }
 
     /// The loaded config, from `/api/v1/status/config`.
     pub fn loaded_config(&self) -> String {
-        let url = format!("http://127.0.0.1:{}/api/v1/status/config", self.port);
-        let body: serde_json::Value = http()
-            .get(url)
-            .send()
-            .and_then(|r| r.text())
-            .map(|t| serde_json::from_str(&t).expect("JSON"))
-            .expect("GET /api/v1/status/config");
+        let body = self.get_json("/api/v1/status/config");
         body["data"]["yaml"]
             .as_str()
             .expect("data.yaml")
@@ -254,13 +315,7 @@ impl Prometheus {
 
     /// `lastConfigTime` and `reloadConfigSuccess` from `/api/v1/status/runtimeinfo`.
     pub fn runtime_info(&self) -> (String, bool) {
-        let url = format!("http://127.0.0.1:{}/api/v1/status/runtimeinfo", self.port);
-        let body: serde_json::Value = http()
-            .get(url)
-            .send()
-            .and_then(|r| r.text())
-            .map(|t| serde_json::from_str(&t).expect("JSON"))
-            .expect("GET /api/v1/status/runtimeinfo");
+        let body = self.get_json("/api/v1/status/runtimeinfo");
         let data = &body["data"];
         (
             data["lastConfigTime"]
@@ -302,6 +357,11 @@ impl Daemon {
     /// Starts the daemon with exactly `env` (plus a loopback listen address unless given)
     /// and `args`, and waits for its admin server.
     pub fn start(env: &[(&str, &str)], args: &[&str]) -> Self {
+        Self::start_scheme(env, args, "http")
+    }
+
+    /// Like [`Daemon::start`], for an admin server on `scheme` (`https` with TLS settings).
+    pub fn start_scheme(env: &[(&str, &str)], args: &[&str], scheme: &str) -> Self {
         let logdir = tempfile::tempdir().expect("tempdir");
         let log = logdir.path().join("promreload.log");
         let mut cmd = Command::new(promreload_bin());
@@ -325,7 +385,7 @@ impl Daemon {
         .unwrap_or_else(|| panic!("promreload did not log its address: {}", process.log()));
         Self {
             process,
-            admin: format!("http://{admin}"),
+            admin: format!("{scheme}://{admin}"),
             _logdir: logdir,
         }
     }
@@ -361,10 +421,16 @@ impl Daemon {
     }
 }
 
+/// The address the daemon logged, with a wildcard host replaced by loopback.
 fn listen_address(log: &str) -> Option<String> {
-    log.lines()
+    let addr = log
+        .lines()
         .find(|l| l.contains("admin server listening"))?
         .split_whitespace()
-        .find_map(|kv| kv.strip_prefix("address="))
-        .map(String::from)
+        .find_map(|kv| kv.strip_prefix("address="))?;
+    let port = addr.rsplit(':').next()?;
+    Some(match addr.rsplit_once(':')?.0 {
+        "[::]" | "0.0.0.0" => format!("127.0.0.1:{port}"),
+        host => format!("{host}:{port}"),
+    })
 }

@@ -1,0 +1,188 @@
+//! The HTTP client that talks to Prometheus (reload and runtimeinfo): certificate
+//! verification against the system roots plus an optional CA bundle, an optional client
+//! certificate, and basic or bearer auth.
+//!
+//! Every file is read again at each request, so rotated certificates and credentials take
+//! effect without a restart; the client is rebuilt only when the TLS material changed. The
+//! contents are never logged: errors name the file, not what is in it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::{Certificate, Client, Identity, Method, RequestBuilder, Url, redirect};
+
+use super::ReloadError;
+use crate::config::{Auth, ClientTls};
+
+/// A client for Prometheus's HTTP API with the configured TLS and credentials.
+#[derive(Debug)]
+pub struct PromClient {
+    tls: ClientTls,
+    auth: Option<Auth>,
+    /// The TLS material the cached client was built from, and that client.
+    cached: Option<(Vec<Vec<u8>>, Client)>,
+}
+
+impl PromClient {
+    /// A client with these settings; nothing is read until the first request.
+    pub fn new(tls: ClientTls, auth: Option<Auth>) -> Self {
+        Self {
+            tls,
+            auth,
+            cached: None,
+        }
+    }
+
+    /// A request with credentials attached and the given timeout.
+    pub fn request(
+        &mut self,
+        method: Method,
+        url: &Url,
+        timeout: Duration,
+    ) -> Result<RequestBuilder, ReloadError> {
+        let request = self.client()?.request(method, url.clone()).timeout(timeout);
+        Ok(match &self.auth {
+            None => request,
+            Some(Auth::Basic {
+                username,
+                password_file,
+            }) => request.basic_auth(username, Some(read_secret(password_file)?)),
+            Some(Auth::Bearer { token_file }) => request.bearer_auth(read_secret(token_file)?),
+        })
+    }
+
+    /// Checks that every configured file can be read and used (at start-up).
+    pub fn check(&mut self) -> Result<(), ReloadError> {
+        self.client()?;
+        match &self.auth {
+            None => Ok(()),
+            Some(Auth::Basic { password_file, .. }) => read_secret(password_file).map(drop),
+            Some(Auth::Bearer { token_file }) => read_secret(token_file).map(drop),
+        }
+    }
+
+    fn client(&mut self) -> Result<Client, ReloadError> {
+        let material = self.material()?;
+        if let Some((built_from, client)) = &self.cached {
+            if *built_from == material {
+                return Ok(client.clone());
+            }
+        }
+        let client = self.build(&material)?;
+        self.cached = Some((material, client.clone()));
+        Ok(client)
+    }
+
+    /// The bytes of the CA, certificate and key files, in that order (absent ones empty).
+    fn material(&self) -> Result<Vec<Vec<u8>>, ReloadError> {
+        let read = |p: Option<&Path>| p.map_or(Ok(Vec::new()), read_file);
+        let (cert, key) = match &self.tls.cert_and_key {
+            Some((c, k)) => (Some(c.as_path()), Some(k.as_path())),
+            None => (None, None),
+        };
+        Ok(vec![
+            read(self.tls.ca_file.as_deref())?,
+            read(cert)?,
+            read(key)?,
+        ])
+    }
+
+    fn build(&self, material: &[Vec<u8>]) -> Result<Client, ReloadError> {
+        let mut builder = Client::builder()
+            .redirect(redirect::Policy::none())
+            .user_agent(concat!("promreload/", env!("CARGO_PKG_VERSION")))
+            .danger_accept_invalid_certs(self.tls.insecure_skip_verify);
+        if let Some(path) = &self.tls.ca_file {
+            let certs = Certificate::from_pem_bundle(&material[0])
+                .map_err(|e| credentials(path, &format!("not a PEM CA bundle: {e}")))?;
+            if certs.is_empty() {
+                return Err(credentials(path, "no certificate in the CA bundle"));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some((cert_path, _)) = &self.tls.cert_and_key {
+            let mut pem = material[1].clone();
+            pem.push(b'\n');
+            pem.extend_from_slice(&material[2]);
+            let identity = Identity::from_pem(&pem).map_err(|e| {
+                credentials(
+                    cert_path,
+                    &format!("client certificate or key unusable: {e}"),
+                )
+            })?;
+            builder = builder.identity(identity);
+        }
+        builder.build().map_err(|e| ReloadError::Credentials {
+            reason: format!("building the TLS client: {e}"),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ReloadError> {
+    std::fs::read(path).map_err(|e| credentials(path, &e.to_string()))
+}
+
+/// A password or token: the file's content without its trailing newline.
+fn read_secret(path: &Path) -> Result<String, ReloadError> {
+    let bytes = read_file(path)?;
+    let text = String::from_utf8(bytes).map_err(|_| credentials(path, "not UTF-8"))?;
+    let secret = text.trim_end_matches(['\n', '\r']).to_string();
+    if secret.is_empty() {
+        return Err(credentials(path, "empty"));
+    }
+    Ok(secret)
+}
+
+fn credentials(path: &Path, reason: &str) -> ReloadError {
+    ReloadError::Credentials {
+        reason: format!("{}: {reason}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn secrets_lose_their_trailing_newline_and_empty_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "s3cret\n").unwrap();
+        assert_eq!(read_secret(&p).unwrap(), "s3cret");
+        std::fs::write(&p, "\n").unwrap();
+        let err = read_secret(&p).unwrap_err().to_string();
+        assert!(err.contains("empty") && !err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_files_are_named_not_shown() {
+        let mut client = PromClient::new(
+            ClientTls {
+                ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
+                ..ClientTls::default()
+            },
+            None,
+        );
+        let err = client.check().unwrap_err();
+        assert_eq!(err.metric_label(), "credentials");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_ca_bundle_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ca.pem");
+        std::fs::write(&p, "not a certificate").unwrap();
+        let mut client = PromClient::new(
+            ClientTls {
+                ca_file: Some(p),
+                ..ClientTls::default()
+            },
+            None,
+        );
+        assert_eq!(client.check().unwrap_err().metric_label(), "credentials");
+    }
+}

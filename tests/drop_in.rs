@@ -1,0 +1,457 @@
+//! promreload as a drop-in for prometheus-config-reloader: the exact args prometheus-operator
+//! passes, signal mode against a real Prometheus process, and reloads of a Prometheus that
+//! serves HTTPS with client certificates and basic auth.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::mock::MockServer;
+use support::pki::Pki;
+use support::pod::*;
+use support::*;
+
+/// The operator's paths, rebased under `root`.
+struct OperatorLayout {
+    config: PathBuf,
+    output: PathBuf,
+    rules: KubeletVolume,
+}
+
+impl OperatorLayout {
+    fn new(root: &Path) -> Self {
+        let etc = root.join("etc/prometheus");
+        fs::create_dir_all(etc.join("config_out")).unwrap();
+        Self {
+            config: etc.join("config/prometheus.yaml.gz"),
+            output: etc.join("config_out/prometheus.env.yaml"),
+            rules: KubeletVolume::new(&etc.join("rules/prometheus-k8s-rulefiles-0")),
+        }
+    }
+
+    fn rule(&mut self, name: &str) {
+        let rule = format!(
+            "groups:\n- name: {name}\n  rules:\n  - record: {name}:up\n    expr: vector(1)\n"
+        );
+        self.rules
+            .update(&[("default-rules.yaml", rule.as_bytes())]);
+    }
+
+    fn prometheus_config(&self, job: &str) -> String {
+        format!(
+            "{}rule_files:\n- {}/*.yaml\n",
+            config(&[job]),
+            self.rules.dir().display()
+        )
+    }
+
+    fn args(&self, init: bool, listen: &str, reload_url: &str) -> Vec<String> {
+        let mut args = vec![];
+        if init {
+            args.push("--watch-interval=0".to_string());
+        }
+        args.push(format!("--listen-address={listen}"));
+        if !init {
+            args.push(format!("--reload-url={reload_url}"));
+        }
+        args.extend([
+            format!("--config-file={}", self.config.display()),
+            format!("--config-envsubst-file={}", self.output.display()),
+            format!("--watched-dir={}", self.rules.dir().display()),
+            "--log-level=info".into(),
+            "--log-format=logfmt".into(),
+        ]);
+        args
+    }
+}
+
+const OPERATOR_ENV: &[(&str, &str)] = &[("POD_NAME", "prometheus-k8s-1"), ("SHARD", "0")];
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Exactly the two containers prometheus-operator v0.93 defines, on the ports it uses.
+#[test]
+fn operator_init_and_sidecar_args_work_unchanged() {
+    let root = tempfile::tempdir().unwrap();
+    let mut layout = OperatorLayout::new(root.path());
+    let mut secret = KubeletVolume::new(layout.config.parent().unwrap());
+    layout.rule("first");
+    secret.update(&[(KEY, &gzip(layout.prometheus_config("job-a").as_bytes()))]);
+
+    let init = layout.args(true, ":8081", "");
+    let (status, log) = run_promreload(OPERATOR_ENV, &strs(&init));
+    assert!(status.success(), "{log}");
+    let written = fs::read_to_string(&layout.output).unwrap();
+    assert!(
+        written.contains("prometheus_replica: prometheus-k8s-1"),
+        "{written}"
+    );
+
+    let prometheus = Prometheus::start_on(9090, &layout.output);
+    let sidecar = layout.args(false, ":8080", "http://localhost:9090/-/reload");
+    let daemon = Daemon::start(OPERATOR_ENV, &strs(&sidecar));
+    assert!(daemon.admin.ends_with(":8080"), "{}", daemon.admin);
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+    assert_eq!(daemon.get("/healthz").0, 200);
+
+    secret.update(&[(KEY, &gzip(layout.prometheus_config("job-b").as_bytes()))]);
+    wait_until(WAIT, "the new job is live", || {
+        prometheus.loaded_config().contains("job_name: job-b")
+    });
+    let reloads = daemon.metric("reloader_reloads_total");
+    layout.rule("second");
+    daemon.wait_metric_at_least("reloader_reloads_total", reloads + 1.0, WAIT);
+    wait_until(WAIT, "the new rule group is loaded", || {
+        let rules = reqwest::blocking::get("http://127.0.0.1:9090/api/v1/rules")
+            .and_then(|r| r.text())
+            .unwrap_or_default();
+        rules.contains("\"name\":\"second\"")
+    });
+}
+
+#[test]
+fn help_lists_the_flags_and_unknown_flags_exit_2() {
+    let (status, out) = run_promreload(&[], &["--help"]);
+    assert!(status.success());
+    for flag in [
+        "--config-envsubst-file",
+        "--watched-dir",
+        "--reload-method",
+        "--runtimeinfo-url",
+    ] {
+        assert!(out.contains(flag), "{flag} missing from --help");
+    }
+    let (status, out) = run_promreload(&[], &["--config-file=/x", "--no-such-flag=1"]);
+    assert_eq!(status.code(), Some(2));
+    assert!(out.contains("--no-such-flag"), "{out}");
+    let (status, out) = run_promreload(&[], &["--config-file"]);
+    assert_eq!(status.code(), Some(2), "{out}");
+    let (status, out) =
+        run_promreload(&[], &["--config-file=/x", "--reload-method=carrier-pigeon"]);
+    assert_eq!(status.code(), Some(2));
+    assert!(out.contains("--reload-method"), "{out}");
+}
+
+#[test]
+fn statefulset_ordinal_is_derived_from_pod_name() {
+    let mut pod = Pod::new();
+    pod.publish("global:\n  external_labels:\n    ordinal: \"$(STATEFULSET_ORDINAL_NUMBER)\"\n");
+    let (status, log) = pod.init(&[]);
+    assert!(status.success(), "{log}");
+    assert!(
+        pod.output_text().contains("ordinal: \"7\""),
+        "{}",
+        pod.output_text()
+    );
+}
+
+/// A Prometheus started through a symlink with a unique name, so that signal mode finds this
+/// test's process and no other test's.
+fn prometheus_named(config: &Path) -> (Prometheus, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("promsig{}", free_port());
+    let exe = dir.path().join(&name);
+    let real = fs::canonicalize(which("prometheus")).unwrap();
+    std::os::unix::fs::symlink(real, &exe).unwrap();
+    let opts = PromOptions {
+        exe,
+        ..PromOptions::default()
+    };
+    (Prometheus::start_with(free_port(), config, opts), name, dir)
+}
+
+fn which(cmd: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{cmd} not on PATH"))
+}
+
+#[test]
+fn signal_mode_reloads_a_real_prometheus_and_detects_rejection() {
+    let mut pod = Pod::new();
+    pod.publish(&config(&["sig-a"]));
+    assert!(pod.init(&[]).0.success());
+    let (prometheus, name, _dir) = prometheus_named(&pod.output());
+    let daemon = pod.daemon(
+        "http://127.0.0.1:1/-/reload",
+        &[
+            ("RELOADER_RELOAD_METHOD", "signal"),
+            ("RELOADER_PROCESS_EXECUTABLE_NAME", &name),
+            ("RELOADER_RUNTIMEINFO_URL", &prometheus.runtimeinfo_url()),
+            ("RELOADER_RELOAD_TIMEOUT", "5s"),
+        ],
+    );
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+
+    pod.publish(&config(&["sig-b"]));
+    wait_until(WAIT, "SIGHUP loads the new job", || {
+        prometheus.loaded_config().contains("job_name: sig-b")
+    });
+    daemon.wait_metric_at_least("reloader_reloads_total", 2.0, WAIT);
+    assert_eq!(daemon.metric("reloader_last_reload_successful"), 1.0);
+
+    pod.publish("global:\n  scrape_interval: banana\n");
+    daemon.wait_metric_at_least("reloader_reload_errors_total{kind=\"rejected\"}", 1.0, WAIT);
+    assert!(prometheus.loaded_config().contains("job_name: sig-b"));
+
+    pod.publish(&config(&["sig-c"]));
+    wait_until(WAIT, "the fixed config loads by signal", || {
+        prometheus.loaded_config().contains("job_name: sig-c")
+    });
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+}
+
+#[test]
+fn signal_mode_without_the_process_fails_clearly() {
+    let mut pod = Pod::new();
+    pod.publish(&config(&["a"]));
+    let prometheus = Prometheus::start(&{
+        assert!(pod.init(&[]).0.success());
+        pod.output()
+    });
+    let daemon = pod.daemon(
+        "http://127.0.0.1:1/-/reload",
+        &[
+            ("RELOADER_RELOAD_METHOD", "signal"),
+            ("RELOADER_PROCESS_EXECUTABLE_NAME", "no-such-proc"),
+            ("RELOADER_RUNTIMEINFO_URL", &prometheus.runtimeinfo_url()),
+        ],
+    );
+    daemon.wait_metric_at_least("reloader_reload_errors_total{kind=\"process\"}", 1.0, WAIT);
+    assert!(
+        daemon
+            .process
+            .log()
+            .contains("no process named \\\"no-such-proc\\\""),
+        "{}",
+        daemon.process.log()
+    );
+}
+
+fn bcrypt(password: &str) -> String {
+    bcrypt::hash(password, 4).unwrap()
+}
+
+fn write_web_config(path: &Path, pki: &Pki, client_certs: bool, users: &[(&str, &str)]) {
+    let mut web = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+        pki.server_cert.display(),
+        pki.server_key.display()
+    );
+    if client_certs {
+        web.push_str(&format!(
+            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n",
+            pki.ca.display()
+        ));
+    }
+    if !users.is_empty() {
+        web.push_str("basic_auth_users:\n");
+        for (user, password) in users {
+            web.push_str(&format!("  {user}: {}\n", bcrypt(password)));
+        }
+    }
+    fs::write(path, web).unwrap();
+}
+
+#[test]
+fn https_reload_with_client_certificate_and_rotated_basic_auth() {
+    let pki = Pki::new();
+    let web = pki.dir.path().join("web.yaml");
+    write_web_config(&web, &pki, true, &[("admin", "first-secret")]);
+    let password_file = pki.dir.path().join("password");
+    fs::write(&password_file, "first-secret\n").unwrap();
+
+    let mut pod = Pod::new();
+    pod.publish(&config(&["tls-a"]));
+    assert!(pod.init(&[]).0.success());
+    let opts = PromOptions {
+        web_config: Some(web.clone()),
+        scheme: "https",
+        client: pki.client(true),
+        basic_auth: Some(("admin".into(), "first-secret".into())),
+        ..PromOptions::default()
+    };
+    let mut prometheus = Prometheus::start_with(free_port(), &pod.output(), opts);
+    let (ca, cert, key, pw) = (
+        pki.ca.display().to_string(),
+        pki.client_cert.display().to_string(),
+        pki.client_key.display().to_string(),
+        password_file.display().to_string(),
+    );
+    let daemon = pod.daemon(
+        &prometheus.reload_url(),
+        &[
+            ("RELOADER_RELOAD_CA_FILE", &ca),
+            ("RELOADER_RELOAD_CERT_FILE", &cert),
+            ("RELOADER_RELOAD_KEY_FILE", &key),
+            ("RELOADER_RELOAD_USERNAME", "admin"),
+            ("RELOADER_RELOAD_PASSWORD_FILE", &pw),
+        ],
+    );
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+    pod.publish(&config(&["tls-b"]));
+    wait_until(WAIT, "tls-b live", || {
+        prometheus.loaded_config().contains("job_name: tls-b")
+    });
+
+    // Rotate the password on both sides: Prometheus re-reads its web config per request.
+    write_web_config(&web, &pki, true, &[("admin", "second-secret")]);
+    fs::write(&password_file, "second-secret").unwrap();
+    prometheus.set_basic_auth("admin", "second-secret");
+    pod.publish(&config(&["tls-c"]));
+    wait_until(WAIT, "tls-c live after rotation", || {
+        prometheus.loaded_config().contains("job_name: tls-c")
+    });
+    assert_eq!(daemon.metric("reloader_reloads_failed_total"), 0.0);
+
+    // A wrong password is a clear 401, retried.
+    fs::write(&password_file, "wrong").unwrap();
+    pod.publish(&config(&["tls-d"]));
+    daemon.wait_metric_at_least("reloader_reload_errors_total{kind=\"status\"}", 1.0, WAIT);
+    let status = daemon.get("/status").1;
+    assert!(status.contains("401"), "{status}");
+
+    let everything = daemon.process.log() + &daemon.get("/metrics").1 + &status;
+    for secret in ["first-secret", "second-secret", "wrong"] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+}
+
+#[test]
+fn certificates_are_verified_unless_explicitly_skipped() {
+    let pki = Pki::new();
+    let web = pki.dir.path().join("web.yaml");
+    write_web_config(&web, &pki, false, &[]);
+    let mut pod = Pod::new();
+    pod.publish(&config(&["v"]));
+    assert!(pod.init(&[]).0.success());
+    let opts = PromOptions {
+        web_config: Some(web),
+        scheme: "https",
+        client: pki.client(false),
+        ..PromOptions::default()
+    };
+    let prometheus = Prometheus::start_with(free_port(), &pod.output(), opts);
+
+    let daemon = pod.daemon(&prometheus.reload_url(), &[]);
+    daemon.wait_metric_at_least("reloader_reload_errors_total{kind=\"request\"}", 1.0, WAIT);
+    let status = daemon.get("/status").1;
+    assert!(status.contains("UnknownIssuer"), "{status}");
+    drop(daemon);
+
+    let daemon = pod.daemon(
+        &prometheus.reload_url(),
+        &[("RELOADER_RELOAD_INSECURE_SKIP_VERIFY", "true")],
+    );
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+}
+
+#[test]
+fn bearer_token_is_sent_and_re_read_at_each_reload() {
+    let mock = MockServer::start(|head| {
+        let ok = head
+            .to_ascii_lowercase()
+            .contains("authorization: bearer token-");
+        (if ok { 200 } else { 401 }, vec![], String::new())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    fs::write(&token, "token-one\n").unwrap();
+    let mut pod = Pod::new();
+    pod.publish(&config(&["a"]));
+    let token_path = token.display().to_string();
+    let daemon = pod.daemon(
+        &mock.url("/-/reload"),
+        &[("RELOADER_RELOAD_BEARER_TOKEN_FILE", &token_path)],
+    );
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+    fs::write(&token, "token-two").unwrap();
+    pod.publish(&config(&["b"]));
+    daemon.wait_metric_at_least("reloader_reloads_total", 2.0, WAIT);
+    let requests = mock.requests.lock().unwrap().join("\n");
+    assert!(requests.contains("Bearer token-one"), "{requests}");
+    assert!(requests.contains("Bearer token-two"), "{requests}");
+    assert!(requests.starts_with("POST /-/reload"), "{requests}");
+    assert!(
+        !daemon.process.log().contains("token-"),
+        "token leaked into the log"
+    );
+}
+
+#[test]
+fn admin_endpoints_over_tls_from_variables_or_web_config() {
+    let pki = Pki::new();
+    let mut pod = Pod::new();
+    pod.publish(&config(&["a"]));
+    let (cert, key) = (
+        pki.server_cert.display().to_string(),
+        pki.server_key.display().to_string(),
+    );
+    let daemon = Daemon::start_scheme(
+        &borrow(&pod.env("http://127.0.0.1:1/-/reload"))
+            .into_iter()
+            .chain([
+                ("RELOADER_WEB_TLS_CERT_FILE", cert.as_str()),
+                ("RELOADER_WEB_TLS_KEY_FILE", key.as_str()),
+            ])
+            .collect::<Vec<_>>(),
+        &[],
+        "https",
+    );
+    let client = pki.client(false);
+    let healthz = client
+        .get(format!("{}/healthz", daemon.admin))
+        .send()
+        .unwrap();
+    assert_eq!(healthz.status(), 200);
+    let plain = daemon.admin.replace("https://", "http://");
+    assert!(
+        http_get_status(&format!("{plain}/healthz")) != Some(200),
+        "plain HTTP must not be served"
+    );
+    drop(daemon);
+
+    let web = pki.dir.path().join("reloader-web.yaml");
+    fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n",
+    )
+    .unwrap();
+    let env = pod.env("http://127.0.0.1:1/-/reload");
+    let arg = format!("--web-config-file={}", web.display());
+    let daemon = Daemon::start_scheme(&borrow(&env), &[&arg], "https");
+    let without = pki
+        .client(false)
+        .get(format!("{}/metrics", daemon.admin))
+        .send();
+    assert!(without.is_err(), "a client certificate is required");
+    let with = pki
+        .client(true)
+        .get(format!("{}/metrics", daemon.admin))
+        .send()
+        .unwrap();
+    assert_eq!(with.status(), 200);
+
+    fs::write(&web, "basic_auth_users:\n  a: b\n").unwrap();
+    let (status, out) = run_promreload(&borrow(&env), &[&arg]);
+    assert_eq!(status.code(), Some(2));
+    assert!(out.contains("basic_auth_users"), "{out}");
+}
+
+fn http_get_status(url: &str) -> Option<u16> {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?
+        .get(url)
+        .send()
+        .ok()
+        .map(|r| r.status().as_u16())
+}

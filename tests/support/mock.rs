@@ -1,0 +1,88 @@
+//! A scripted HTTP endpoint, for what a real Prometheus cannot be made to do (check a bearer
+//! token, answer with a redirect, never answer). Every request's head is recorded.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What the endpoint answers: status, extra headers, body.
+pub type Answer = (u16, Vec<(String, String)>, String);
+
+/// A mock HTTP server on a loopback port, stopped when dropped.
+pub struct MockServer {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl MockServer {
+    /// Answers each request with `answer(request head)`.
+    pub fn start(answer: impl Fn(&str) -> Answer + Send + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (recorded, stopped) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let head = read_head(&stream);
+                recorded.lock().unwrap().push(head.clone());
+                respond(stream, answer(&head));
+            }
+        });
+        Self {
+            port,
+            requests,
+            stop,
+        }
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// How many requests arrived so far.
+    pub fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn read_head(stream: &TcpStream) -> String {
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => head.push_str(&line),
+        }
+    }
+    head
+}
+
+fn respond(mut stream: TcpStream, (status, headers, body): Answer) {
+    let mut out = format!(
+        "HTTP/1.1 {status} Mock\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(&body);
+    let _ = stream.write_all(out.as_bytes());
+}
