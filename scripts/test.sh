@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
+# Test dependencies built from Go modules, cached outside the clone (minutes on a new machine).
+bash scripts/prometheus.sh build >/dev/null
+bash scripts/control-plane.sh build >/dev/null
 
 echo "== cargo fmt --check"
 cargo fmt --check
@@ -12,5 +15,11 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
+echo "== control plane for the reconciler tests"
+cp_dir=$(mktemp -d /tmp/promreload-cp.XXXXXX)
+trap 'bash scripts/control-plane.sh down "$cp_dir"; rm -rf "$cp_dir"' EXIT
+bash scripts/control-plane.sh up "$cp_dir"
+export PROMRELOAD_TEST_KUBECONFIG="$cp_dir/kubeconfig"
+
 echo "== cargo test"
 cargo test --locked -- --test-threads="${TEST_THREADS:-4}"

@@ -803,7 +803,7 @@ fn parse_url(s: &str) -> Result<Url, String> {
     }
 }
 
-fn parse_level(s: &str) -> Result<tracing::Level, String> {
+pub(crate) fn parse_level(s: &str) -> Result<tracing::Level, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "error" => Ok(tracing::Level::ERROR),
         "warn" | "warning" => Ok(tracing::Level::WARN),
@@ -814,7 +814,7 @@ fn parse_level(s: &str) -> Result<tracing::Level, String> {
     }
 }
 
-fn parse_format(s: &str) -> Result<LogFormat, String> {
+pub(crate) fn parse_format(s: &str) -> Result<LogFormat, String> {
     match s.trim() {
         "logfmt" => Ok(LogFormat::Logfmt),
         "json" => Ok(LogFormat::Json),

@@ -24,3 +24,16 @@ fn readme_documents_every_setting_and_its_default() {
         );
     }
 }
+
+#[test]
+fn committed_crds_match_the_rust_types() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/crds/monitoring.coreos.com.yaml"
+    );
+    let committed = std::fs::read_to_string(path).expect("deploy/crds/monitoring.coreos.com.yaml");
+    assert!(
+        committed == promreload::reconciler::crds_yaml(),
+        "deploy/crds drifted from src/reconciler/crd.rs: run\n  cargo run --bin promreload-reconciler crds > {path}"
+    );
+}

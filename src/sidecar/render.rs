@@ -132,13 +132,14 @@ impl Renderer {
     /// bytes changed. Blocking: call it from a blocking thread.
     pub fn apply(&mut self) -> Result<Rendered, RenderError> {
         let fingerprint = self.fingerprint()?;
-        if let Some((last_fp, last)) = &self.last {
-            if *last_fp == fingerprint && self.output_intact(last.bytes) {
-                return Ok(Rendered {
-                    written: false,
-                    ..last.clone()
-                });
-            }
+        if let Some((last_fp, last)) = &self.last
+            && *last_fp == fingerprint
+            && self.output_intact(last.bytes)
+        {
+            return Ok(Rendered {
+                written: false,
+                ..last.clone()
+            });
         }
         let (fingerprint, mut rendered, file) = self.render()?;
         let unchanged = self.last.as_ref().map(|(_, l)| l.output_hash)

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use flate2::{Compression, write::GzEncoder};
 
+pub mod cluster;
 pub mod mock;
 pub mod pki;
 pub mod pod;

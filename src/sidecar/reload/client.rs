@@ -63,10 +63,10 @@ impl PromClient {
 
     fn client(&mut self) -> Result<Client, ReloadError> {
         let material = self.material()?;
-        if let Some((built_from, client)) = &self.cached {
-            if *built_from == material {
-                return Ok(client.clone());
-            }
+        if let Some((built_from, client)) = &self.cached
+            && *built_from == material
+        {
+            return Ok(client.clone());
         }
         let client = self.build(&material)?;
         self.cached = Some((material, client.clone()));

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane for tests, without containers: etcd + kube-apiserver built
+# from Go modules, started on free loopback ports with a throwaway CA and an admin identity.
+#
+#   scripts/control-plane.sh build      build (or reuse) the cached binaries, print their dir
+#   scripts/control-plane.sh up DIR     build if needed, start both, wait for /healthz,
+#                                       write DIR/kubeconfig (and DIR/env with KUBECONFIG)
+#   scripts/control-plane.sh down DIR   stop them
+#
+# Binaries are cached outside the clone, keyed by version:
+#   ${PROMRELOAD_CACHE:-$HOME/.cache/promreload}/control-plane-k8s<K8S>-etcd<ETCD>/
+set -euo pipefail
+
+K8S_VERSION=v1.34.4      # kube 5 / k8s-openapi 0.29 (feature v1_34) support 1.33 to 1.37
+ETCD_VERSION=v3.6.16     # the etcd line Kubernetes 1.34 is tested with
+CACHE=${PROMRELOAD_CACHE:-$HOME/.cache/promreload}
+BIN="$CACHE/control-plane-k8s${K8S_VERSION}-etcd${ETCD_VERSION}"
+
+log() { echo "control-plane: $*" >&2; }
+
+build() {
+  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/etcd" ] && [ -x "$BIN/kubectl" ]; then
+    echo "$BIN"; return
+  fi
+  command -v go >/dev/null || { log "Go is needed to build kube-apiserver and etcd"; exit 1; }
+  mkdir -p "$BIN"
+  local work; work=$(mktemp -d)
+  log "building etcd $ETCD_VERSION and kube-apiserver/kubectl $K8S_VERSION into $BIN (first time only; takes minutes)"
+  (
+    cd "$work"
+    mkdir etcd k8s
+    # etcd: its server module is a main package.
+    cd etcd
+    go mod init promreload-etcd >/dev/null 2>&1
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1
+    CGO_ENABLED=0 go build -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3
+    mv "$BIN/etcd.tmp" "$BIN/etcd"
+    # kube-apiserver: k8s.io/kubernetes pins its staging modules at v0.0.0, so a wrapper
+    # module replaces each with the matching published v0.Y.Z.
+    cd ../k8s
+    local staging_version="v0.${K8S_VERSION#v1.}"
+    local gomod
+    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+    {
+      echo "module promreload-control-plane"
+      echo
+      echo "go 1.24.0"
+      echo
+      echo "require k8s.io/kubernetes $K8S_VERSION"
+      echo
+      echo "replace ("
+      grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0$' "$gomod" | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
+      echo ")"
+    } > go.mod
+    cat > tools.go <<'EOF'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+EOF
+    go mod tidy >/dev/null 2>&1 || go mod tidy
+    CGO_ENABLED=0 go build -o "$BIN/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+    CGO_ENABLED=0 go build -o "$BIN/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+    mv "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
+    mv "$BIN/kubectl.tmp" "$BIN/kubectl"
+  )
+  rm -rf "$work"
+  echo "$BIN"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+pki() {
+  local d=$1
+  mkdir -p "$d"
+  (
+    cd "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt \
+      -days 7 -subj "/CN=promreload-test-ca" -addext basicConstraints=critical,CA:TRUE \
+      -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+    leaf() {  # name subject extensions
+      printf '%s\n' "$3" > "$1.ext"
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 7 -extfile "$1.ext" 2>/dev/null
+    }
+    leaf apiserver "/CN=kube-apiserver" \
+      "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default.svc
+extendedKeyUsage=serverAuth"
+    leaf admin "/O=system:masters/CN=admin" "extendedKeyUsage=clientAuth"
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  )
+}
+
+wait_healthy() {
+  local dir=$1 port=$2
+  for _ in $(seq 600); do
+    if curl -fsS --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" \
+      "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+      return 0
+    fi
+    for pidfile in "$dir/etcd.pid" "$dir/apiserver.pid"; do
+      kill -0 "$(cat "$pidfile")" 2>/dev/null || { log "$(basename "$pidfile" .pid) died; see $dir/*.log"; tail -20 "$dir"/*.log >&2; return 1; }
+    done
+    sleep 0.1
+  done
+  log "kube-apiserver not ready after 60 s; see $dir/apiserver.log"
+  return 1
+}
+
+up() {
+  local dir=$1
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  local bin; bin=$(build)
+  pki "$dir/pki"
+  local etcd_port peer_port api_port
+  etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+  "$bin/etcd" --data-dir "$dir/etcd-data" --name test \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "test=http://127.0.0.1:$peer_port" \
+    --unsafe-no-fsync --log-level warn >"$dir/etcd.log" 2>&1 &
+  echo $! > "$dir/etcd.pid"
+  "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --secure-port "$api_port" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+    --cert-dir "$dir/pki" --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
+    --client-ca-file "$dir/pki/ca.crt" \
+    --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc \
+    --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
+    --enable-priority-and-fairness=false \
+    >"$dir/apiserver.log" 2>&1 &
+  echo $! > "$dir/apiserver.pid"
+  wait_healthy "$dir" "$api_port"
+  cat > "$dir/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority: $dir/pki/ca.crt
+users:
+- name: admin
+  user:
+    client-certificate: $dir/pki/admin.crt
+    client-key: $dir/pki/admin.key
+contexts:
+- name: test
+  context: {cluster: test, user: admin, namespace: default}
+current-context: test
+EOF
+  echo "export KUBECONFIG=$dir/kubeconfig PATH=$bin:\$PATH" > "$dir/env"
+  log "up: KUBECONFIG=$dir/kubeconfig (kubectl in $bin)"
+}
+
+down() {
+  local dir=$1
+  for name in apiserver etcd; do
+    if [ -f "$dir/$name.pid" ]; then
+      kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$(cat "$dir/$name.pid")" 2>/dev/null || true
+      rm -f "$dir/$name.pid"
+    fi
+  done
+}
+
+case "${1:-}" in
+  build) build ;;
+  up) [ -n "${2:-}" ] || { echo "usage: $0 up DIR" >&2; exit 2; }; up "$2" ;;
+  down) [ -n "${2:-}" ] || { echo "usage: $0 down DIR" >&2; exit 2; }; down "$2" ;;
+  *) echo "usage: $0 build | up DIR | down DIR" >&2; exit 2 ;;
+esac

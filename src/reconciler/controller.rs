@@ -1,0 +1,352 @@
+//! The controller: watches Prometheus, ServiceMonitor and Namespace objects and keeps every
+//! Prometheus's config Secret and `Reconciled` condition up to date.
+//!
+//! ServiceMonitors and Namespaces are mirrored in reflector stores; any change to them
+//! re-reconciles every Prometheus (there are few), a change to a Prometheus reconciles it, and
+//! each reconcile asks to run again after the resync interval. The controller starts only
+//! once both stores are synced, so it never writes a config missing ServiceMonitors it has
+//! not seen yet.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::config::ReconcilerConfig;
+use super::crd::{Prometheus, ServiceMonitor};
+use super::metrics::{PrometheusLabel, ReconcilerMetrics};
+use super::objects::NAMESPACE_NAME_LABEL;
+use super::render::{self, Rejection};
+use super::secret;
+use super::select::{NamespaceLabels, key};
+use super::status::{self, Outcome};
+use crate::admin::Admin;
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API refused or failed a request.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    /// A short, stable label for failure counters.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+        }
+    }
+}
+
+/// What the reconcile function shares.
+struct Context {
+    client: Client,
+    config: ReconcilerConfig,
+    metrics: ReconcilerMetrics,
+    recorder: Recorder,
+    service_monitors: Store<ServiceMonitor>,
+    namespaces: Store<Namespace>,
+    /// Last rejection reason per ServiceMonitor (and per Prometheus), so an Event is
+    /// published once per reason rather than at every resync.
+    warned: Mutex<HashMap<String, String>>,
+}
+
+/// The reconciler's state as the admin endpoints see it.
+#[derive(Debug)]
+pub struct State {
+    metrics: ReconcilerMetrics,
+    alive: AtomicBool,
+    ready: AtomicBool,
+}
+
+impl Admin for State {
+    fn healthy(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+    fn metrics(&self) -> String {
+        self.metrics.encode()
+    }
+    fn status(&self) -> String {
+        format!("{{\"ready\":{}}}", self.ready())
+    }
+}
+
+impl State {
+    /// Fresh state: alive, not ready.
+    pub fn new(metrics: ReconcilerMetrics) -> Self {
+        Self {
+            metrics,
+            alive: AtomicBool::new(true),
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the controller until `shutdown` is cancelled.
+pub async fn run(
+    client: Client,
+    config: ReconcilerConfig,
+    state: Arc<State>,
+    shutdown: CancellationToken,
+) {
+    let namespace = config.namespace.clone();
+    let (trigger_tx, trigger_rx) = mpsc::channel::<()>(1);
+    let service_monitors = mirror(
+        api::<ServiceMonitor>(&client, namespace.as_deref()),
+        trigger_tx.clone(),
+    );
+    let ns_api: Api<Namespace> = Api::all(client.clone());
+    let ns_config = match &namespace {
+        Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
+        None => watcher::Config::default(),
+    };
+    let namespaces = mirror_with(ns_api, ns_config, trigger_tx);
+    tracing::info!(
+        namespace = namespace.as_deref().unwrap_or("(all)"),
+        "waiting for the ServiceMonitor and Namespace caches"
+    );
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = async {
+            let _ = service_monitors.wait_until_ready().await;
+            let _ = namespaces.wait_until_ready().await;
+        } => {}
+    }
+    let reporter = Reporter {
+        controller: secret::MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client: client.clone(),
+        config,
+        metrics: state.metrics.clone(),
+        service_monitors,
+        namespaces,
+        warned: Mutex::new(HashMap::new()),
+    });
+    state.ready.store(true, Ordering::Relaxed);
+    tracing::info!("caches synced; reconciling");
+    let triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
+        rx.recv().await.map(|()| ((), rx))
+    });
+    let stop = shutdown.clone();
+    Controller::new(
+        api::<Prometheus>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+    )
+    .reconcile_all_on(triggers)
+    .graceful_shutdown_on(async move { stop.cancelled().await })
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(error) = result {
+            tracing::debug!(%error, "reconcile did not complete");
+        }
+    })
+    .await;
+    state.ready.store(false, Ordering::Relaxed);
+    state.alive.store(false, Ordering::Relaxed);
+}
+
+/// Mirrors `api` in a store, signalling `trigger` on every change.
+fn mirror<K>(api: Api<K>, trigger: mpsc::Sender<()>) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    mirror_with(api, watcher::Config::default(), trigger)
+}
+
+fn mirror_with<K>(api: Api<K>, config: watcher::Config, trigger: mpsc::Sender<()>) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                // Full: a reconcile of everything is already due.
+                Ok(_) => {
+                    let _ = trigger.try_send(());
+                }
+                Err(error) => tracing::warn!(%error, "watch failed; retrying with backoff"),
+            }
+        }
+    });
+    reader
+}
+
+fn namespace_labels(store: &Store<Namespace>) -> NamespaceLabels {
+    store
+        .state()
+        .iter()
+        .map(|ns| {
+            let mut labels = ns.labels().clone();
+            labels.insert(NAMESPACE_NAME_LABEL.into(), ns.name_any());
+            (ns.name_any(), labels)
+        })
+        .collect()
+}
+
+async fn reconcile(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result<Action, Error> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("reconcile", prometheus = %key(prometheus.as_ref()));
+    reconcile_one(prometheus, ctx).instrument(span).await
+}
+
+async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let start = Instant::now();
+    ctx.metrics.reconciliations.inc();
+    let name = key(prometheus.as_ref());
+    let service_monitors: Vec<ServiceMonitor> = ctx
+        .service_monitors
+        .state()
+        .iter()
+        .map(|sm| (**sm).clone())
+        .collect();
+    let namespaces = namespace_labels(&ctx.namespaces);
+    let label = PrometheusLabel {
+        prometheus: name.clone(),
+    };
+    let outcome = match render::render(&prometheus, &namespaces, &service_monitors) {
+        Ok(rendered) => {
+            if secret::apply(&ctx.client, &prometheus, &rendered.yaml).await? {
+                ctx.metrics.secret_writes.inc();
+                tracing::info!(
+                    secret = %secret::name(&prometheus),
+                    jobs = rendered.yaml.matches("- job_name:").count(),
+                    "config Secret written"
+                );
+            }
+            warn_rejected(&ctx, &prometheus, &rendered.rejected, &service_monitors).await;
+            ctx.metrics
+                .selected
+                .get_or_create(&label)
+                .set(rendered.selected.len() as i64);
+            ctx.metrics
+                .rejected
+                .get_or_create(&label)
+                .set(rendered.rejected.len() as i64);
+            Outcome {
+                ok: true,
+                reason: "Reconciled",
+                message: format!(
+                    "{} ServiceMonitors selected, {} rejected",
+                    rendered.selected.len() + rendered.rejected.len(),
+                    rendered.rejected.len()
+                ),
+            }
+        }
+        Err(error) => {
+            ctx.metrics.failed("invalid_prometheus");
+            tracing::warn!(%error, "config not generated; the Secret keeps the last good config");
+            warn_once(&ctx, &name, &error.reason, prometheus.as_ref()).await;
+            Outcome {
+                ok: false,
+                reason: "InvalidConfiguration",
+                message: error.reason,
+            }
+        }
+    };
+    status::set(&ctx.client, &prometheus, &outcome).await?;
+    ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
+    Ok(Action::requeue(ctx.config.resync_interval))
+}
+
+async fn warn_rejected(
+    ctx: &Context,
+    prometheus: &Prometheus,
+    rejected: &[Rejection],
+    all: &[ServiceMonitor],
+) {
+    for r in rejected {
+        let Some(sm) = all.iter().find(|sm| key(*sm) == r.service_monitor) else {
+            continue;
+        };
+        tracing::warn!(service_monitor = %r.service_monitor, reason = %r.reason, "ServiceMonitor left out");
+        let note = format!("left out of Prometheus {}: {}", key(prometheus), r.reason);
+        warn_once(
+            ctx,
+            &format!("{}>{}", r.service_monitor, key(prometheus)),
+            &note,
+            sm,
+        )
+        .await;
+    }
+}
+
+/// Publishes a Warning Event `InvalidConfiguration` on `object`, once per distinct note.
+async fn warn_once<K: Resource<DynamicType = ()>>(ctx: &Context, id: &str, note: &str, object: &K) {
+    {
+        let mut warned = ctx.warned.lock().await;
+        if warned.get(id).map(String::as_str) == Some(note) {
+            return;
+        }
+        warned.insert(id.to_string(), note.to_string());
+    }
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "InvalidConfiguration".into(),
+        note: Some(truncate(note, 1000)),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(%error, "cannot publish Event");
+        ctx.warned.lock().await.remove(id);
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn error_policy(prometheus: Arc<Prometheus>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failed(error.metric_label());
+    tracing::warn!(prometheus = %key(prometheus.as_ref()), %error, "reconcile failed; retrying");
+    Action::requeue(std::time::Duration::from_secs(5))
+}

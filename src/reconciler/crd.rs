@@ -1,0 +1,175 @@
+//! The subset of prometheus-operator's `monitoring.coreos.com/v1` API the reconciler reads.
+//!
+//! Fields outside the subset are ignored when reading, so objects written for the upstream
+//! CRDs work unchanged; the CRDs generated from these types keep unknown fields
+//! (`x-kubernetes-preserve-unknown-fields`) so that such objects are accepted and stored whole.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A Prometheus server whose configuration the reconciler generates.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
+#[kube(
+    group = "monitoring.coreos.com",
+    version = "v1",
+    kind = "Prometheus",
+    plural = "prometheuses",
+    shortname = "prom",
+    namespaced,
+    status = "PrometheusStatus"
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct PrometheusSpec {
+    /// ServiceMonitors to select: unset selects none, `{}` selects all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_monitor_selector: Option<LabelSelector>,
+    /// Namespaces to take ServiceMonitors from: unset = the Prometheus's own, `{}` = all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_monitor_namespace_selector: Option<LabelSelector>,
+    /// Default scrape interval (Prometheus duration), 30s when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_interval: Option<String>,
+    /// Default scrape timeout; must not exceed the scrape interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_timeout: Option<String>,
+    /// Rule evaluation interval, 30s when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_interval: Option<String>,
+    /// Extra external labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_labels: Option<BTreeMap<String, String>>,
+    /// Number of shards (hashmod modulus), 1 when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<i32>,
+}
+
+/// What the reconciler reports on a Prometheus.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct PrometheusStatus {
+    /// `Reconciled` (and upstream's conditions, preserved).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// A set of Services to scrape.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
+#[kube(
+    group = "monitoring.coreos.com",
+    version = "v1",
+    kind = "ServiceMonitor",
+    plural = "servicemonitors",
+    shortname = "smon",
+    namespaced
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct ServiceMonitorSpec {
+    /// Which Services (by label) to scrape.
+    #[serde(default)]
+    pub selector: LabelSelector,
+    /// Where the Services are: unset = the ServiceMonitor's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<NamespaceSelector>,
+    /// One scrape job per endpoint.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    /// Service label whose value becomes the `job` label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_label: Option<String>,
+    /// Service labels copied onto the targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_labels: Vec<String>,
+    /// Pod labels copied onto the targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_target_labels: Vec<String>,
+}
+
+/// Namespaces where a ServiceMonitor's Services are discovered.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelector {
+    /// All namespaces.
+    #[serde(default)]
+    pub any: bool,
+    /// These namespaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_names: Vec<String>,
+}
+
+/// One scrape endpoint of a ServiceMonitor.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct Endpoint {
+    /// Service port name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// Pod container port, by name or number (used when `port` is unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<IntOrString>,
+    /// HTTP path to scrape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `http` or `https`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// URL parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<BTreeMap<String, Vec<String>>>,
+    /// Scrape interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Scrape timeout; must not exceed the interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_timeout: Option<String>,
+    /// Keep the target's labels on conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honor_labels: Option<bool>,
+    /// Keep the target's timestamps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honor_timestamps: Option<bool>,
+    /// Relabelings applied to targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relabelings: Vec<RelabelConfig>,
+    /// Relabelings applied to samples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_relabelings: Vec<RelabelConfig>,
+    /// Drop targets of pods that are not running (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_running: Option<bool>,
+}
+
+/// A Prometheus relabeling rule, with the operator's camelCase field names.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RelabelConfig {
+    /// Labels whose values are concatenated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_labels: Vec<String>,
+    /// Separator of the concatenation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+    /// Label written by replace-like actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_label: Option<String>,
+    /// Regular expression (RE2), anchored by Prometheus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// Modulus of `hashmod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modulus: Option<u64>,
+    /// Replacement of replace-like actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    /// Action, case-insensitive (`replace` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}

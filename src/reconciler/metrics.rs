@@ -1,0 +1,114 @@
+//! The reconciler's metrics: one struct, registered once.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::metrics::KindLabel;
+
+/// Labels naming one Prometheus.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrometheusLabel {
+    /// `namespace/name`.
+    pub prometheus: String,
+}
+
+/// Every metric of the reconciler.
+#[derive(Clone)]
+pub struct ReconcilerMetrics {
+    registry: Arc<Registry>,
+    /// Reconciliations started.
+    pub reconciliations: Counter,
+    /// Failed reconciliations by error kind.
+    pub failures: Family<KindLabel, Counter>,
+    /// Duration of reconciliations.
+    pub duration: Histogram,
+    /// ServiceMonitors in each Prometheus's config.
+    pub selected: Family<PrometheusLabel, Gauge>,
+    /// ServiceMonitors selected but left out as invalid.
+    pub rejected: Family<PrometheusLabel, Gauge>,
+    /// Secret writes (changed configs).
+    pub secret_writes: Counter,
+}
+
+impl std::fmt::Debug for ReconcilerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReconcilerMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for ReconcilerMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReconcilerMetrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let m = Self {
+            registry: Arc::new(Registry::default()),
+            reconciliations: Counter::default(),
+            failures: Family::default(),
+            duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            selected: Family::default(),
+            rejected: Family::default(),
+            secret_writes: Counter::default(),
+        };
+        let mut r = Registry::default();
+        r.register(
+            "promreload_reconciler_reconciliations",
+            "Reconciliations started",
+            m.reconciliations.clone(),
+        );
+        r.register(
+            "promreload_reconciler_failures",
+            "Failed reconciliations by error kind",
+            m.failures.clone(),
+        );
+        r.register(
+            "promreload_reconciler_reconcile_duration_seconds",
+            "Duration of reconciliations",
+            m.duration.clone(),
+        );
+        r.register(
+            "promreload_reconciler_service_monitors_selected",
+            "ServiceMonitors in the config",
+            m.selected.clone(),
+        );
+        r.register(
+            "promreload_reconciler_service_monitors_rejected",
+            "ServiceMonitors left out as invalid",
+            m.rejected.clone(),
+        );
+        r.register(
+            "promreload_reconciler_secret_writes",
+            "Config Secrets written",
+            m.secret_writes.clone(),
+        );
+        Self {
+            registry: Arc::new(r),
+            ..m
+        }
+    }
+
+    /// Counts a failure of the given kind.
+    pub fn failed(&self, kind: &str) {
+        self.failures
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,127 @@
+//! Namespace, Prometheus and ServiceMonitor objects read from multi-document YAML (for
+//! `promreload-reconciler render`), the same objects the controller gets from the API.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use super::crd::{Prometheus, ServiceMonitor};
+use super::select::NamespaceLabels;
+
+/// The label the API server puts on every namespace.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Everything rendering needs.
+#[derive(Debug, Default, Clone)]
+pub struct Objects {
+    /// Namespace labels by name.
+    pub namespaces: NamespaceLabels,
+    /// Prometheus objects.
+    pub prometheuses: Vec<Prometheus>,
+    /// ServiceMonitor objects.
+    pub service_monitors: Vec<ServiceMonitor>,
+    /// Documents that were skipped, and why.
+    pub skipped: Vec<String>,
+}
+
+impl Objects {
+    /// Adds every object of a multi-document YAML text; `source` names it in errors.
+    pub fn add_yaml(&mut self, text: &str, source: &str) -> Result<(), String> {
+        for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+            let value = Value::deserialize(doc)
+                .map_err(|e| format!("{source}: document {}: {e}", i + 1))?;
+            self.add_value(value, &format!("{source}: document {}", i + 1))?;
+        }
+        Ok(())
+    }
+
+    fn add_value(&mut self, value: Value, at: &str) -> Result<(), String> {
+        if value.is_null() {
+            return Ok(());
+        }
+        let field = |k: &str| {
+            value
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (api_version, kind) = (field("apiVersion"), field("kind"));
+        let bad = |e: serde_yaml_ng::Error| format!("{at}: {kind}: {e}");
+        match (api_version.as_str(), kind.as_str()) {
+            ("v1", "List") => {
+                let items = value.get("items").and_then(Value::as_sequence).cloned();
+                for item in items.unwrap_or_default() {
+                    self.add_value(item, at)?;
+                }
+            }
+            ("v1", "Namespace") => {
+                let ns: Namespace = serde_yaml_ng::from_value(value).map_err(bad)?;
+                let name = ns.name_any();
+                let mut labels: BTreeMap<String, String> = ns.labels().clone();
+                labels.insert(NAMESPACE_NAME_LABEL.into(), name.clone());
+                self.namespaces.insert(name, labels);
+            }
+            ("monitoring.coreos.com/v1", "Prometheus") => {
+                let mut p: Prometheus = serde_yaml_ng::from_value(value).map_err(bad)?;
+                default_namespace(&mut p.metadata);
+                self.prometheuses.push(p);
+            }
+            ("monitoring.coreos.com/v1", "ServiceMonitor") => {
+                let mut sm: ServiceMonitor = serde_yaml_ng::from_value(value).map_err(bad)?;
+                default_namespace(&mut sm.metadata);
+                self.service_monitors.push(sm);
+            }
+            _ => self
+                .skipped
+                .push(format!("{at}: {api_version} {kind} is not read")),
+        }
+        Ok(())
+    }
+}
+
+/// Objects without a namespace go to `default`, as with kubectl.
+fn default_namespace(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    if meta.namespace.as_deref().is_none_or(str::is_empty) {
+        meta.namespace = Some("default".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_three_kinds_and_skips_others() {
+        let mut o = Objects::default();
+        o.add_yaml(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: team, labels: {a: b}}\n---\n\
+             apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {shards: 2, unknownField: 1}\n---\n\
+             apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x, namespace: team}\nspec: {endpoints: [{port: web}]}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n",
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(o.namespaces["team"]["a"], "b");
+        assert_eq!(o.namespaces["team"][NAMESPACE_NAME_LABEL], "team");
+        assert_eq!(o.prometheuses[0].namespace().as_deref(), Some("default"));
+        assert_eq!(o.prometheuses[0].spec.shards, Some(2));
+        assert_eq!(
+            o.service_monitors[0].spec.endpoints[0].port.as_deref(),
+            Some("web")
+        );
+        assert_eq!(o.skipped.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_document() {
+        let mut o = Objects::default();
+        let err = o
+            .add_yaml("a: 1\n---\napiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nspec: {shards: many}\n", "f.yaml")
+            .unwrap_err();
+        assert!(err.contains("f.yaml: document 2"), "{err}");
+    }
+}

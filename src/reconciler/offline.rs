@@ -1,0 +1,71 @@
+//! `promreload-reconciler render`: the controller's selection and rendering, run on objects
+//! read from YAML files, so users can preview their config without a cluster.
+
+use kube::ResourceExt;
+
+use super::objects::Objects;
+use super::render;
+use super::select::key;
+
+/// What `render` prints.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The configs (stdout).
+    pub configs: String,
+    /// Rejected ServiceMonitors and skipped documents (stderr).
+    pub warnings: Vec<String>,
+    /// Prometheuses whose config could not be generated (stderr; exit 1).
+    pub errors: Vec<String>,
+}
+
+/// Renders every Prometheus in `inputs` (name, text), or only `only` (`namespace/name`).
+pub fn render_inputs(inputs: &[(String, String)], only: Option<&str>) -> Result<Report, String> {
+    let mut objects = Objects::default();
+    for (name, text) in inputs {
+        objects.add_yaml(text, name)?;
+    }
+    let mut report = Report {
+        warnings: objects.skipped.clone(),
+        ..Report::default()
+    };
+    let mut prometheuses: Vec<_> = objects
+        .prometheuses
+        .iter()
+        .filter(|p| only.is_none_or(|o| key(*p) == o))
+        .collect();
+    prometheuses.sort_by_key(|p| key(*p));
+    if prometheuses.is_empty() {
+        return Err(match only {
+            Some(o) => format!("no Prometheus {o} in the input"),
+            None => "no Prometheus object in the input".into(),
+        });
+    }
+    let several = prometheuses.len() > 1;
+    for (i, p) in prometheuses.into_iter().enumerate() {
+        match render::render(p, &objects.namespaces, &objects.service_monitors) {
+            Ok(rendered) => {
+                for r in &rendered.rejected {
+                    report.warnings.push(format!(
+                        "ServiceMonitor {} left out of Prometheus {} (InvalidConfiguration): {}",
+                        r.service_monitor,
+                        key(p),
+                        r.reason
+                    ));
+                }
+                if several {
+                    if i > 0 {
+                        report.configs.push_str("---\n");
+                    }
+                    report.configs.push_str(&format!(
+                        "# Prometheus {}/{}\n",
+                        p.namespace().unwrap_or_default(),
+                        p.name_any()
+                    ));
+                }
+                report.configs.push_str(&rendered.yaml);
+            }
+            Err(e) => report.errors.push(e.to_string()),
+        }
+    }
+    Ok(report)
+}

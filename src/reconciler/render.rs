@@ -1,0 +1,467 @@
+//! Prometheus + ServiceMonitors -> a Prometheus configuration in prometheus-operator's shape.
+//!
+//! Pure and deterministic: the same objects give the same bytes. ServiceMonitors are taken
+//! in `namespace/name` order, endpoints in list order, map keys sorted. An invalid
+//! ServiceMonitor is left out and reported; an invalid Prometheus (for example a scrape
+//! timeout over its scrape interval) makes the whole config an error.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+use serde_yaml_ng::{Mapping, Value};
+
+use super::crd::{Endpoint, Prometheus, RelabelConfig, ServiceMonitor};
+use super::select::{self, NamespaceLabels, key};
+use super::validate;
+
+/// Defaults of the Prometheus spec.
+const DEFAULT_SCRAPE_INTERVAL: &str = "30s";
+const DEFAULT_EVALUATION_INTERVAL: &str = "30s";
+
+/// A ServiceMonitor left out of the config, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// `namespace/name`.
+    pub service_monitor: String,
+    /// The reason (the Warning Event's message).
+    pub reason: String,
+}
+
+/// A generated config.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The config as YAML.
+    pub yaml: String,
+    /// ServiceMonitors in the config, as `namespace/name`.
+    pub selected: Vec<String>,
+    /// ServiceMonitors selected but left out.
+    pub rejected: Vec<Rejection>,
+}
+
+/// Why no config can be generated for a Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Prometheus {prometheus}: {reason}")]
+pub struct ConfigError {
+    /// `namespace/name`.
+    pub prometheus: String,
+    /// The reason.
+    pub reason: String,
+}
+
+/// Renders the config of `prometheus` from every known ServiceMonitor and Namespace.
+pub fn render(
+    prometheus: &Prometheus,
+    namespaces: &NamespaceLabels,
+    service_monitors: &[ServiceMonitor],
+) -> Result<Rendered, ConfigError> {
+    let error = |reason: String| ConfigError {
+        prometheus: key(prometheus),
+        reason,
+    };
+    let global = Global::of(prometheus).map_err(error)?;
+    let chosen =
+        select::service_monitors(prometheus, namespaces, service_monitors).map_err(error)?;
+    let mut jobs = Vec::new();
+    let mut selected = Vec::new();
+    let mut rejected = Vec::new();
+    for sm in chosen {
+        match validate::service_monitor(sm, global.interval_ms) {
+            Ok(()) => {
+                selected.push(key(sm));
+                for (i, ep) in sm.spec.endpoints.iter().enumerate() {
+                    jobs.push(Value::Mapping(scrape_job(sm, ep, i, global.shards)));
+                }
+            }
+            Err(reason) => rejected.push(Rejection {
+                service_monitor: key(sm),
+                reason,
+            }),
+        }
+    }
+    let mut config = Mapping::new();
+    config.insert("global".into(), Value::Mapping(global.yaml));
+    config.insert("scrape_configs".into(), Value::Sequence(jobs));
+    let yaml = serde_yaml_ng::to_string(&config).expect("a YAML mapping always serializes");
+    Ok(Rendered {
+        yaml,
+        selected,
+        rejected,
+    })
+}
+
+/// The `global` section and what the jobs need from it.
+struct Global {
+    yaml: Mapping,
+    interval_ms: u64,
+    shards: u64,
+}
+
+impl Global {
+    fn of(prometheus: &Prometheus) -> Result<Self, String> {
+        let spec = &prometheus.spec;
+        let interval = spec
+            .scrape_interval
+            .as_deref()
+            .unwrap_or(DEFAULT_SCRAPE_INTERVAL);
+        let interval_ms =
+            validate::duration_ms(interval).map_err(|e| format!("scrapeInterval: {e}"))?;
+        let evaluation = spec
+            .evaluation_interval
+            .as_deref()
+            .unwrap_or(DEFAULT_EVALUATION_INTERVAL);
+        validate::duration_ms(evaluation).map_err(|e| format!("evaluationInterval: {e}"))?;
+        let mut yaml = Mapping::new();
+        yaml.insert("scrape_interval".into(), interval.into());
+        if let Some(timeout) = &spec.scrape_timeout {
+            let ms = validate::duration_ms(timeout).map_err(|e| format!("scrapeTimeout: {e}"))?;
+            if ms > interval_ms {
+                return Err(format!(
+                    "scrapeTimeout {timeout} is greater than scrapeInterval {interval}"
+                ));
+            }
+            yaml.insert("scrape_timeout".into(), timeout.as_str().into());
+        }
+        let mut labels: BTreeMap<String, String> = spec.external_labels.clone().unwrap_or_default();
+        labels.insert("prometheus".into(), key(prometheus));
+        labels.insert("prometheus_replica".into(), "$(POD_NAME)".into());
+        yaml.insert("external_labels".into(), string_map(&labels));
+        yaml.insert("evaluation_interval".into(), evaluation.into());
+        let shards = match spec.shards {
+            None => 1,
+            Some(n) if n >= 1 => n as u64,
+            Some(n) => return Err(format!("shards must be at least 1, not {n}")),
+        };
+        Ok(Self {
+            yaml,
+            interval_ms,
+            shards,
+        })
+    }
+}
+
+fn string_map(m: &BTreeMap<String, String>) -> Value {
+    Value::Mapping(
+        m.iter()
+            .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+            .collect(),
+    )
+}
+
+fn strings(items: &[&str]) -> Value {
+    Value::Sequence(items.iter().map(|s| (*s).into()).collect())
+}
+
+/// Builds a mapping from keys and values, in order.
+fn map<const N: usize>(items: [(&str, Value); N]) -> Value {
+    Value::Mapping(items.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
+/// Label names are sanitised as prometheus-operator does: `[^a-zA-Z0-9_]` -> `_`.
+pub fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn scrape_job(sm: &ServiceMonitor, ep: &Endpoint, index: usize, shards: u64) -> Mapping {
+    let ns = sm.namespace().unwrap_or_default();
+    let mut job = Mapping::new();
+    job.insert(
+        "job_name".into(),
+        format!("serviceMonitor/{ns}/{}/{index}", sm.name_any()).into(),
+    );
+    job.insert(
+        "honor_labels".into(),
+        ep.honor_labels.unwrap_or(false).into(),
+    );
+    if let Some(honor) = ep.honor_timestamps {
+        job.insert("honor_timestamps".into(), honor.into());
+    }
+    job.insert("kubernetes_sd_configs".into(), sd_config(sm, &ns));
+    let optional = [
+        ("scrape_interval", ep.interval.clone()),
+        ("scrape_timeout", ep.scrape_timeout.clone()),
+        ("metrics_path", ep.path.clone()),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            job.insert(k.into(), v.into());
+        }
+    }
+    if let Some(params) = &ep.params {
+        let params = params
+            .iter()
+            .map(|(k, vs)| {
+                (
+                    k.as_str().into(),
+                    strings(&vs.iter().map(String::as_str).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        job.insert("params".into(), Value::Mapping(params));
+    }
+    if let Some(scheme) = &ep.scheme {
+        job.insert("scheme".into(), scheme.to_ascii_lowercase().into());
+    }
+    job.insert(
+        "relabel_configs".into(),
+        Value::Sequence(relabelings(sm, ep, shards)),
+    );
+    if !ep.metric_relabelings.is_empty() {
+        let rules = ep.metric_relabelings.iter().map(user_rule).collect();
+        job.insert("metric_relabel_configs".into(), Value::Sequence(rules));
+    }
+    job
+}
+
+fn sd_config(sm: &ServiceMonitor, ns: &str) -> Value {
+    let selector = sm.spec.namespace_selector.clone().unwrap_or_default();
+    let mut sd = Mapping::new();
+    sd.insert("role".into(), "endpoints".into());
+    if !selector.any {
+        let names: Vec<&str> = if selector.match_names.is_empty() {
+            vec![ns]
+        } else {
+            selector.match_names.iter().map(String::as_str).collect()
+        };
+        sd.insert("namespaces".into(), map([("names", strings(&names))]));
+    }
+    Value::Sequence(vec![Value::Mapping(sd)])
+}
+
+/// The relabelings of one job, in prometheus-operator's order.
+fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, shards: u64) -> Vec<Value> {
+    let mut rules = vec![map([
+        ("source_labels", strings(&["job"])),
+        ("target_label", "__tmp_prometheus_job_name".into()),
+    ])];
+    rules.extend(selector_rules(sm));
+    rules.extend(port_rule(ep));
+    rules.extend(meta_rules(ep));
+    for (labels, prefix) in [
+        (&sm.spec.target_labels, "__meta_kubernetes_service_label_"),
+        (&sm.spec.pod_target_labels, "__meta_kubernetes_pod_label_"),
+    ] {
+        rules.extend(labels.iter().map(|l| copy_label(prefix, l, &sanitize(l))));
+    }
+    rules.push(map([
+        (
+            "source_labels",
+            strings(&["__meta_kubernetes_service_name"]),
+        ),
+        ("target_label", "job".into()),
+        ("replacement", "${1}".into()),
+    ]));
+    if let Some(job_label) = &sm.spec.job_label {
+        rules.push(copy_label(
+            "__meta_kubernetes_service_label_",
+            job_label,
+            "job",
+        ));
+    }
+    if let Some(endpoint) = endpoint_name(ep) {
+        rules.push(map([
+            ("target_label", "endpoint".into()),
+            ("replacement", endpoint.into()),
+        ]));
+    }
+    rules.extend(ep.relabelings.iter().map(user_rule));
+    rules.extend(sharding_rules(shards));
+    rules
+}
+
+fn selector_rules(sm: &ServiceMonitor) -> Vec<Value> {
+    let labels = |k: &str| {
+        let k = sanitize(k);
+        format!("__meta_kubernetes_service_label_{k}")
+    };
+    let present = |k: &str| {
+        let k = sanitize(k);
+        format!("__meta_kubernetes_service_labelpresent_{k}")
+    };
+    let keep_drop = |action: &str, sources: Vec<String>, regex: String| {
+        let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+        map([
+            ("action", action.into()),
+            ("source_labels", strings(&sources)),
+            ("regex", regex.into()),
+        ])
+    };
+    let selector = &sm.spec.selector;
+    let mut rules: Vec<Value> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| keep_drop("keep", vec![labels(k), present(k)], format!("({v});true")))
+        .collect();
+    for req in selector.match_expressions.iter().flatten() {
+        let values = req.values.as_deref().unwrap_or_default().join("|");
+        let k = &req.key;
+        rules.push(match req.operator.as_str() {
+            "In" => keep_drop(
+                "keep",
+                vec![labels(k), present(k)],
+                format!("({values});true"),
+            ),
+            "NotIn" => keep_drop(
+                "drop",
+                vec![labels(k), present(k)],
+                format!("({values});true"),
+            ),
+            "Exists" => keep_drop("keep", vec![present(k)], "true".into()),
+            _ => keep_drop("drop", vec![present(k)], "true".into()),
+        });
+    }
+    rules
+}
+
+fn port_rule(ep: &Endpoint) -> Option<Value> {
+    let (source, regex) = match (&ep.port, &ep.target_port) {
+        (Some(port), _) => ("__meta_kubernetes_endpoint_port_name", port.clone()),
+        (None, Some(IntOrString::String(name))) => {
+            ("__meta_kubernetes_pod_container_port_name", name.clone())
+        }
+        (None, Some(IntOrString::Int(n))) if *n != 0 => {
+            ("__meta_kubernetes_pod_container_port_number", n.to_string())
+        }
+        _ => return None,
+    };
+    Some(map([
+        ("action", "keep".into()),
+        ("source_labels", strings(&[source])),
+        ("regex", regex.into()),
+    ]))
+}
+
+fn endpoint_name(ep: &Endpoint) -> Option<String> {
+    match (&ep.port, &ep.target_port) {
+        (Some(port), _) => Some(port.clone()),
+        (None, Some(IntOrString::String(name))) if !name.is_empty() => Some(name.clone()),
+        (None, Some(IntOrString::Int(n))) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn meta_rules(ep: &Endpoint) -> Vec<Value> {
+    let target = [
+        "__meta_kubernetes_endpoint_address_target_kind",
+        "__meta_kubernetes_endpoint_address_target_name",
+    ];
+    let from_target = |kind: &str, label: &str| {
+        map([
+            ("source_labels", strings(&target)),
+            ("separator", ";".into()),
+            ("regex", format!("{kind};(.*)").into()),
+            ("replacement", "${1}".into()),
+            ("target_label", label.into()),
+        ])
+    };
+    let copy = |source: &str, label: &str| {
+        map([
+            ("source_labels", strings(&[source])),
+            ("target_label", label.into()),
+        ])
+    };
+    let mut rules = vec![
+        from_target("Node", "node"),
+        from_target("Pod", "pod"),
+        copy("__meta_kubernetes_namespace", "namespace"),
+        copy("__meta_kubernetes_service_name", "service"),
+        copy("__meta_kubernetes_pod_name", "pod"),
+        copy("__meta_kubernetes_pod_container_name", "container"),
+    ];
+    if ep.filter_running.unwrap_or(true) {
+        rules.push(map([
+            ("action", "drop".into()),
+            ("source_labels", strings(&["__meta_kubernetes_pod_phase"])),
+            ("regex", "(Failed|Succeeded)".into()),
+        ]));
+    }
+    rules
+}
+
+/// Copies a non-empty label from `prefix + sanitize(label)` to `target`.
+fn copy_label(prefix: &str, label: &str, target: &str) -> Value {
+    map([
+        (
+            "source_labels",
+            strings(&[&format!("{prefix}{}", sanitize(label))]),
+        ),
+        ("target_label", target.into()),
+        ("regex", "(.+)".into()),
+        ("replacement", "${1}".into()),
+    ])
+}
+
+/// A user's relabel rule in Prometheus's snake_case, action lower-cased.
+fn user_rule(rule: &RelabelConfig) -> Value {
+    let mut m = Mapping::new();
+    if !rule.source_labels.is_empty() {
+        let sources: Vec<&str> = rule.source_labels.iter().map(String::as_str).collect();
+        m.insert("source_labels".into(), strings(&sources));
+    }
+    let optional = [
+        ("separator", rule.separator.clone()),
+        ("target_label", rule.target_label.clone()),
+        ("regex", rule.regex.clone()),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            m.insert(k.into(), v.into());
+        }
+    }
+    if let Some(modulus) = rule.modulus {
+        m.insert("modulus".into(), modulus.into());
+    }
+    if let Some(replacement) = &rule.replacement {
+        m.insert("replacement".into(), replacement.as_str().into());
+    }
+    if let Some(action) = &rule.action {
+        m.insert("action".into(), action.to_ascii_lowercase().into());
+    }
+    Value::Mapping(m)
+}
+
+fn sharding_rules(shards: u64) -> Vec<Value> {
+    vec![
+        map([
+            ("source_labels", strings(&["__address__", "__tmp_hash"])),
+            ("target_label", "__tmp_hash".into()),
+            ("regex", "(.+);".into()),
+            ("replacement", "$1".into()),
+            ("action", "replace".into()),
+        ]),
+        map([
+            ("source_labels", strings(&["__tmp_hash"])),
+            ("target_label", "__tmp_hash".into()),
+            ("modulus", shards.into()),
+            ("action", "hashmod".into()),
+        ]),
+        map([
+            (
+                "source_labels",
+                strings(&["__tmp_hash", "__tmp_disable_sharding"]),
+            ),
+            ("regex", "$(SHARD);|.+;.+".into()),
+            ("action", "keep".into()),
+        ]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_names_are_sanitised() {
+        assert_eq!(sanitize("app.kubernetes.io/name"), "app_kubernetes_io_name");
+        assert_eq!(sanitize("ok_1"), "ok_1");
+    }
+}

@@ -1,0 +1,174 @@
+//! Label selectors and which ServiceMonitors a Prometheus selects.
+//!
+//! `serviceMonitorSelector`: unset selects none, `{}` all. `serviceMonitorNamespaceSelector`:
+//! unset = the Prometheus's own namespace, `{}` = every namespace. The result is sorted by
+//! `namespace/name`, which fixes the order of the scrape jobs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::ResourceExt;
+
+use super::crd::{Prometheus, ServiceMonitor};
+
+/// Labels of a namespace, by name.
+pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Checks that every requirement of `selector` is well formed.
+pub fn validate(selector: &LabelSelector) -> Result<(), String> {
+    for req in selector.match_expressions.iter().flatten() {
+        let values = req.values.as_deref().unwrap_or_default();
+        match req.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => {
+                return Err(format!(
+                    "matchExpressions key {:?}: operator {} needs at least one value",
+                    req.key, req.operator
+                ));
+            }
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                return Err(format!(
+                    "matchExpressions key {:?}: operator {} takes no values",
+                    req.key, req.operator
+                ));
+            }
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => {
+                return Err(format!(
+                    "matchExpressions key {:?}: unknown operator {other:?} (In, NotIn, Exists, DoesNotExist)",
+                    req.key
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `labels` satisfy `selector` (which must be valid).
+pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let exact = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    exact
+        && selector.match_expressions.iter().flatten().all(|req| {
+            let values = req.values.as_deref().unwrap_or_default();
+            let value = labels.get(&req.key);
+            match req.operator.as_str() {
+                "In" => value.is_some_and(|v| values.contains(v)),
+                "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        })
+}
+
+/// A selector with no requirement: it selects everything.
+pub fn is_everything(selector: &LabelSelector) -> bool {
+    selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(|e| e.is_empty())
+}
+
+/// The ServiceMonitors `prometheus` selects, sorted by `namespace/name`.
+pub fn service_monitors<'a>(
+    prometheus: &Prometheus,
+    namespaces: &NamespaceLabels,
+    all: &'a [ServiceMonitor],
+) -> Result<Vec<&'a ServiceMonitor>, String> {
+    let Some(selector) = &prometheus.spec.service_monitor_selector else {
+        return Ok(Vec::new());
+    };
+    validate(selector).map_err(|e| format!("serviceMonitorSelector: {e}"))?;
+    let own = prometheus.namespace().unwrap_or_default();
+    let ns_selector = &prometheus.spec.service_monitor_namespace_selector;
+    if let Some(s) = ns_selector {
+        validate(s).map_err(|e| format!("serviceMonitorNamespaceSelector: {e}"))?;
+    }
+    let empty = BTreeMap::new();
+    let in_scope = |ns: &str| match ns_selector {
+        None => ns == own,
+        Some(s) if is_everything(s) => true,
+        Some(s) => matches(s, namespaces.get(ns).unwrap_or(&empty)),
+    };
+    let mut selected: Vec<&ServiceMonitor> = all
+        .iter()
+        .filter(|sm| in_scope(&sm.namespace().unwrap_or_default()))
+        .filter(|sm| matches(selector, sm.metadata.labels.as_ref().unwrap_or(&empty)))
+        .collect();
+    selected.sort_by_key(|sm| key(*sm));
+    Ok(selected)
+}
+
+/// `namespace/name` of an object.
+pub fn key<K: ResourceExt>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelector {
+        LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: key.into(),
+                operator: op.into(),
+                values: Some(values.iter().map(|v| v.to_string()).collect()),
+            }]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn match_labels_and_expressions() {
+        let sel = LabelSelector {
+            match_labels: Some(labels(&[("team", "a")])),
+            ..Default::default()
+        };
+        assert!(matches(&sel, &labels(&[("team", "a"), ("x", "y")])));
+        assert!(!matches(&sel, &labels(&[("team", "b")])));
+        assert!(matches(
+            &expr("env", "In", &["prod", "dev"]),
+            &labels(&[("env", "dev")])
+        ));
+        assert!(!matches(&expr("env", "In", &["prod"]), &labels(&[])));
+        assert!(matches(&expr("env", "NotIn", &["prod"]), &labels(&[])));
+        assert!(matches(
+            &expr("env", "Exists", &[]),
+            &labels(&[("env", "")])
+        ));
+        assert!(matches(&expr("env", "DoesNotExist", &[]), &labels(&[])));
+        assert!(is_everything(&LabelSelector::default()));
+    }
+
+    #[test]
+    fn malformed_selectors_are_named() {
+        assert!(
+            validate(&expr("env", "In", &[]))
+                .unwrap_err()
+                .contains("at least one")
+        );
+        assert!(
+            validate(&expr("env", "Exists", &["x"]))
+                .unwrap_err()
+                .contains("no values")
+        );
+        assert!(
+            validate(&expr("env", "Equals", &["x"]))
+                .unwrap_err()
+                .contains("Equals")
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Validation of what users write: Prometheus durations, relabel rules and whole
+//! ServiceMonitors. A ServiceMonitor that fails is left out of the config with the reason
+//! (the Warning Event's message); the rest of the config is still written.
+
+use super::crd::{Endpoint, RelabelConfig, ServiceMonitor};
+use super::select;
+
+/// Relabel actions Prometheus 2.42 understands (lower case).
+pub const ACTIONS: &[&str] = &[
+    "replace",
+    "keep",
+    "drop",
+    "hashmod",
+    "labelmap",
+    "labeldrop",
+    "labelkeep",
+    "lowercase",
+    "uppercase",
+    "keepequal",
+    "dropequal",
+];
+
+/// Parses a Prometheus duration (`30s`, `1m30s`, `1h`, `500ms`, `0`) into milliseconds.
+pub fn duration_ms(s: &str) -> Result<u64, String> {
+    const UNITS: &[(&str, u64)] = &[
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("ms", 1),
+        ("m", 60_000),
+        ("s", 1_000),
+    ];
+    if s == "0" {
+        return Ok(0);
+    }
+    let bad = || format!("{s:?} is not a Prometheus duration (such as 30s, 1m30s)");
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut rest = s;
+    let mut total: u64 = 0;
+    let mut last_unit = u64::MAX;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let (unit, factor) = UNITS
+            .iter()
+            .find(|(u, _)| rest.starts_with(u) && !(*u == "m" && rest.starts_with("ms")))
+            .ok_or_else(bad)?;
+        // Units must go from largest to smallest, each at most once.
+        if *factor >= last_unit {
+            return Err(bad());
+        }
+        last_unit = *factor;
+        total = n
+            .checked_mul(*factor)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        rest = &rest[unit.len()..];
+    }
+    Ok(total)
+}
+
+/// Checks one relabel rule.
+pub fn relabel(rule: &RelabelConfig) -> Result<(), String> {
+    let action = rule
+        .action
+        .as_deref()
+        .unwrap_or("replace")
+        .to_ascii_lowercase();
+    if !ACTIONS.contains(&action.as_str()) {
+        return Err(format!(
+            "unknown relabel action {:?} (one of {})",
+            rule.action.as_deref().unwrap_or_default(),
+            ACTIONS.join(", ")
+        ));
+    }
+    if let Some(re) = &rule.regex {
+        regex::Regex::new(&format!("^(?:{re})$"))
+            .map_err(|e| format!("invalid regex {re:?}: {}", first_line(&e.to_string())))?;
+    }
+    let needs_target = matches!(
+        action.as_str(),
+        "replace" | "hashmod" | "lowercase" | "uppercase" | "keepequal" | "dropequal"
+    );
+    if needs_target && rule.target_label.as_deref().is_none_or(str::is_empty) {
+        return Err(format!("relabel action {action} needs targetLabel"));
+    }
+    if action == "hashmod" && rule.modulus.unwrap_or(0) == 0 {
+        return Err("relabel action hashmod needs a modulus greater than 0".into());
+    }
+    Ok(())
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().last().unwrap_or(s).trim().to_string()
+}
+
+/// Checks a whole ServiceMonitor against the global scrape interval (milliseconds).
+pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(), String> {
+    select::validate(&sm.spec.selector).map_err(|e| format!("selector: {e}"))?;
+    for (i, ep) in sm.spec.endpoints.iter().enumerate() {
+        endpoint(ep, global_interval_ms).map_err(|e| format!("endpoints[{i}]: {e}"))?;
+    }
+    Ok(())
+}
+
+fn endpoint(ep: &Endpoint, global_interval_ms: u64) -> Result<(), String> {
+    let interval = match &ep.interval {
+        Some(i) => duration_ms(i).map_err(|e| format!("interval: {e}"))?,
+        None => global_interval_ms,
+    };
+    if let Some(t) = &ep.scrape_timeout {
+        let timeout = duration_ms(t).map_err(|e| format!("scrapeTimeout: {e}"))?;
+        if timeout > interval {
+            return Err(format!(
+                "scrapeTimeout {t} is greater than the scrape interval {}",
+                ep.interval.as_deref().unwrap_or("(global)")
+            ));
+        }
+    }
+    if let Some(scheme) = &ep.scheme
+        && !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+    {
+        return Err(format!("scheme {scheme:?} is not http or https"));
+    }
+    for (what, rules) in [
+        ("relabelings", &ep.relabelings),
+        ("metricRelabelings", &ep.metric_relabelings),
+    ] {
+        for (j, rule) in rules.iter().enumerate() {
+            relabel(rule).map_err(|e| format!("{what}[{j}]: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_ms("30s"), Ok(30_000));
+        assert_eq!(duration_ms("1m30s"), Ok(90_000));
+        assert_eq!(duration_ms("500ms"), Ok(500));
+        assert_eq!(duration_ms("1h"), Ok(3_600_000));
+        assert_eq!(duration_ms("0"), Ok(0));
+        for bad in ["", "30", "s", "1s1m", "1x", "-1s", "1.5s"] {
+            assert!(duration_ms(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn rule(action: &str) -> RelabelConfig {
+        RelabelConfig {
+            action: Some(action.into()),
+            target_label: Some("t".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn relabel_rules() {
+        assert!(relabel(&rule("Replace")).is_ok());
+        assert!(
+            relabel(&rule("frobnicate"))
+                .unwrap_err()
+                .contains("unknown relabel action")
+        );
+        let bad_regex = RelabelConfig {
+            regex: Some("(unclosed".into()),
+            ..rule("keep")
+        };
+        assert!(relabel(&bad_regex).unwrap_err().contains("invalid regex"));
+        assert!(relabel(&rule("hashmod")).unwrap_err().contains("modulus"));
+        let no_target = RelabelConfig {
+            target_label: None,
+            ..rule("replace")
+        };
+        assert!(relabel(&no_target).is_err());
+        assert!(
+            relabel(&RelabelConfig::default()).is_err(),
+            "replace needs a target"
+        );
+    }
+}

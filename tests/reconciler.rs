@@ -1,0 +1,345 @@
+//! The reconciler binary against a real kube-apiserver and etcd: selection across namespaces,
+//! the Secret's content, owner and status, reaction to label changes, invalid objects,
+//! and no writes when nothing changed.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use promreload::reconciler::crd::{Prometheus, ServiceMonitor};
+use serde_json::json;
+use support::cluster::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Polls an async condition every 50 ms until it holds or `WAIT` passes.
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {WAIT:?} waiting until {what}");
+}
+
+fn service_monitor(name: &str, ns: &str, labels: &str, endpoint: &str) -> String {
+    format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels: {labels}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  endpoints:\n  - {endpoint}\n"
+    )
+}
+
+async fn jobs(client: &Client, ns: &str) -> Vec<String> {
+    secret_config(client, ns, "prometheus-k8s")
+        .await
+        .map(|(c, _)| job_names(&c))
+        .unwrap_or_default()
+}
+
+async fn condition(
+    client: &Client,
+    ns: &str,
+) -> Option<(String, String, String, Option<i64>, Option<i64>)> {
+    let p = Api::<Prometheus>::namespaced(client.clone(), ns)
+        .get("k8s")
+        .await
+        .ok()?;
+    let c = p
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Reconciled")?;
+    Some((
+        c.status,
+        c.reason,
+        c.message,
+        c.observed_generation,
+        p.metadata.generation,
+    ))
+}
+
+struct Fixture {
+    client: Client,
+    mon: String,
+    team_a: String,
+    team_b: String,
+    other: String,
+    selector: String,
+}
+
+/// Namespaces and a Prometheus selecting `release: k8s` ServiceMonitors in namespaces
+/// labelled `monitoring: <selector>`.
+async fn fixture(cluster: &Cluster) -> Fixture {
+    let client = cluster.client().await;
+    cluster.install_crds(&client).await;
+    let selector = unique("sel");
+    let f = Fixture {
+        mon: unique("mon"),
+        team_a: unique("team-a"),
+        team_b: unique("team-b"),
+        other: unique("other"),
+        client,
+        selector,
+    };
+    namespace(&f.client, &f.mon, &[]).await;
+    namespace(&f.client, &f.team_a, &[("monitoring", &f.selector)]).await;
+    namespace(&f.client, &f.team_b, &[("monitoring", &f.selector)]).await;
+    namespace(&f.client, &f.other, &[]).await;
+    let prometheus = format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata:\n  name: k8s\n  namespace: {}\nspec:\n  scrapeInterval: 30s\n  serviceMonitorSelector:\n    matchLabels: {{release: k8s}}\n  serviceMonitorNamespaceSelector:\n    matchLabels: {{monitoring: {}}}\n",
+        f.mon, f.selector
+    );
+    apply::<Prometheus>(&f.client, &f.mon, &prometheus).await;
+    for (name, ns, labels) in [
+        ("app", &f.team_a, "{release: k8s}"),
+        ("db", &f.team_b, "{release: k8s}"),
+        ("elsewhere", &f.other, "{release: k8s}"),
+        ("unlabelled", &f.team_a, "{}"),
+    ] {
+        apply::<ServiceMonitor>(
+            &f.client,
+            ns,
+            &service_monitor(name, ns, labels, "port: web"),
+        )
+        .await;
+    }
+    f
+}
+
+#[tokio::test]
+async fn reconciles_selection_changes_and_invalid_objects_against_a_real_api_server() {
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let reconciler = cluster.reconciler(&[]);
+    let (client, mon) = (&f.client, f.mon.as_str());
+
+    let expected = vec![
+        format!("serviceMonitor/{}/app/0", f.team_a),
+        format!("serviceMonitor/{}/db/0", f.team_b),
+    ];
+    eventually("the Secret lists exactly the selected jobs", || async {
+        jobs(client, mon).await == expected
+    })
+    .await;
+    let (config, secret) = secret_config(client, mon, "prometheus-k8s").await.unwrap();
+    promtool_check(&config, "the reconciled config");
+    assert!(config.contains(&format!("prometheus: {mon}/k8s")));
+    let owner = &secret
+        .metadata
+        .owner_references
+        .as_ref()
+        .expect("owner reference")[0];
+    let prometheus = Api::<Prometheus>::namespaced(client.clone(), mon)
+        .get("k8s")
+        .await
+        .unwrap();
+    assert_eq!(
+        owner.uid,
+        prometheus.uid().unwrap(),
+        "owned by its Prometheus"
+    );
+    assert_eq!(
+        (owner.controller, owner.block_owner_deletion),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        secret.labels()["app.kubernetes.io/managed-by"],
+        "promreload-reconciler"
+    );
+    eventually("status says 2 selected, 0 rejected", || async {
+        condition(client, mon)
+            .await
+            .is_some_and(|(s, r, m, og, g)| {
+                s == "True"
+                    && r == "Reconciled"
+                    && m == "2 ServiceMonitors selected, 0 rejected"
+                    && og == g
+            })
+    })
+    .await;
+
+    // A ServiceMonitor's label change removes its job; time it.
+    let sms = Api::<ServiceMonitor>::namespaced(client.clone(), &f.team_b);
+    let start = Instant::now();
+    sms.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"release": null}}})),
+    )
+    .await
+    .unwrap();
+    eventually("the unselected job disappears", || async {
+        jobs(client, mon).await == expected[..1]
+    })
+    .await;
+    let removal = start.elapsed();
+    eprintln!("ServiceMonitor label change -> Secret updated in {removal:?}");
+    assert!(
+        removal < Duration::from_secs(5),
+        "took {removal:?}: watches, not polling"
+    );
+
+    // A Namespace's label change brings its ServiceMonitor in.
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            &f.other,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"monitoring": f.selector}}})),
+        )
+        .await
+        .unwrap();
+    let elsewhere = format!("serviceMonitor/{}/elsewhere/0", f.other);
+    eventually("the newly selected namespace's job appears", || async {
+        jobs(client, mon).await.contains(&elsewhere)
+    })
+    .await;
+
+    // An invalid ServiceMonitor is left out with a Warning Event; the others stay.
+    let bad = service_monitor(
+        "bad",
+        &f.team_a,
+        "{release: k8s}",
+        "{port: web, relabelings: [{action: frobnicate}]}",
+    );
+    apply::<ServiceMonitor>(client, &f.team_a, &bad).await;
+    let events = Api::<Event>::namespaced(client.clone(), &f.team_a);
+    eventually(
+        "a Warning Event InvalidConfiguration names the problem",
+        || async {
+            events.list(&ListParams::default()).await.is_ok_and(|list| {
+                list.items.iter().any(|e| {
+                    e.reason.as_deref() == Some("InvalidConfiguration")
+                        && e.type_.as_deref() == Some("Warning")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("bad")
+                        && e.note.as_deref().is_some_and(|n| n.contains("frobnicate"))
+                })
+            })
+        },
+    )
+    .await;
+    eventually("status counts the rejected one", || async {
+        condition(client, mon)
+            .await
+            .is_some_and(|(_, _, m, _, _)| m == "3 ServiceMonitors selected, 1 rejected")
+    })
+    .await;
+    let now = jobs(client, mon).await;
+    assert!(
+        now.contains(&expected[0]) && now.contains(&elsewhere),
+        "{now:?}"
+    );
+    assert!(!now.iter().any(|j| j.contains("/bad/")));
+    let rejected =
+        format!("promreload_reconciler_service_monitors_rejected{{prometheus=\"{mon}/k8s\"}}");
+    assert_eq!(reconciler.metric(&rejected).await, 1.0);
+
+    // An invalid Prometheus keeps its last good Secret and says why.
+    let before = secret_config(client, mon, "prometheus-k8s")
+        .await
+        .unwrap()
+        .1
+        .resource_version();
+    Api::<Prometheus>::namespaced(client.clone(), mon)
+        .patch(
+            "k8s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"scrapeTimeout": "1m"}})),
+        )
+        .await
+        .unwrap();
+    eventually("status False InvalidConfiguration", || async {
+        condition(client, mon)
+            .await
+            .is_some_and(|(s, r, m, og, g)| {
+                s == "False"
+                    && r == "InvalidConfiguration"
+                    && m.contains("scrapeTimeout 1m")
+                    && og == g
+            })
+    })
+    .await;
+    let after = secret_config(client, mon, "prometheus-k8s")
+        .await
+        .unwrap()
+        .1
+        .resource_version();
+    assert_eq!(before, after, "the last good config stays");
+    assert!(
+        reconciler
+            .metric("promreload_reconciler_failures_total{kind=\"invalid_prometheus\"}")
+            .await
+            >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn a_restart_over_unchanged_inputs_writes_nothing() {
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let (client, mon) = (&f.client, f.mon.as_str());
+    let first = cluster.reconciler(&[]);
+    eventually("the Secret exists", || async {
+        jobs(client, mon).await.len() == 2
+    })
+    .await;
+    eventually("the status is set", || async {
+        condition(client, mon).await.is_some()
+    })
+    .await;
+    let secret_version = secret_config(client, mon, "prometheus-k8s")
+        .await
+        .unwrap()
+        .1
+        .resource_version();
+    let prometheus_version = Api::<Prometheus>::namespaced(client.clone(), mon)
+        .get("k8s")
+        .await
+        .unwrap()
+        .resource_version();
+    drop(first);
+
+    let second = cluster.reconciler(&[]);
+    let started = Instant::now();
+    while second
+        .metric("promreload_reconciler_reconcile_duration_seconds_count")
+        .await
+        < 1.0
+    {
+        assert!(
+            started.elapsed() < WAIT,
+            "no reconcile after restart: {}",
+            second.process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(second.ready().await);
+    assert_eq!(
+        second
+            .metric("promreload_reconciler_secret_writes_total")
+            .await,
+        0.0
+    );
+    let secret_after = secret_config(client, mon, "prometheus-k8s")
+        .await
+        .unwrap()
+        .1
+        .resource_version();
+    let prometheus_after = Api::<Prometheus>::namespaced(client.clone(), mon)
+        .get("k8s")
+        .await
+        .unwrap()
+        .resource_version();
+    assert_eq!(secret_version, secret_after, "Secret rewritten");
+    assert_eq!(prometheus_version, prometheus_after, "status rewritten");
+}

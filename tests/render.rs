@@ -1,0 +1,198 @@
+//! The reconciler's rendering through `promreload-reconciler render`:
+//! - conformance with prometheus-operator's own golden files (`../shared/conformance/`),
+//!   compared as parsed YAML on the top-level `global` and `scrape_configs`;
+//! - our golden files (`tests/golden/`), compared byte for byte (rendering is deterministic)
+//!   and each config checked by `promtool check config` after `$(POD_NAME)`/`$(SHARD)` expansion.
+//!
+//! Set `UPDATE_GOLDEN=1` to rewrite our golden files after an intended change.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::cluster::promtool_check;
+
+fn render(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_promreload-reconciler"))
+        .arg("render")
+        .args(args)
+        .output()
+        .expect("run promreload-reconciler")
+}
+
+fn conformance_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: the conformance cases live in shared/ beside the clone",
+        dir.display()
+    );
+    dir
+}
+
+/// The compared part of a config, as JSON (maps compare regardless of key order).
+fn compared(yaml: &str) -> serde_json::Value {
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("parse YAML");
+    let mut json = serde_json::to_value(&value).expect("YAML -> JSON");
+    let object = json.as_object_mut().expect("a config is a mapping");
+    object.retain(|k, _| k == "global" || k == "scrape_configs");
+    json
+}
+
+#[test]
+fn conformance_with_prometheus_operator_goldens() {
+    let mut cases: Vec<PathBuf> = fs::read_dir(conformance_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("input.yaml").is_file())
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 14,
+        "expected the 14 shared cases, found {}",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let expected = fs::read_to_string(case.join("expected.yaml")).unwrap();
+        let out = render(&[case.join("input.yaml").to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if expected.trim().is_empty() {
+            // The golden is empty: generation must fail, with a reason.
+            if out.status.code() != Some(1) || !stderr.contains("error:") {
+                failures.push(format!(
+                    "{name}: expected an error, got {:?}: {stdout}",
+                    out.status
+                ));
+            }
+            continue;
+        }
+        if !out.status.success() {
+            failures.push(format!("{name}: render failed: {stderr}"));
+        } else if compared(&stdout) != compared(&expected) {
+            failures.push(format!(
+                "{name}: differs\n--- ours\n{stdout}\n--- expected\n{expected}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_scrape_timeout_case_names_the_reason() {
+    let input = conformance_dir().join("GlobalSettingsInvalidScrapeTimeout/input.yaml");
+    let out = render(&[input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("scrapeTimeout 60s is greater than scrapeInterval 30s"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+fn golden_cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut cases: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    cases
+}
+
+#[test]
+fn our_goldens_match_byte_for_byte_and_pass_promtool() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for case in golden_cases() {
+        let out = render(&[case.join("input.yaml").to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            case.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (stdout, stderr) = (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        );
+        if update {
+            fs::write(case.join("expected.yaml"), &stdout).unwrap();
+            fs::write(case.join("expected.stderr"), &stderr).unwrap();
+        }
+        assert_eq!(
+            stdout,
+            fs::read_to_string(case.join("expected.yaml")).unwrap(),
+            "{}",
+            case.display()
+        );
+        assert_eq!(
+            stderr,
+            fs::read_to_string(case.join("expected.stderr")).unwrap(),
+            "{}",
+            case.display()
+        );
+        for (i, config) in stdout.split("\n---\n").enumerate() {
+            promtool_check(config, &format!("{} config {i}", case.display()));
+        }
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let input = golden_cases()[0].join("input.yaml");
+    let first = render(&[input.to_str().unwrap()]).stdout;
+    for _ in 0..3 {
+        assert_eq!(render(&[input.to_str().unwrap()]).stdout, first);
+    }
+}
+
+#[test]
+fn one_prometheus_can_be_chosen_and_stdin_read() {
+    let input = golden_cases()[0].join("input.yaml");
+    let text = fs::read(&input).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_promreload-reconciler"))
+        .args(["render", "--prometheus", "team-b/local", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &text).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !stdout.contains("# Prometheus"),
+        "a single config has no header"
+    );
+    assert!(stdout.contains("prometheus: team-b/local"));
+    assert!(stdout.contains("serviceMonitor/team-b/zeta/0"));
+    assert!(
+        !stdout.contains("serviceMonitor/team-a/"),
+        "only its own namespace"
+    );
+
+    let out = render(&["--prometheus", "nowhere/none", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Prometheus nowhere/none"));
+}
+
+#[test]
+fn bad_usage_and_bad_yaml_are_reported() {
+    assert_eq!(render(&[]).status.code(), Some(2));
+    assert_eq!(render(&["--frob", "x"]).status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    fs::write(
+        &bad,
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nspec: [not, a, map]\n",
+    )
+    .unwrap();
+    let out = render(&[bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("document 1"));
+}
