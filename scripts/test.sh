@@ -11,8 +11,9 @@ bash scripts/control-plane.sh build >/dev/null
 
 echo "== cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy --all-targets -- -D warnings"
+echo "== cargo clippy --all-targets -- -D warnings (with the reconciler, and the lean sidecar alone)"
 cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --no-default-features -- -D warnings
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 echo "== control plane for the reconciler tests"
@@ -23,3 +24,8 @@ export PROMRELOAD_TEST_KUBECONFIG="$cp_dir/kubeconfig"
 
 echo "== cargo test"
 cargo test --locked -- --test-threads="${TEST_THREADS:-4}"
+
+if cargo +nightly --version >/dev/null 2>&1; then
+  echo "== fuzz smoke run (scripts/fuzz.sh, ${FUZZ_SECONDS:-10}s per target)"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh
+fi

@@ -6,7 +6,7 @@
 //! tells Prometheus to reload, once per real change, with backoff while Prometheus is not
 //! ready. A bad input never replaces the last good config.
 //!
-//! **The reconciler** ([`reconciler`]) plays prometheus-operator's config generation: it
+//! **The reconciler** (`reconciler`, behind the default `reconciler` feature) plays prometheus-operator's config generation: it
 //! renders `Prometheus` and `ServiceMonitor` objects into the gzipped config the sidecar reads.
 //!
 //! Sidecar modules, in the order a config travels: [`config`] (settings), [`sidecar::watch`],
@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod config;
 pub mod metrics;
+#[cfg(feature = "reconciler")]
 pub mod reconciler;
 pub mod sidecar;
 pub mod telemetry;

@@ -8,7 +8,9 @@
 //! - at once for an isolated change; within `delay-interval` of the previous reload attempt,
 //!   at the end of that window, so a burst coalesces into one reload of its final state;
 //! - after a failure, with exponential backoff and jitter, until it succeeds or a newer
-//!   config replaces it (which resets the backoff).
+//!   config replaces it (which resets the backoff). While Prometheus refuses connections, its
+//!   port is probed every retry interval, so a long backoff does not delay the reload once
+//!   Prometheus is back.
 //!
 //! A failed render leaves the last good output in place and reloads nothing.
 
@@ -118,9 +120,11 @@ pub async fn run(
         attempt: 0,
         last_attempt: None,
         reload_at: None,
+        probe_at: None,
         degraded: true,
         last_error: None,
         last_unset: BTreeSet::new(),
+        secrets: Vec::new(),
     };
     tracing::info!(
         reload = %sidecar.reloader.target(),
@@ -172,7 +176,13 @@ struct Applied {
     written: bool,
     bytes: u64,
     unset: BTreeSet<String>,
+    /// Values substituted into the config, to redact from error messages.
+    secrets: Vec<String>,
 }
+
+/// Values shorter than this are not redacted (`0`, `true`: redacting them would garble
+/// messages and protects nothing).
+const MIN_REDACTED_LEN: usize = 6;
 
 impl Applier {
     fn new(config: &Config) -> Self {
@@ -208,11 +218,16 @@ impl Applier {
         }
         hasher.update(b"dirs\0");
         hasher.update(dirs);
+        let secrets = match (&self.renderer, &rendered) {
+            (Some(renderer), Some(r)) => renderer.values(&r.expanded, MIN_REDACTED_LEN),
+            _ => Vec::new(),
+        };
         Ok(Applied {
             hash: hasher.finalize().into(),
             written: rendered.as_ref().is_some_and(|r| r.written),
             bytes: rendered.as_ref().map_or(0, |r| r.bytes),
             unset: rendered.map(|r| r.unset).unwrap_or_default(),
+            secrets,
         })
     }
 }
@@ -244,10 +259,14 @@ struct Sidecar {
     last_attempt: Option<Instant>,
     /// When the pending reload is due; `None` = nothing pending.
     reload_at: Option<Instant>,
+    /// When to probe whether Prometheus accepts connections again (after connect errors).
+    probe_at: Option<Instant>,
     /// Something is missing (a directory, the input): poll instead of waiting.
     degraded: bool,
     last_error: Option<String>,
     last_unset: BTreeSet<String>,
+    /// Values substituted into the current config: never shown in logs or `/status`.
+    secrets: Vec<String>,
 }
 
 impl Sidecar {
@@ -270,6 +289,9 @@ impl Sidecar {
                 _ = shutdown.cancelled() => return,
                 _ = sleep_until(self.reload_at.unwrap_or(far)), if self.reload_at.is_some() => {
                     self.reload(shutdown).await;
+                }
+                _ = sleep_until(self.probe_at.unwrap_or(far)), if self.probe_at.is_some() => {
+                    self.probe().await;
                 }
                 _ = changed.notified() => next_check = Instant::now(),
                 _ = sleep_until(next_check) => {}
@@ -303,6 +325,7 @@ impl Sidecar {
             tracing::info!(bytes = applied.bytes, hash = %hex(&applied.hash), "config written");
         }
         self.note_unset(applied.unset);
+        self.secrets = applied.secrets;
         self.shared.set_ready(true);
         if self.desired != Some(applied.hash) {
             self.desired = Some(applied.hash);
@@ -364,7 +387,22 @@ impl Sidecar {
         }
     }
 
+    /// Reloads at once if Prometheus accepts connections again; otherwise probes later.
+    async fn probe(&mut self) {
+        self.probe_at = None;
+        if self.reload_at.is_none() {
+            return;
+        }
+        if self.reloader.reachable().await {
+            tracing::info!("Prometheus accepts connections again; reloading now");
+            self.reload_at = Some(Instant::now());
+        } else {
+            self.probe_at = Some(Instant::now() + self.config.retry_interval);
+        }
+    }
+
     fn reloaded(&mut self) {
+        self.probe_at = None;
         self.loaded = self.desired;
         self.attempt = 0;
         self.metrics.last_reload_successful.set(1);
@@ -389,19 +427,26 @@ impl Sidecar {
             fastrand::f64(),
         );
         self.reload_at = Some(Instant::now() + delay);
+        self.probe_at = match error {
+            ReloadError::Connect { .. } if delay > self.config.retry_interval => {
+                Some(Instant::now() + self.config.retry_interval)
+            }
+            _ => None,
+        };
         self.metrics.reload_failed(error.metric_label());
-        self.log_reload_failure(&error, delay);
-        let message = error.to_string();
+        // Prometheus's answer can quote config values: redact what we substituted.
+        let message = redact(&error.to_string(), &self.secrets);
+        self.log_reload_failure(&error, &message, delay);
         self.publish(|doc| doc.last_reload = Some(ReloadRecord::now(Some(message))));
     }
 
     /// Logs the first failure of a streak, a changed error, and failures at the backoff cap;
     /// the rest at debug, so a Prometheus that is down for minutes does not flood the log.
-    fn log_reload_failure(&self, error: &ReloadError, delay: Duration) {
+    fn log_reload_failure(&self, kind: &ReloadError, error: &str, delay: Duration) {
         let previous = self.shared.snapshot().last_reload.and_then(|r| r.error);
-        let changed = previous.as_deref() != Some(error.to_string().as_str());
+        let changed = previous.as_deref() != Some(error);
         let at_cap = delay * 2 > self.config.retry_max_interval;
-        let starting = matches!(error, ReloadError::Connect { .. })
+        let starting = matches!(kind, ReloadError::Connect { .. })
             && self.metrics.last_reload_success_timestamp.get() == 0.0;
         let retry_in = humantime::format_duration(round_ms(delay)).to_string();
         if starting && self.attempt == 1 {
@@ -423,6 +468,17 @@ impl Sidecar {
     }
 }
 
+/// Replaces every occurrence of a secret value (longest first) by `[redacted]`.
+fn redact(message: &str, secrets: &[String]) -> String {
+    let mut out = message.to_string();
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "[redacted]");
+        }
+    }
+    out
+}
+
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
@@ -430,6 +486,15 @@ fn round_ms(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_redacted_longest_first() {
+        let secrets = vec!["hunter2-long".to_string(), "hunter2".to_string()];
+        assert_eq!(
+            redact("bad value \"hunter2-long\" and hunter2", &secrets),
+            "bad value \"[redacted]\" and [redacted]"
+        );
+    }
 
     #[test]
     fn ordinal_is_the_trailing_digits() {

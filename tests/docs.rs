@@ -25,6 +25,7 @@ fn readme_documents_every_setting_and_its_default() {
     }
 }
 
+#[cfg(feature = "reconciler")]
 #[test]
 fn committed_crds_match_the_rust_types() {
     let path = concat!(

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::mock::MockServer;
+use support::mock::{MockServer, Reply};
 use support::pki::Pki;
 use support::pod::*;
 use support::*;
@@ -359,7 +359,7 @@ fn bearer_token_is_sent_and_re_read_at_each_reload() {
         let ok = head
             .to_ascii_lowercase()
             .contains("authorization: bearer token-");
-        (if ok { 200 } else { 401 }, vec![], String::new())
+        Reply::Http(if ok { 200 } else { 401 }, vec![], String::new())
     });
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");

@@ -343,3 +343,47 @@ async fn a_restart_over_unchanged_inputs_writes_nothing() {
     assert_eq!(secret_version, secret_after, "Secret rewritten");
     assert_eq!(prometheus_version, prometheus_after, "status rewritten");
 }
+
+/// Not part of the suite (`scripts/bench.sh` runs it): the time from a ServiceMonitor label
+/// change (API write) to the Secret holding the new config, over 20 changes.
+#[tokio::test]
+#[ignore]
+async fn secret_update_latency() {
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let (client, mon) = (&f.client, f.mon.as_str());
+    let _reconciler = cluster.reconciler(&[("RECONCILER_LOG_LEVEL", "warn")]);
+    eventually("first Secret", || async {
+        jobs(client, mon).await.len() == 2
+    })
+    .await;
+    let sms = Api::<ServiceMonitor>::namespaced(client.clone(), &f.team_b);
+    let mut samples = Vec::new();
+    for i in 0..20 {
+        let release = if i % 2 == 0 {
+            serde_json::Value::Null
+        } else {
+            json!("k8s")
+        };
+        let want = if i % 2 == 0 { 1 } else { 2 };
+        let start = Instant::now();
+        sms.patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"release": release}}})),
+        )
+        .await
+        .unwrap();
+        eventually("the change reaches the Secret", || async {
+            jobs(client, mon).await.len() == want
+        })
+        .await;
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "reconciler | ServiceMonitor change -> Secret updated (real kube-apiserver) | n=20 median={:.1}ms max={:.1}ms",
+        samples[10], samples[19]
+    );
+}

@@ -198,12 +198,12 @@ fn corrupt_gzip_and_gzip_bomb_keep_the_last_good_config() {
     );
     assert_eq!(pod.output_text(), good);
 
-    // 1 GiB of zeros, about 1 MiB compressed, against a 1 MiB cap.
+    // 1 GiB of text, about 1 MiB compressed, against a 1 MiB cap.
     let bomb = {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        let zeros = vec![0u8; 1 << 20];
+        let block = vec![b'a'; 1 << 20];
         for _ in 0..1024 {
-            std::io::Write::write_all(&mut e, &zeros).unwrap();
+            std::io::Write::write_all(&mut e, &block).unwrap();
         }
         e.finish().unwrap()
     };

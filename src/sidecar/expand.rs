@@ -30,6 +30,7 @@ pub struct Expander<L> {
     state: State,
     name: Vec<u8>,
     unset: BTreeSet<String>,
+    expanded: BTreeSet<String>,
 }
 
 impl<L, V> Expander<L>
@@ -44,6 +45,7 @@ where
             state: State::Text,
             name: Vec::new(),
             unset: BTreeSet::new(),
+            expanded: BTreeSet::new(),
         }
     }
 
@@ -120,7 +122,12 @@ where
     fn substitute(&mut self, out: &mut impl Write) -> io::Result<()> {
         let name = std::str::from_utf8(&self.name).expect("name bytes are ASCII");
         match (self.lookup)(name) {
-            Some(value) => out.write_all(value.as_ref()),
+            Some(value) => {
+                if !self.expanded.contains(name) {
+                    self.expanded.insert(name.to_string());
+                }
+                out.write_all(value.as_ref())
+            }
             None => {
                 self.unset.insert(name.to_string());
                 out.write_all(b"$(")?;
@@ -141,10 +148,14 @@ where
         }
     }
 
-    /// Ends the stream: a reference left open is emitted as text. Returns the unset names.
-    pub fn finish(mut self, out: &mut impl Write) -> io::Result<BTreeSet<String>> {
+    /// Ends the stream: a reference left open is emitted as text. Returns the unset names
+    /// and the expanded names.
+    pub fn finish(
+        mut self,
+        out: &mut impl Write,
+    ) -> io::Result<(BTreeSet<String>, BTreeSet<String>)> {
         self.flush_partial(out)?;
-        Ok(self.unset)
+        Ok((self.unset, self.expanded))
     }
 }
 
@@ -208,7 +219,7 @@ mod tests {
         for c in input.chunks(chunk.max(1)) {
             e.feed(c, &mut out).unwrap();
         }
-        let unset = e.finish(&mut out).unwrap();
+        let (unset, _) = e.finish(&mut out).unwrap();
         (out, unset)
     }
 

@@ -149,6 +149,22 @@ impl Reloader {
         }
     }
 
+    /// Whether something accepts TCP connections where reloads go (the reload URL, or the
+    /// runtimeinfo URL in signal mode): a cheap probe while Prometheus is down.
+    pub async fn reachable(&self) -> bool {
+        let url = match self.config.method {
+            ReloadMethod::Http => &self.config.url,
+            ReloadMethod::Signal { .. } => &self.config.runtimeinfo_url,
+        };
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return false;
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let connect = tokio::net::TcpStream::connect((host, port));
+        let limit = self.config.timeout.min(Duration::from_secs(1));
+        matches!(tokio::time::timeout(limit, connect).await, Ok(Ok(_)))
+    }
+
     /// One reload attempt.
     pub async fn reload(&mut self) -> Result<(), ReloadError> {
         match self.config.method.clone() {

@@ -31,6 +31,17 @@ pub enum RenderError {
     /// The input does not exist (yet).
     #[error("config file {0} does not exist")]
     Missing(PathBuf),
+    /// The input is a symlink that resolves outside the input's own directory (the mounted
+    /// volume): refused, so a crafted link cannot copy another file into the output.
+    #[error("config file {path} resolves to {target}, outside {dir}: refused")]
+    Escape {
+        /// The input.
+        path: PathBuf,
+        /// Where it resolves.
+        target: PathBuf,
+        /// The directory it must stay in.
+        dir: PathBuf,
+    },
     /// The input could not be read.
     #[error("reading config file {path}: {source}")]
     Read {
@@ -56,6 +67,10 @@ pub enum RenderError {
         /// The cap in bytes.
         limit: u64,
     },
+    /// The rendered bytes are not text a YAML parser accepts (invalid UTF-8, or a control
+    /// character): garbage is refused before it can replace a good config.
+    #[error("rendered config is not text: {0}")]
+    NotText(String),
     /// Strict mode: the config references variables that are not set.
     #[error("config references unset environment variables {0:?} (RELOADER_STRICT_ENV=true)")]
     UnsetVariables(Vec<String>),
@@ -74,10 +89,12 @@ impl RenderError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Missing(_) => "missing",
+            Self::Escape { .. } => "symlink_escape",
             Self::Read { .. } => "read",
             Self::Empty(_) => "empty",
             Self::Decode { .. } => "decode",
             Self::TooLarge { .. } => "too_large",
+            Self::NotText(_) => "not_text",
             Self::UnsetVariables(_) => "unset_variables",
             Self::Write { .. } => "write",
         }
@@ -93,6 +110,8 @@ pub struct Rendered {
     pub bytes: u64,
     /// Unset variables referenced (left as text).
     pub unset: BTreeSet<String>,
+    /// Variables that were expanded (their values are redacted from reload errors).
+    pub expanded: BTreeSet<String>,
     /// Whether the output file was replaced by this call.
     pub written: bool,
 }
@@ -153,6 +172,19 @@ impl Renderer {
         Ok(rendered)
     }
 
+    /// The values of `names` at least `min_len` bytes long, longest first (for redaction).
+    pub fn values(&self, names: &BTreeSet<String>, min_len: usize) -> Vec<String> {
+        let mut values: Vec<String> = names
+            .iter()
+            .filter_map(|n| self.env.get(n))
+            .filter(|v| v.len() >= min_len)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        values
+    }
+
     /// Seeds the "last written" state from an existing output file, so a restart does not
     /// rewrite identical bytes.
     pub fn adopt_existing_output(&mut self) {
@@ -165,6 +197,7 @@ impl Renderer {
                 output_hash: hasher.finalize().into(),
                 bytes,
                 unset: BTreeSet::new(),
+                expanded: BTreeSet::new(),
                 written: false,
             };
             // No input fingerprint matches this, so the input is still rendered once.
@@ -189,10 +222,24 @@ impl Renderer {
     }
 
     fn open_input(&self) -> Result<File, RenderError> {
-        let file = File::open(&self.input).map_err(|e| match e.kind() {
+        let not_found = |e: io::Error| match e.kind() {
             io::ErrorKind::NotFound => RenderError::Missing(self.input.clone()),
             _ => self.read_error(e),
-        })?;
+        };
+        let target = std::fs::canonicalize(&self.input).map_err(not_found)?;
+        let dir = match self.input.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = std::fs::canonicalize(dir).map_err(not_found)?;
+        if !target.starts_with(&dir) {
+            return Err(RenderError::Escape {
+                path: self.input.clone(),
+                target,
+                dir,
+            });
+        }
+        let file = File::open(&target).map_err(not_found)?;
         let meta = file.metadata().map_err(|e| self.read_error(e))?;
         if !meta.is_file() {
             let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
@@ -216,6 +263,7 @@ impl Renderer {
             bytes: 0,
             cap: self.max_bytes,
             over_cap: false,
+            text: TextCheck::default(),
             out: match &self.output {
                 Some(p) => Some(BufWriter::with_capacity(
                     BUF_SIZE,
@@ -225,7 +273,8 @@ impl Renderer {
             },
         };
         let result = self.stream(&mut source, &mut sink);
-        let unset = result.map_err(|e| self.classify(e, &source, &sink))?;
+        let (unset, expanded) = result.map_err(|e| self.classify(e, &source, &sink))?;
+        sink.text.finish(sink.bytes).map_err(RenderError::NotText)?;
         if self.strict && !unset.is_empty() {
             return Err(RenderError::UnsetVariables(unset.into_iter().collect()));
         }
@@ -240,12 +289,18 @@ impl Renderer {
             output_hash: sink.hasher.finalize().into(),
             bytes: sink.bytes,
             unset,
+            expanded,
             written: false,
         };
         Ok((source.hasher.finalize().into(), rendered, file))
     }
 
-    fn stream(&self, source: &mut TeeReader, sink: &mut Sink) -> io::Result<BTreeSet<String>> {
+    /// Returns the unset and the expanded variable names.
+    fn stream(
+        &self,
+        source: &mut TeeReader,
+        sink: &mut Sink,
+    ) -> io::Result<(BTreeSet<String>, BTreeSet<String>)> {
         let mut reader = BufReader::with_capacity(BUF_SIZE, source);
         let head = reader.fill_buf()?;
         if head.is_empty() {
@@ -259,9 +314,9 @@ impl Renderer {
         } else {
             pump(reader, &mut buf, &mut expander, sink)?;
         }
-        let unset = expander.finish(sink)?;
+        let names = expander.finish(sink)?;
         sink.flush()?;
-        Ok(unset)
+        Ok(names)
     }
 
     /// Maps a stream error to its cause: the file, the decoder, the cap or the output.
@@ -270,6 +325,8 @@ impl Renderer {
             RenderError::TooLarge {
                 limit: self.max_bytes,
             }
+        } else if let Some(reason) = &sink.text.error {
+            RenderError::NotText(reason.clone())
         } else if e.get_ref().is_some_and(|inner| inner.is::<EmptyInput>()) {
             RenderError::Empty(self.input.clone())
         } else if source.failed {
@@ -352,12 +409,80 @@ impl Read for TeeReader {
 #[error("{0}")]
 struct OutputError(io::Error);
 
-/// Counts, caps, hashes and (optionally) writes the rendered bytes.
+/// Checks, as a stream, that the rendered bytes are UTF-8 without the control characters
+/// YAML forbids (all of C0 but tab, line feed and carriage return; and DEL).
+#[derive(Default)]
+struct TextCheck {
+    /// The start of a UTF-8 sequence cut by the end of the previous write.
+    carry: Vec<u8>,
+    /// Why the text was refused.
+    error: Option<String>,
+}
+
+impl TextCheck {
+    /// Checks `buf`, which starts at byte `offset` of the output.
+    fn check(&mut self, buf: &[u8], offset: u64) -> Result<(), ()> {
+        if let Some(i) = buf
+            .iter()
+            .position(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+        {
+            return self.fail(format!(
+                "control character 0x{:02x} at byte {}",
+                buf[i],
+                offset + i as u64
+            ));
+        }
+        let mut rest = buf;
+        if !self.carry.is_empty() {
+            // Complete the cut sequence with at most 3 more bytes.
+            let take = rest.len().min(4 - self.carry.len());
+            self.carry.extend_from_slice(&rest[..take]);
+            match std::str::from_utf8(&self.carry) {
+                Ok(_) => rest = &rest[take..],
+                Err(e) if e.valid_up_to() > 0 => {
+                    let used = e.valid_up_to() - (self.carry.len() - take);
+                    rest = &rest[used..];
+                }
+                Err(e) if e.error_len().is_none() && take == rest.len() => return Ok(()),
+                Err(_) => return self.fail(format!("invalid UTF-8 near byte {offset}")),
+            }
+            self.carry.clear();
+        }
+        match std::str::from_utf8(rest) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                self.carry = rest[e.valid_up_to()..].to_vec();
+                Ok(())
+            }
+            Err(e) => {
+                let at = offset + (buf.len() - rest.len() + e.valid_up_to()) as u64;
+                self.fail(format!("invalid UTF-8 at byte {at}"))
+            }
+        }
+    }
+
+    /// The stream ended: a cut sequence is invalid.
+    fn finish(&self, bytes: u64) -> Result<(), String> {
+        if self.carry.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("invalid UTF-8 at the end (byte {bytes})"))
+        }
+    }
+
+    fn fail(&mut self, reason: String) -> Result<(), ()> {
+        self.error = Some(reason);
+        Err(())
+    }
+}
+
+/// Counts, caps, checks, hashes and (optionally) writes the rendered bytes.
 struct Sink {
     hasher: Sha256,
     bytes: u64,
     cap: u64,
     over_cap: bool,
+    text: TextCheck,
     out: Option<BufWriter<AtomicFile>>,
 }
 
@@ -366,6 +491,9 @@ impl Write for Sink {
         if self.bytes + buf.len() as u64 > self.cap {
             self.over_cap = true;
             return Err(io::Error::other("rendered config over the size cap"));
+        }
+        if self.text.check(buf, self.bytes).is_err() {
+            return Err(io::Error::other("rendered config is not text"));
         }
         if let Some(out) = &mut self.out {
             out.write_all(buf)
@@ -556,6 +684,64 @@ mod tests {
         let err = f.renderer.apply().unwrap_err();
         assert_eq!(err.metric_label(), "read");
         assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn symlinks_may_not_leave_the_input_directory() {
+        let mut f = fixture(1000, false);
+        let outside = tempfile::NamedTempFile::new().unwrap();
+        fs::write(outside.path(), "secret: 1\n").unwrap();
+        std::os::unix::fs::symlink(outside.path(), f.dir.path().join("in")).unwrap();
+        let err = f.renderer.apply().unwrap_err();
+        assert_eq!(err.metric_label(), "symlink_escape", "{err}");
+        assert!(!f.dir.path().join("out").exists());
+        // The kubelet's own layout stays inside and is fine.
+        fs::remove_file(f.dir.path().join("in")).unwrap();
+        fs::create_dir(f.dir.path().join("..2026")).unwrap();
+        fs::write(f.dir.path().join("..2026/in"), "a: 1\n").unwrap();
+        std::os::unix::fs::symlink("..2026", f.dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/in", f.dir.path().join("in")).unwrap();
+        assert!(f.renderer.apply().unwrap().written);
+    }
+
+    #[test]
+    fn binary_garbage_and_invalid_utf8_are_refused() {
+        let mut f = fixture(1 << 20, false);
+        f.input(b"good: 1\n");
+        f.renderer.apply().unwrap();
+        for bad in [
+            &b"\x00\x01\x02binary"[..],
+            b"a: \xff\xfe\n",
+            b"a: \xe2\x82",
+            b"a: 1\x1b[0m\n",
+        ] {
+            f.input(bad);
+            let err = f.renderer.apply().unwrap_err();
+            assert_eq!(err.metric_label(), "not_text", "{err}");
+            assert_eq!(f.output(), b"good: 1\n");
+        }
+        f.input("ok: \"caf\u{e9} \u{1f600}\"\t\r\n".as_bytes());
+        assert!(f.renderer.apply().unwrap().written);
+    }
+
+    #[test]
+    fn utf8_cut_at_any_write_boundary_is_accepted() {
+        let text = "\u{e9}\u{20ac}\u{1f600}x".repeat(50);
+        for step in 1..9 {
+            let mut check = TextCheck::default();
+            let mut offset = 0;
+            for chunk in text.as_bytes().chunks(step) {
+                check.check(chunk, offset).unwrap();
+                offset += chunk.len() as u64;
+            }
+            check.finish(offset).unwrap();
+        }
+        let mut check = TextCheck::default();
+        check.check(&[0xe2, 0x82], 0).unwrap();
+        assert!(
+            check.check(b"x", 2).is_err(),
+            "a cut sequence must continue correctly"
+        );
     }
 
     #[test]

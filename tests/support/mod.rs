@@ -2,19 +2,20 @@
 //! Prometheus process, the `promreload` binary, and polling with a deadline.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::time::{Duration, Instant};
 
 use flate2::{Compression, write::GzEncoder};
+pub use kubelet::KubeletVolume;
 
+#[cfg(feature = "reconciler")]
 pub mod cluster;
+pub mod kubelet;
 pub mod mock;
 pub mod pki;
 pub mod pod;
@@ -53,87 +54,6 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new(), Compression::default());
     e.write_all(data).expect("gzip");
     e.finish().expect("gzip")
-}
-
-/// A directory updated exactly as the kubelet's AtomicWriter updates a Secret volume:
-/// timestamped payload dir, `..data_tmp` symlink renamed over `..data`, key symlinks into
-/// `..data`, old payload dir removed. Identical payloads are not written, as in the kubelet,
-/// unless [`KubeletVolume::force_update`] is used.
-pub struct KubeletVolume {
-    dir: PathBuf,
-    current: Option<(String, BTreeMap<String, Vec<u8>>)>,
-}
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-impl KubeletVolume {
-    /// An empty volume at `dir` (created).
-    pub fn new(dir: &Path) -> Self {
-        fs::create_dir_all(dir).expect("create volume dir");
-        Self {
-            dir: dir.to_path_buf(),
-            current: None,
-        }
-    }
-
-    /// The volume's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The path of a key as a consumer sees it.
-    pub fn key_path(&self, key: &str) -> PathBuf {
-        self.dir.join(key)
-    }
-
-    /// Projects `files`; returns false (and writes nothing) when the payload is unchanged.
-    pub fn update(&mut self, files: &[(&str, &[u8])]) -> bool {
-        let payload: BTreeMap<String, Vec<u8>> = files
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_vec()))
-            .collect();
-        if self.current.as_ref().map(|(_, p)| p) == Some(&payload) {
-            return false;
-        }
-        self.project(payload);
-        true
-    }
-
-    /// Projects `files` even if unchanged (a re-projection with the same bytes).
-    pub fn force_update(&mut self, files: &[(&str, &[u8])]) {
-        let payload = files
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_vec()))
-            .collect();
-        self.project(payload);
-    }
-
-    fn project(&mut self, payload: BTreeMap<String, Vec<u8>>) {
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let ts = format!("..2026_11_26_00_00_00.{:09}", n);
-        let ts_dir = self.dir.join(&ts);
-        fs::create_dir(&ts_dir).expect("create payload dir");
-        for (key, bytes) in &payload {
-            fs::write(ts_dir.join(key), bytes).expect("write payload");
-        }
-        let tmp = self.dir.join("..data_tmp");
-        let _ = fs::remove_file(&tmp);
-        symlink(&ts, &tmp).expect("symlink ..data_tmp");
-        fs::rename(&tmp, self.dir.join("..data")).expect("rename ..data_tmp over ..data");
-        for key in payload.keys() {
-            let link = self.dir.join(key);
-            if fs::symlink_metadata(&link).is_err() {
-                symlink(format!("..data/{key}"), &link).expect("key symlink");
-            }
-        }
-        if let Some((old_ts, old)) = self.current.take() {
-            for key in old.keys().filter(|k| !payload.contains_key(*k)) {
-                let _ = fs::remove_file(self.dir.join(key));
-            }
-            fs::remove_dir_all(self.dir.join(old_ts)).expect("remove old payload dir");
-        }
-        self.current = Some((ts, payload));
-    }
 }
 
 /// Kills and reaps a child process when dropped.
