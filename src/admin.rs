@@ -10,6 +10,7 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,12 +29,49 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerTls;
 
+/// Liveness and readiness flags, set by the work loop, read by the probes.
+#[derive(Debug)]
+pub struct Probes {
+    alive: AtomicBool,
+    ready: AtomicBool,
+}
+
+impl Default for Probes {
+    /// Alive, not ready.
+    fn default() -> Self {
+        Self {
+            alive: AtomicBool::new(true),
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Probes {
+    /// `/healthz`: the work loop is alive.
+    pub fn healthy(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    /// `/readyz`: ready to serve its purpose.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Marks the loop alive or dead.
+    pub fn set_alive(&self, alive: bool) {
+        self.alive.store(alive, Ordering::Relaxed);
+    }
+
+    /// Marks readiness.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+}
+
 /// What the admin endpoints report.
 pub trait Admin: Send + Sync + 'static {
-    /// `/healthz`: the work loops are alive.
-    fn healthy(&self) -> bool;
-    /// `/readyz`: ready to serve its purpose.
-    fn ready(&self) -> bool;
+    /// `/healthz` and `/readyz`.
+    fn probes(&self) -> &Probes;
     /// `/metrics`: the OpenMetrics text.
     fn metrics(&self) -> String;
     /// `/status`: a JSON document.
@@ -202,8 +240,8 @@ fn route(req: &Request<Incoming>, admin: &dyn Admin) -> Response<Full<Bytes>> {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
     match req.uri().path() {
-        "/healthz" => probe(admin.healthy()),
-        "/readyz" => probe(admin.ready()),
+        "/healthz" => probe(admin.probes().healthy()),
+        "/readyz" => probe(admin.probes().ready()),
         "/metrics" => with_type(
             StatusCode::OK,
             admin.metrics(),

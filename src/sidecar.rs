@@ -132,8 +132,8 @@ pub async fn run(
         "promreload started"
     );
     sidecar.run(changed, &shutdown).await;
-    shared.set_ready(false);
-    shared.set_alive(false);
+    shared.probes.set_ready(false);
+    shared.probes.set_alive(false);
     tracing::info!("promreload stopped");
     Ok(())
 }
@@ -326,7 +326,7 @@ impl Sidecar {
         }
         self.note_unset(applied.unset);
         self.secrets = applied.secrets;
-        self.shared.set_ready(true);
+        self.shared.probes.set_ready(true);
         if self.desired != Some(applied.hash) {
             self.desired = Some(applied.hash);
             if self.loaded == Some(applied.hash) {

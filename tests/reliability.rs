@@ -148,14 +148,7 @@ fn bad_inputs_are_named_and_the_last_good_output_stays() {
     expect_refused(&mut pod, &daemon, &trailing, "decode", &good);
 
     // 1 GiB of zeros (about 1 MiB gzipped) against a 12 MiB cap: memory stays flat.
-    let bomb = {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        let block = vec![b'a'; 1 << 20];
-        for _ in 0..1024 {
-            std::io::Write::write_all(&mut e, &block).unwrap();
-        }
-        e.finish().unwrap()
-    };
+    let bomb = gzip_bomb(1024);
     expect_refused(&mut pod, &daemon, &bomb, "too_large", &good);
     let peak = daemon.process.peak_rss_kib();
     eprintln!("peak RSS after a 1 GiB gzip bomb: {peak} KiB");

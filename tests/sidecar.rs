@@ -199,14 +199,7 @@ fn corrupt_gzip_and_gzip_bomb_keep_the_last_good_config() {
     assert_eq!(pod.output_text(), good);
 
     // 1 GiB of text, about 1 MiB compressed, against a 1 MiB cap.
-    let bomb = {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        let block = vec![b'a'; 1 << 20];
-        for _ in 0..1024 {
-            std::io::Write::write_all(&mut e, &block).unwrap();
-        }
-        e.finish().unwrap()
-    };
+    let bomb = gzip_bomb(1024);
     drop(daemon);
     let daemon = pod.daemon(
         &prometheus.reload_url(),

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -30,7 +29,7 @@ use super::render::{self, Rejection};
 use super::secret;
 use super::select::{NamespaceLabels, key};
 use super::status::{self, Outcome};
-use crate::admin::Admin;
+use crate::admin::{Admin, Probes};
 
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,22 +65,18 @@ struct Context {
 #[derive(Debug)]
 pub struct State {
     metrics: ReconcilerMetrics,
-    alive: AtomicBool,
-    ready: AtomicBool,
+    probes: Probes,
 }
 
 impl Admin for State {
-    fn healthy(&self) -> bool {
-        self.alive.load(Ordering::Relaxed)
-    }
-    fn ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+    fn probes(&self) -> &Probes {
+        &self.probes
     }
     fn metrics(&self) -> String {
         self.metrics.encode()
     }
     fn status(&self) -> String {
-        format!("{{\"ready\":{}}}", self.ready())
+        format!("{{\"ready\":{}}}", self.probes.ready())
     }
 }
 
@@ -90,8 +85,7 @@ impl State {
     pub fn new(metrics: ReconcilerMetrics) -> Self {
         Self {
             metrics,
-            alive: AtomicBool::new(true),
-            ready: AtomicBool::new(false),
+            probes: Probes::default(),
         }
     }
 }
@@ -117,6 +111,7 @@ pub async fn run(
     let (trigger_tx, trigger_rx) = mpsc::channel::<()>(1);
     let service_monitors = mirror(
         api::<ServiceMonitor>(&client, namespace.as_deref()),
+        watcher::Config::default(),
         trigger_tx.clone(),
     );
     let ns_api: Api<Namespace> = Api::all(client.clone());
@@ -124,7 +119,7 @@ pub async fn run(
         Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
         None => watcher::Config::default(),
     };
-    let namespaces = mirror_with(ns_api, ns_config, trigger_tx);
+    let namespaces = mirror(ns_api, ns_config, trigger_tx);
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("(all)"),
         "waiting for the ServiceMonitor and Namespace caches"
@@ -149,7 +144,7 @@ pub async fn run(
         namespaces,
         warned: Mutex::new(HashMap::new()),
     });
-    state.ready.store(true, Ordering::Relaxed);
+    state.probes.set_ready(true);
     tracing::info!("caches synced; reconciling");
     let triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
         rx.recv().await.map(|()| ((), rx))
@@ -168,25 +163,12 @@ pub async fn run(
         }
     })
     .await;
-    state.ready.store(false, Ordering::Relaxed);
-    state.alive.store(false, Ordering::Relaxed);
+    state.probes.set_ready(false);
+    state.probes.set_alive(false);
 }
 
 /// Mirrors `api` in a store, signalling `trigger` on every change.
-fn mirror<K>(api: Api<K>, trigger: mpsc::Sender<()>) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    mirror_with(api, watcher::Config::default(), trigger)
-}
-
-fn mirror_with<K>(api: Api<K>, config: watcher::Config, trigger: mpsc::Sender<()>) -> Store<K>
+fn mirror<K>(api: Api<K>, config: watcher::Config, trigger: mpsc::Sender<()>) -> Store<K>
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -276,7 +258,7 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         }
         Err(error) => {
             ctx.metrics.failed("invalid_prometheus");
-            tracing::warn!(%error, "config not generated; the Secret keeps the last good config");
+            tracing::debug!(%error, "config not generated; the Secret keeps the last good config");
             warn_once(&ctx, &name, &error.reason, prometheus.as_ref()).await;
             Outcome {
                 ok: false,
@@ -296,19 +278,22 @@ async fn warn_rejected(
     rejected: &[Rejection],
     all: &[ServiceMonitor],
 ) {
-    for r in rejected {
+    let suffix = format!(">{}", key(prometheus));
+    let current: Vec<String> = rejected
+        .iter()
+        .map(|r| format!("{}{suffix}", r.service_monitor))
+        .collect();
+    // A ServiceMonitor that is valid again is forgotten, so a later relapse is reported.
+    ctx.warned
+        .lock()
+        .await
+        .retain(|id, _| !id.ends_with(&suffix) || current.contains(id));
+    for (r, id) in rejected.iter().zip(&current) {
         let Some(sm) = all.iter().find(|sm| key(*sm) == r.service_monitor) else {
             continue;
         };
-        tracing::warn!(service_monitor = %r.service_monitor, reason = %r.reason, "ServiceMonitor left out");
         let note = format!("left out of Prometheus {}: {}", key(prometheus), r.reason);
-        warn_once(
-            ctx,
-            &format!("{}>{}", r.service_monitor, key(prometheus)),
-            &note,
-            sm,
-        )
-        .await;
+        warn_once(ctx, id, &note, sm).await;
     }
 }
 
@@ -321,6 +306,7 @@ async fn warn_once<K: Resource<DynamicType = ()>>(ctx: &Context, id: &str, note:
         }
         warned.insert(id.to_string(), note.to_string());
     }
+    tracing::warn!(object = %id, %note, "InvalidConfiguration");
     let event = Event {
         type_: EventType::Warning,
         reason: "InvalidConfiguration".into(),

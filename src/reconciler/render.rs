@@ -62,7 +62,8 @@ pub fn render(
     let global = Global::of(prometheus).map_err(error)?;
     let chosen =
         select::service_monitors(prometheus, namespaces, service_monitors).map_err(error)?;
-    let mut jobs = Vec::new();
+    // Each job is serialized as soon as it is built, so only one job's tree is alive at a time.
+    let mut jobs = String::new();
     let mut selected = Vec::new();
     let mut rejected = Vec::new();
     for sm in chosen {
@@ -70,7 +71,9 @@ pub fn render(
             Ok(()) => {
                 selected.push(key(sm));
                 for (i, ep) in sm.spec.endpoints.iter().enumerate() {
-                    jobs.push(Value::Mapping(scrape_job(sm, ep, i, global.shards)));
+                    let job =
+                        Value::Sequence(vec![Value::Mapping(scrape_job(sm, ep, i, global.shards))]);
+                    jobs.push_str(&to_yaml(&job));
                 }
             }
             Err(reason) => rejected.push(Rejection {
@@ -79,15 +82,24 @@ pub fn render(
             }),
         }
     }
-    let mut config = Mapping::new();
-    config.insert("global".into(), Value::Mapping(global.yaml));
-    config.insert("scrape_configs".into(), Value::Sequence(jobs));
-    let yaml = serde_yaml_ng::to_string(&config).expect("a YAML mapping always serializes");
+    let mut head = Mapping::new();
+    head.insert("global".into(), Value::Mapping(global.yaml));
+    let mut yaml = to_yaml(&head);
+    if jobs.is_empty() {
+        yaml.push_str("scrape_configs: []\n");
+    } else {
+        yaml.push_str("scrape_configs:\n");
+        yaml.push_str(&jobs);
+    }
     Ok(Rendered {
         yaml,
         selected,
         rejected,
     })
+}
+
+fn to_yaml<T: serde::Serialize>(value: &T) -> String {
+    serde_yaml_ng::to_string(value).expect("a YAML value always serializes")
 }
 
 /// The `global` section and what the jobs need from it.

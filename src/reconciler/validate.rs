@@ -78,8 +78,7 @@ pub fn relabel(rule: &RelabelConfig) -> Result<(), String> {
         ));
     }
     if let Some(re) = &rule.regex {
-        regex::Regex::new(&format!("^(?:{re})$"))
-            .map_err(|e| format!("invalid regex {re:?}: {}", first_line(&e.to_string())))?;
+        check_regex(re)?;
     }
     let needs_target = matches!(
         action.as_str(),
@@ -90,6 +89,26 @@ pub fn relabel(rule: &RelabelConfig) -> Result<(), String> {
     }
     if action == "hashmod" && rule.modulus.unwrap_or(0) == 0 {
         return Err("relabel action hashmod needs a modulus greater than 0".into());
+    }
+    Ok(())
+}
+
+/// Compiles a relabel regex as Prometheus anchors it. Valid ones are remembered (at most
+/// 4,096), since thousands of ServiceMonitors tend to share a handful of regexes and a
+/// compile costs tens of microseconds.
+fn check_regex(re: &str) -> Result<(), String> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static VALID: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let valid = VALID.get_or_init(Mutex::default);
+    if valid.lock().unwrap_or_else(|e| e.into_inner()).contains(re) {
+        return Ok(());
+    }
+    regex::Regex::new(&format!("^(?:{re})$"))
+        .map_err(|e| format!("invalid regex {re:?}: {}", first_line(&e.to_string())))?;
+    let mut valid = valid.lock().unwrap_or_else(|e| e.into_inner());
+    if valid.len() < 4096 {
+        valid.insert(re.to_string());
     }
     Ok(())
 }

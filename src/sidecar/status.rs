@@ -3,12 +3,11 @@
 //! messages only, never config contents or credentials.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::admin::Admin;
+use crate::admin::{Admin, Probes};
 use crate::metrics::Metrics;
 
 /// The `/status` document.
@@ -57,8 +56,8 @@ impl ReloadRecord {
 pub struct Shared {
     /// The metrics, for `/metrics`.
     pub metrics: Metrics,
-    alive: AtomicBool,
-    ready: AtomicBool,
+    /// Liveness and readiness.
+    pub probes: Probes,
     doc: Mutex<StatusDoc>,
 }
 
@@ -67,20 +66,9 @@ impl Shared {
     pub fn new(metrics: Metrics) -> Self {
         Self {
             metrics,
-            alive: AtomicBool::new(true),
-            ready: AtomicBool::new(false),
+            probes: Probes::default(),
             doc: Mutex::new(StatusDoc::default()),
         }
-    }
-
-    /// Marks the loop alive or dead.
-    pub fn set_alive(&self, alive: bool) {
-        self.alive.store(alive, Ordering::Relaxed);
-    }
-
-    /// Marks the sidecar ready or not.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
     }
 
     /// Updates the `/status` document.
@@ -96,12 +84,8 @@ impl Shared {
 }
 
 impl Admin for Shared {
-    fn healthy(&self) -> bool {
-        self.alive.load(Ordering::Relaxed)
-    }
-
-    fn ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+    fn probes(&self) -> &Probes {
+        &self.probes
     }
 
     fn metrics(&self) -> String {

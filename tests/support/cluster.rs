@@ -35,6 +35,13 @@ fn built(script: &str) -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
+/// The kubectl built with the control plane.
+pub fn kubectl() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| built("control-plane.sh"))
+        .join("kubectl")
+}
+
 /// Directory with `prometheus` and `promtool` that support Kubernetes service discovery.
 pub fn k8s_prometheus_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();

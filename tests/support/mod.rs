@@ -56,6 +56,17 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().expect("gzip")
 }
 
+/// A gzip bomb: `mib` MiB of the letter `a` (text, so only the size cap can stop it), about
+/// 1 KiB per MiB compressed.
+pub fn gzip_bomb(mib: usize) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::best());
+    let block = vec![b'a'; 1 << 20];
+    for _ in 0..mib {
+        e.write_all(&block).expect("gzip");
+    }
+    e.finish().expect("gzip")
+}
+
 /// Kills and reaps a child process when dropped.
 pub struct Process {
     pub child: Child,
