@@ -38,3 +38,11 @@ pub async fn cancel_on_signal(shutdown: tokio_util::sync::CancellationToken) {
     }
     shutdown.cancel();
 }
+
+/// Writes `text` to stdout. A reader that went away (`| head`) is not an error: the rest is
+/// dropped quietly instead of panicking like `print!`.
+pub fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

@@ -14,11 +14,11 @@ fn main() -> ExitCode {
             ignored_env,
         }) => (*config, ignored_env),
         Ok(Command::Help(text)) => {
-            print!("{text}");
+            promreload::print_stdout(&text);
             return ExitCode::SUCCESS;
         }
         Ok(Command::Version) => {
-            println!("promreload {}", env!("CARGO_PKG_VERSION"));
+            promreload::print_stdout(&format!("promreload {}\n", env!("CARGO_PKG_VERSION")));
             return ExitCode::SUCCESS;
         }
         Err(error) => {

@@ -196,3 +196,21 @@ fn bad_usage_and_bad_yaml_are_reported() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("document 1"));
 }
+
+#[test]
+fn render_into_a_closed_pipe_does_not_panic() {
+    // `render ... | head` closes the pipe early: the rest is dropped quietly.
+    let input = golden_cases()[0].join("input.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_promreload-reconciler"))
+        .arg("render")
+        .arg(&input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}

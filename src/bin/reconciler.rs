@@ -7,6 +7,7 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use promreload::print_stdout;
 use promreload::reconciler::config::{ReconcilerConfig, VARIABLES};
 use promreload::reconciler::controller::{self, State};
 use promreload::reconciler::metrics::ReconcilerMetrics;
@@ -24,14 +25,15 @@ fn main() -> ExitCode {
         None => run(),
         Some("render") => render(&args[1..]),
         Some("crds") => {
-            print!("{}", crds_yaml());
+            print_stdout(&crds_yaml());
             ExitCode::SUCCESS
         }
         Some("-h" | "--help") => {
-            println!("{USAGE}\n\nvariables:");
-            for (name, default, help) in VARIABLES {
-                println!("  {name:<28} {help} (default {default:?})");
+            let mut help = format!("{USAGE}\n\nvariables:\n");
+            for (name, default, text) in VARIABLES {
+                help.push_str(&format!("  {name:<28} {text} (default {default:?})\n"));
             }
+            print_stdout(&help);
             ExitCode::SUCCESS
         }
         Some(other) => {
@@ -130,7 +132,7 @@ fn render(args: &[String]) -> ExitCode {
     }
     match offline::render_inputs(&inputs, only.as_deref()) {
         Ok(report) => {
-            print!("{}", report.configs);
+            print_stdout(&report.configs);
             for w in &report.warnings {
                 eprintln!("warning: {w}");
             }
