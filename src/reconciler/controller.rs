@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::ReconcilerConfig;
 use super::crd::{Prometheus, ServiceMonitor};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
-use super::objects::NAMESPACE_NAME_LABEL;
+use super::objects;
 use super::render::{self, Rejection};
 use super::secret;
 use super::select::{NamespaceLabels, key};
@@ -199,11 +199,7 @@ fn namespace_labels(store: &Store<Namespace>) -> NamespaceLabels {
     store
         .state()
         .iter()
-        .map(|ns| {
-            let mut labels = ns.labels().clone();
-            labels.insert(NAMESPACE_NAME_LABEL.into(), ns.name_any());
-            (ns.name_any(), labels)
-        })
+        .map(|ns| (ns.name_any(), objects::namespace_labels(ns)))
         .collect()
 }
 

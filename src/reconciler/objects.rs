@@ -14,6 +14,14 @@ use super::select::NamespaceLabels;
 /// The label the API server puts on every namespace.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
+/// A namespace's labels as selectors see them: its own, plus `kubernetes.io/metadata.name`,
+/// which objects read from files may lack.
+pub fn namespace_labels(ns: &Namespace) -> BTreeMap<String, String> {
+    let mut labels = ns.labels().clone();
+    labels.insert(NAMESPACE_NAME_LABEL.into(), ns.name_any());
+    labels
+}
+
 /// Everything rendering needs.
 #[derive(Debug, Default, Clone)]
 pub struct Objects {
@@ -60,10 +68,7 @@ impl Objects {
             }
             ("v1", "Namespace") => {
                 let ns: Namespace = serde_yaml_ng::from_value(value).map_err(bad)?;
-                let name = ns.name_any();
-                let mut labels: BTreeMap<String, String> = ns.labels().clone();
-                labels.insert(NAMESPACE_NAME_LABEL.into(), name.clone());
-                self.namespaces.insert(name, labels);
+                self.namespaces.insert(ns.name_any(), namespace_labels(&ns));
             }
             ("monitoring.coreos.com/v1", "Prometheus") => {
                 let mut p: Prometheus = serde_yaml_ng::from_value(value).map_err(bad)?;

@@ -62,11 +62,6 @@ impl MockServer {
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
-
-    /// How many requests arrived so far.
-    pub fn count(&self) -> usize {
-        self.requests.lock().unwrap().len()
-    }
 }
 
 impl Drop for MockServer {
