@@ -8,6 +8,8 @@ missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
+# mkfs.ext4: the hung-filesystem test freezes a loop-mounted ext4 image.
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -16,8 +18,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps.sh: installing Debian packages: ${missing[*]}"
 apt-get update -qq
+# The packages' services are not wanted (tests start their own Prometheus, and the drop-in
+# test needs port 9090 free): a temporary policy-rc.d keeps the install from starting them,
+# so no process is ever stopped that these scripts did not start. An existing policy is kept.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod +x "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The package's service is not wanted: tests start their own Prometheus, and the drop-in test
-# needs port 9090 free (the operator's reload URL).
-pkill -x prometheus 2>/dev/null || true
-command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v openssl >/dev/null
+command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v openssl >/dev/null \
+  && command -v mkfs.ext4 >/dev/null

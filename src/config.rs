@@ -212,6 +212,18 @@ pub const SETTINGS: &[Setting] = &[
         "exporter-toolkit web config for the admin server (tls_server_config subset)",
     ),
     setting(
+        "settle-interval",
+        "RELOADER_SETTLE_INTERVAL",
+        "500ms",
+        "a file written in place (not swapped in atomically like the kubelet's) is read only once unchanged this long; 0 = at once",
+    ),
+    setting(
+        "liveness-timeout",
+        "RELOADER_LIVENESS_TIMEOUT",
+        "2m",
+        "/healthz fails while one config check has been running longer than this (a hung filesystem)",
+    ),
+    setting(
         "auto-gomemlimit-ratio",
         "RELOADER_AUTO_GOMEMLIMIT_RATIO",
         "0.9",
@@ -321,6 +333,10 @@ pub struct Config {
     pub web_tls: Option<ServerTls>,
     /// Cap on the rendered output, in bytes.
     pub max_config_bytes: u64,
+    /// How long a file written in place must stay unchanged before it is read.
+    pub settle_interval: Duration,
+    /// `/healthz` fails while one check has been running longer than this.
+    pub liveness_timeout: Duration,
     /// Refuse configs that reference unset variables.
     pub strict_env: bool,
     /// Variable whose trailing digits become `STATEFULSET_ORDINAL_NUMBER`.
@@ -574,7 +590,7 @@ impl Values<'_> {
         let (name, value) = self.get(flag);
         f(&value).map_err(|reason| ConfigError::Invalid {
             name,
-            value,
+            value: redacted_value(flag, &value),
             reason,
         })
     }
@@ -593,7 +609,7 @@ impl Values<'_> {
         let (name, value) = self.get(flag);
         ConfigError::Invalid {
             name,
-            value,
+            value: redacted_value(flag, &value),
             reason: reason.into(),
         }
     }
@@ -615,9 +631,14 @@ fn build(raw: &HashMap<&'static str, Raw>) -> Result<Config, ConfigError> {
         delay_interval: v.parsed("delay-interval", parse_duration)?,
         retry_interval: v.parsed("retry-interval", positive_duration)?,
         retry_max_interval: v.parsed("retry-max-interval", positive_duration)?,
-        listen_address: v.string("listen-address"),
+        listen_address: match v.string("listen-address") {
+            Some(_) => Some(v.parsed("listen-address", parse_listen_address)?),
+            None => None,
+        },
         web_tls: web_tls(&v)?,
         max_config_bytes: v.parsed("max-config-bytes", parse_size)?,
+        settle_interval: v.parsed("settle-interval", parse_duration)?,
+        liveness_timeout: v.parsed("liveness-timeout", positive_duration)?,
         strict_env: v.parsed("strict-env", parse_bool)?,
         ordinal_from: v.string("statefulset-ordinal-from-envvar"),
         log_level: v.parsed("log-level", parse_level)?,
@@ -735,10 +756,12 @@ fn validate(c: &Config, v: &Values) -> Result<(), ConfigError> {
             "RELOADER_CONFIG_ENVSUBST_FILE (--config-envsubst-file) needs RELOADER_CONFIG_FILE (--config-file)".into(),
         ));
     }
-    if c.output_file.is_some() && c.output_file == c.config_file {
-        return Err(ConfigError::Conflict(
-            "the output file must differ from the input config file".into(),
-        ));
+    if let (Some(input), Some(output)) = (&c.config_file, &c.output_file)
+        && let Some(why) = crate::sidecar::input::aliases(input, output)
+    {
+        return Err(ConfigError::Conflict(format!(
+            "the output file (RELOADER_CONFIG_ENVSUBST_FILE) must differ from the input config file: {why}"
+        )));
     }
     Ok(())
 }
@@ -801,6 +824,60 @@ fn parse_url(s: &str) -> Result<Url, String> {
         "http" | "https" => Ok(url),
         other => Err(format!("scheme {other:?} is not http or https")),
     }
+}
+
+/// A URL for logs, errors and `/status`: a password in it is replaced by `xxxxx` (as Go's
+/// `URL.Redacted` does).
+pub fn redacted_url(url: &Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    let _ = shown.set_password(Some("xxxxx"));
+    shown.to_string()
+}
+
+/// A value as written, for an error message: for a URL setting, anything between `://` and
+/// the last `@` before the path (credentials) is replaced by `xxxxx`, even when the URL does
+/// not parse.
+fn redacted_value(flag: &str, value: &str) -> String {
+    if !flag.ends_with("-url") {
+        return value.to_string();
+    }
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return value.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://xxxxx{}", &rest[at..]),
+        None => value.to_string(),
+    }
+}
+
+/// `:port`, `host:port` or `[v6]:port`, as `net.Listen` takes it.
+fn parse_listen_address(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err("expected host:port or :port (for example :8080)".into());
+    };
+    port.parse::<u16>().map_err(|_| {
+        format!("bad port {port:?} (expected host:port or :port, for example :8080)")
+    })?;
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_err() => {
+            return Err(format!("bad IPv6 address {v6:?}"));
+        }
+        None if host.contains(':') => {
+            return Err(format!(
+                "bad host {host:?} (an IPv6 address goes in brackets: [::1]:8080)"
+            ));
+        }
+        _ => {}
+    }
+    if host.contains(['/', ' ', '@']) {
+        return Err(format!("bad host {host:?}"));
+    }
+    Ok(s.to_string())
 }
 
 pub(crate) fn parse_level(s: &str) -> Result<tracing::Level, String> {
@@ -940,6 +1017,70 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn listen_addresses_are_checked_and_name_the_setting() {
+        for good in [
+            ":8080",
+            "127.0.0.1:0",
+            "[::1]:9",
+            "localhost:8080",
+            "[::]:80",
+        ] {
+            let c = run(
+                &[&format!("--listen-address={good}")],
+                &[("config_file", "/in")],
+            );
+            assert_eq!(c.unwrap().listen_address.as_deref(), Some(good));
+        }
+        for bad in ["8080", ":abc", ":99999", "::1:80", "host:"] {
+            let err = run(
+                &[&format!("--listen-address={bad}")],
+                &[("config_file", "/in")],
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("--listen-address"), "{err}");
+        }
+        let err = run(&[], &[("config_file", "/in"), ("listen_address", "8080")]).unwrap_err();
+        assert!(err.to_string().contains("RELOADER_LISTEN_ADDRESS"), "{err}");
+    }
+
+    #[test]
+    fn url_credentials_never_show() {
+        let c = run(
+            &["--reload-url=http://admin:hunter2@127.0.0.1:9090/-/reload"],
+            &[("config_file", "/in")],
+        )
+        .unwrap();
+        assert_eq!(
+            redacted_url(&c.reload.url),
+            "http://admin:xxxxx@127.0.0.1:9090/-/reload"
+        );
+        for bad in ["http://admin:hunter2@[bad/-/reload", "ftp://u:hunter2@h/x"] {
+            let err = run(&[&format!("--reload-url={bad}")], &[("config_file", "/in")])
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("hunter2") && err.contains("xxxxx"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_output_spelled_differently_from_the_input_is_still_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.gz");
+        std::fs::write(&input, "x").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let output = dir.path().join("sub/../in.gz");
+        let err = run(
+            &[],
+            &[
+                ("config_file", input.to_str().unwrap()),
+                ("config_envsubst_file", output.to_str().unwrap()),
+            ],
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Conflict(_)), "{err}");
     }
 
     #[test]

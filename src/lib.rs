@@ -22,21 +22,67 @@ pub mod sidecar;
 pub mod telemetry;
 pub mod webconfig;
 
-/// Cancels `shutdown` on SIGTERM (what Kubernetes sends) or SIGINT.
-pub async fn cancel_on_signal(shutdown: tokio_util::sync::CancellationToken) {
+/// Handles the signals a process in a Pod gets: SIGTERM (what Kubernetes sends) and SIGINT
+/// cancel `shutdown`; SIGHUP notifies `reload` (re-check and reload now) or, without one, is
+/// logged and ignored; SIGUSR1, SIGUSR2 and SIGALRM, whose default is to kill the process,
+/// are logged and ignored.
+pub async fn handle_signals(
+    shutdown: tokio_util::sync::CancellationToken,
+    reload: Option<std::sync::Arc<tokio::sync::Notify>>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let kinds = [
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+        SignalKind::hangup(),
+        SignalKind::user_defined1(),
+        SignalKind::user_defined2(),
+        SignalKind::alarm(),
+    ];
+    let streams: Result<Vec<_>, _> = kinds.iter().map(|k| signal(*k)).collect();
+    let Ok(streams) = streams else {
         tracing::error!("cannot install signal handlers");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+    let [mut term, mut int, mut hup, mut usr1, mut usr2, mut alrm]: [_; 6] =
+        streams.try_into().expect("six signal streams");
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("SIGTERM received; shutting down");
+                break;
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT received; shutting down");
+                break;
+            }
+            _ = hup.recv() => match &reload {
+                Some(reload) => reload.notify_one(),
+                None => tracing::info!("SIGHUP received; ignored"),
+            },
+            _ = usr1.recv() => tracing::info!("SIGUSR1 received; ignored"),
+            _ = usr2.recv() => tracing::info!("SIGUSR2 received; ignored"),
+            _ = alrm.recv() => tracing::info!("SIGALRM received; ignored"),
+        }
     }
     shutdown.cancel();
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go programs do at start, so the
+/// admin server's connection cap leaves the work loop room. Failure is harmless.
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// Writes `text` to stdout. A reader that went away (`| head`) is not an error: the rest is

@@ -2,10 +2,16 @@
 //! runs the sidecar until SIGTERM or SIGINT. Exit codes: 0 done, 1 failed, 2 bad configuration.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use promreload::config::{self, Command};
 use promreload::{metrics::Metrics, sidecar, telemetry};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// How long blocking work in flight may delay the exit after shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let (config, ignored_env) = match config::from_process() {
@@ -30,6 +36,7 @@ fn main() -> ExitCode {
     for name in ignored_env {
         tracing::warn!(variable = %name, "ignoring unknown RELOADER_ variable");
     }
+    promreload::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -42,9 +49,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(promreload::cancel_on_signal(shutdown.clone()));
-        sidecar::run(config, Metrics::new(), shutdown).await
+        let reload_now = Arc::new(Notify::new());
+        tokio::spawn(promreload::handle_signals(
+            shutdown.clone(),
+            Some(reload_now.clone()),
+        ));
+        sidecar::run(config, Metrics::new(), reload_now, shutdown).await
     });
+    // A write in flight gets a moment to finish; a read stuck in the kernel (a hung
+    // filesystem) must not keep the process from exiting.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -52,6 +52,8 @@ pub struct Metrics {
     pub watch_events: Counter,
     /// Watch errors.
     pub watch_errors: Counter,
+    /// Entries of watched directories skipped by the last check (not readable regular files).
+    pub watched_files_skipped: Gauge,
     /// Duration of reload requests.
     pub reload_duration: Histogram,
 }
@@ -86,6 +88,7 @@ impl Metrics {
             watches: Gauge::default(),
             watch_events: Counter::default(),
             watch_errors: Counter::default(),
+            watched_files_skipped: Gauge::default(),
             reload_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
         };
         r.register("reloader_reloads", "Reload attempts", m.reloads.clone());
@@ -139,6 +142,11 @@ impl Metrics {
             "reloader_watch_errors",
             "Watch errors",
             m.watch_errors.clone(),
+        );
+        r.register(
+            "reloader_watched_files_skipped",
+            "Entries of watched directories skipped: not readable regular files",
+            m.watched_files_skipped.clone(),
         );
         r.register(
             "reloader_reload_duration_seconds",

@@ -12,16 +12,23 @@
 //!   port is probed every retry interval, so a long backoff does not delay the reload once
 //!   Prometheus is back.
 //!
-//! A failed render leaves the last good output in place and reloads nothing.
+//! A failed render leaves the last good output in place and reloads nothing. A file that was
+//! just written in place (not published atomically as the kubelet does) is left to settle
+//! for `settle-interval` before it is read, so a two-step write is not reloaded half-written.
+//! [`run`]'s `reload_now` (SIGHUP in `main`) re-checks at once and reloads even when nothing
+//! changed. While an apply runs, `/healthz` watches it: one that takes longer than
+//! `liveness-timeout` (a hung filesystem) turns `/healthz` to 503, so the kubelet restarts us.
 
+pub mod dirs;
 pub mod expand;
+pub mod input;
 pub mod output;
 pub mod reload;
 pub mod render;
 pub mod status;
 pub mod watch;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,9 +40,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use dirs::{Skipped, hash_dirs};
+use expand::Unset;
 use reload::{ReloadError, Reloader, backoff};
-use render::{Hash, RenderError, Renderer, hash_dirs, hex};
-use status::{ReloadRecord, Shared};
+use render::{Hash, RenderError, Renderer, hex};
+use status::{ReloadRecord, Shared, SkippedEntry};
 use watch::DirWatcher;
 
 /// Why the sidecar could not run (or, in init mode, could not write the config).
@@ -44,9 +53,6 @@ pub enum Error {
     /// The config could not be rendered (init mode).
     #[error(transparent)]
     Render(#[from] RenderError),
-    /// A watched directory could not be read (init mode).
-    #[error("reading watched directories: {0}")]
-    Dirs(std::io::Error),
     /// The file watcher could not be created.
     #[error("creating the file watcher: {0}")]
     Watch(#[from] notify::Error),
@@ -67,22 +73,21 @@ pub enum Error {
 }
 
 /// Runs the sidecar until `shutdown` is cancelled, or, in init mode, writes the config once.
+/// Each notification on `reload_now` re-checks at once and reloads Prometheus even if nothing
+/// changed (what an operator sending SIGHUP expects).
 pub async fn run(
     config: Config,
     metrics: Metrics,
+    reload_now: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let mut applier = Applier::new(&config);
     if config.init_mode() {
-        let applied = tokio::task::spawn_blocking(move || applier.apply())
-            .await
-            .expect("render task does not panic")?;
-        tracing::info!(hash = %hex(&applied.hash), "config written (init mode)");
-        return Ok(());
+        return init(applier, &shutdown).await;
     }
     let mut reloader = Reloader::new(&config.reload);
     reloader.check()?;
-    let shared = Arc::new(Shared::new(metrics.clone()));
+    let shared = Arc::new(Shared::new(metrics.clone(), config.liveness_timeout));
     if let Some(address) = &config.listen_address {
         let tls = match &config.web_tls {
             Some(tls) => Some(crate::admin::TlsFiles::load(tls).map_err(Error::AdminTls)?),
@@ -123,19 +128,48 @@ pub async fn run(
         probe_at: None,
         degraded: true,
         last_error: None,
-        last_unset: BTreeSet::new(),
+        last_unset: Unset::default(),
         secrets: Vec::new(),
+        skipped: Vec::new(),
+        force_reload: false,
     };
     tracing::info!(
         reload = %sidecar.reloader.target(),
         watched_dirs = sidecar.config.watched_dirs.len(),
         "promreload started"
     );
-    sidecar.run(changed, &shutdown).await;
+    sidecar.run(changed, reload_now, &shutdown).await;
     shared.probes.set_ready(false);
     shared.probes.set_alive(false);
     tracing::info!("promreload stopped");
     Ok(())
+}
+
+/// Init mode: renders once (after letting an in-place write settle) and returns.
+async fn init(mut applier: Applier, shutdown: &CancellationToken) -> Result<(), Error> {
+    loop {
+        let (back, result) = tokio::select! {
+            joined = tokio::task::spawn_blocking(move || {
+                let result = applier.apply(SystemTime::now());
+                (applier, result)
+            }) => joined.expect("render task does not panic"),
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        applier = back;
+        match result? {
+            Outcome::Applied(applied) => {
+                tracing::info!(hash = %hex(&applied.hash), "config written (init mode)");
+                return Ok(());
+            }
+            Outcome::Settling(until) => {
+                let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.cancelled() => return Ok(()),
+                }
+            }
+        }
+    }
 }
 
 /// The variable the Go reloader derives from `--statefulset-ordinal-from-envvar`.
@@ -167,7 +201,17 @@ fn trailing_digits(value: &[u8]) -> &[u8] {
 /// One apply's blocking work: render the config (if any) and hash the watched dirs.
 struct Applier {
     renderer: Option<Renderer>,
+    input: Option<PathBuf>,
     dirs: Vec<PathBuf>,
+    settle: Duration,
+}
+
+/// What one apply did.
+enum Outcome {
+    /// Rendered (or found unchanged) and hashed.
+    Applied(Applied),
+    /// A file was written in place moments ago: nothing was read; try again at this time.
+    Settling(SystemTime),
 }
 
 /// The result of one successful apply.
@@ -175,9 +219,11 @@ struct Applied {
     hash: Hash,
     written: bool,
     bytes: u64,
-    unset: BTreeSet<String>,
+    unset: Unset,
     /// Values substituted into the config, to redact from error messages.
     secrets: Vec<String>,
+    /// Entries of watched directories that could not be hashed.
+    skipped: Vec<Skipped>,
 }
 
 /// Values shorter than this are not redacted (`0`, `true`: redacting them would garble
@@ -198,8 +244,19 @@ impl Applier {
         });
         Self {
             renderer,
+            input: config.config_file.clone(),
             dirs: config.watched_dirs.clone(),
+            settle: config.settle_interval,
         }
+    }
+
+    /// When a file written in place is still settling, the time to look again.
+    fn settling(&self, now: SystemTime) -> Option<SystemTime> {
+        let input = self
+            .input
+            .as_deref()
+            .and_then(|p| input::settling_until(p, self.settle, now));
+        input.max(dirs::settling(&self.dirs, self.settle, now))
     }
 
     fn adopt_existing_output(&mut self) {
@@ -208,27 +265,31 @@ impl Applier {
         }
     }
 
-    fn apply(&mut self) -> Result<Applied, Error> {
+    fn apply(&mut self, now: SystemTime) -> Result<Outcome, Error> {
+        if let Some(until) = self.settling(now) {
+            return Ok(Outcome::Settling(until));
+        }
         let rendered = self.renderer.as_mut().map(Renderer::apply).transpose()?;
-        let dirs = hash_dirs(&self.dirs).map_err(Error::Dirs)?;
+        let dirs = hash_dirs(&self.dirs);
         let mut hasher = Sha256::new();
         if let Some(r) = &rendered {
             hasher.update(b"config\0");
             hasher.update(r.output_hash);
         }
         hasher.update(b"dirs\0");
-        hasher.update(dirs);
+        hasher.update(dirs.hash);
         let secrets = match (&self.renderer, &rendered) {
             (Some(renderer), Some(r)) => renderer.values(&r.expanded, MIN_REDACTED_LEN),
             _ => Vec::new(),
         };
-        Ok(Applied {
+        Ok(Outcome::Applied(Applied {
             hash: hasher.finalize().into(),
             written: rendered.as_ref().is_some_and(|r| r.written),
             bytes: rendered.as_ref().map_or(0, |r| r.bytes),
             unset: rendered.map(|r| r.unset).unwrap_or_default(),
             secrets,
-        })
+            skipped: dirs.skipped,
+        }))
     }
 }
 
@@ -236,7 +297,6 @@ impl Error {
     fn metric_label(&self) -> &'static str {
         match self {
             Self::Render(e) => e.metric_label(),
-            Self::Dirs(_) => "watched_dirs",
             _ => "internal",
         }
     }
@@ -264,26 +324,44 @@ struct Sidecar {
     /// Something is missing (a directory, the input): poll instead of waiting.
     degraded: bool,
     last_error: Option<String>,
-    last_unset: BTreeSet<String>,
+    last_unset: Unset,
     /// Values substituted into the current config: never shown in logs or `/status`.
     secrets: Vec<String>,
+    /// Entries of watched directories skipped by the last apply.
+    skipped: Vec<Skipped>,
+    /// Reload after the next apply even if nothing changed (SIGHUP).
+    force_reload: bool,
 }
 
 impl Sidecar {
-    async fn run(&mut self, changed: Arc<Notify>, shutdown: &CancellationToken) {
+    async fn run(
+        &mut self,
+        changed: Arc<Notify>,
+        reload_now: Arc<Notify>,
+        shutdown: &CancellationToken,
+    ) {
         let mut next_check = Instant::now();
         loop {
-            let all_watched = self.watcher.ensure();
-            if next_check <= Instant::now() {
-                self.check().await;
-                let wait = if self.degraded || !all_watched {
-                    self.config.retry_interval
-                } else {
-                    self.config.watch_interval
-                };
-                next_check = Instant::now() + wait;
+            // Stats only: cheap enough to run on every wake-up.
+            let watched = {
+                let _busy = self.shared.busy();
+                self.watcher.ensure()
+            };
+            if watched.appeared {
+                next_check = Instant::now();
             }
+            if next_check <= Instant::now() {
+                next_check = match self.check(shutdown).await {
+                    Checked::Shutdown => return,
+                    Checked::Settling(until) => at(until),
+                    Checked::Done if self.degraded => Instant::now() + self.config.retry_interval,
+                    Checked::Done => Instant::now() + self.config.watch_interval,
+                };
+            }
+            // A directory that is missing (or could not be watched) is polled by stat alone.
+            let poll = (!watched.all).then(|| Instant::now() + self.config.retry_interval);
             let far = Instant::now() + Duration::from_secs(86_400);
+            let wake = poll.map_or(next_check, |p| p.min(next_check));
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
@@ -293,30 +371,59 @@ impl Sidecar {
                 _ = sleep_until(self.probe_at.unwrap_or(far)), if self.probe_at.is_some() => {
                     self.probe().await;
                 }
+                _ = reload_now.notified() => {
+                    tracing::info!("reload requested (SIGHUP): re-checking and reloading now");
+                    self.force_reload = true;
+                    next_check = Instant::now();
+                }
                 _ = changed.notified() => next_check = Instant::now(),
-                _ = sleep_until(next_check) => {}
+                _ = sleep_until(wake) => {}
             }
         }
     }
 
-    /// One apply on the blocking pool, then schedule a reload if the hash moved.
-    async fn check(&mut self) {
+    /// One apply on the blocking pool, then schedule a reload if the hash moved. An apply
+    /// stuck in the kernel (a hung filesystem) is abandoned on shutdown.
+    async fn check(&mut self, shutdown: &CancellationToken) -> Checked {
         let mut applier = self.applier.take().expect("applier is home between checks");
-        let (applier, result) = tokio::task::spawn_blocking(move || {
-            let result = applier.apply();
+        let busy = self.shared.busy();
+        let work = tokio::task::spawn_blocking(move || {
+            let result = applier.apply(SystemTime::now());
             (applier, result)
-        })
-        .await
-        .expect("render task does not panic");
+        });
+        let (applier, result) = tokio::select! {
+            joined = work => joined.expect("render task does not panic"),
+            _ = shutdown.cancelled() => return Checked::Shutdown,
+        };
+        drop(busy);
         self.applier = Some(applier);
-        self.metrics.apply_operations.inc();
+        let force = std::mem::take(&mut self.force_reload);
         match result {
-            Ok(applied) => self.applied(applied),
-            Err(error) => self.apply_failed(&error),
+            Ok(Outcome::Settling(until)) => {
+                self.force_reload = force;
+                tracing::debug!(
+                    "a file was written in place moments ago; waiting for it to settle"
+                );
+                return Checked::Settling(until);
+            }
+            Ok(Outcome::Applied(applied)) => {
+                self.metrics.apply_operations.inc();
+                self.applied(applied, force);
+            }
+            Err(error) => {
+                self.metrics.apply_operations.inc();
+                self.apply_failed(&error);
+                if force {
+                    tracing::warn!(
+                        "reload requested, but the config cannot be applied; nothing reloaded"
+                    );
+                }
+            }
         }
+        Checked::Done
     }
 
-    fn applied(&mut self, applied: Applied) {
+    fn applied(&mut self, applied: Applied, force: bool) {
         self.degraded = false;
         if self.last_error.take().is_some() {
             tracing::info!("config readable again");
@@ -325,9 +432,14 @@ impl Sidecar {
             tracing::info!(bytes = applied.bytes, hash = %hex(&applied.hash), "config written");
         }
         self.note_unset(applied.unset);
+        self.note_skipped(applied.skipped);
         self.secrets = applied.secrets;
         self.shared.probes.set_ready(true);
-        if self.desired != Some(applied.hash) {
+        if force {
+            self.desired = Some(applied.hash);
+            self.attempt = 0;
+            self.reload_at = Some(Instant::now());
+        } else if self.desired != Some(applied.hash) {
             self.desired = Some(applied.hash);
             if self.loaded == Some(applied.hash) {
                 self.reload_at = None;
@@ -341,12 +453,33 @@ impl Sidecar {
         self.publish(|doc| doc.last_apply_error = None);
     }
 
-    fn note_unset(&mut self, unset: BTreeSet<String>) {
-        self.metrics.env_expansion_errors.set(unset.len() as i64);
+    /// Logs each newly skipped entry once (by path and reason), and entries no longer skipped.
+    fn note_skipped(&mut self, skipped: Vec<Skipped>) {
+        if skipped == self.skipped {
+            return;
+        }
+        for entry in skipped.iter().filter(|e| !self.skipped.contains(e)) {
+            tracing::warn!(path = %entry.path.display(), reason = %entry.reason, "watched directory entry skipped: not a readable regular file; the rest of the directory still counts");
+        }
+        if skipped.is_empty() {
+            tracing::info!("no watched directory entries skipped any more");
+        }
+        self.metrics.watched_files_skipped.set(skipped.len() as i64);
+        self.skipped = skipped;
+        let shown: Vec<SkippedEntry> = self
+            .skipped
+            .iter()
+            .take(status::MAX_SKIPPED_SHOWN)
+            .map(SkippedEntry::from)
+            .collect();
+        self.shared.update(|doc| doc.skipped = shown);
+    }
+
+    fn note_unset(&mut self, unset: Unset) {
+        self.metrics.env_expansion_errors.set(unset.count() as i64);
         if !unset.is_empty() && unset != self.last_unset {
-            let names: Vec<&str> = unset.iter().map(String::as_str).collect();
             tracing::warn!(
-                variables = %names.join(","),
+                variables = %unset.summary(),
                 "config references unset environment variables; left as literal text"
             );
         }
@@ -361,8 +494,11 @@ impl Sidecar {
         if self.last_error.as_deref() != Some(&message) {
             if missing && self.desired.is_none() {
                 tracing::info!(error = %message, "waiting for the config file");
+            } else if self.desired.is_none() {
+                tracing::error!(error = %message, kind = error.metric_label(), "config not applied; no config written yet");
             } else {
-                tracing::error!(error = %message, kind = error.metric_label(), "config not applied; the last good config stays in place");
+                // Every apply error happens before the output is replaced: this is true.
+                tracing::error!(error = %message, kind = error.metric_label(), "config not applied; the output file keeps the last good config and nothing is reloaded");
             }
         }
         self.last_error = Some(message.clone());
@@ -468,15 +604,50 @@ impl Sidecar {
     }
 }
 
-/// Replaces every occurrence of a secret value (longest first) by `[redacted]`.
+/// Replaces every occurrence of a secret value, and of any prefix of one at least
+/// [`MIN_REDACTED_LEN`] bytes long, by `[redacted]`: Prometheus shortens long values when it
+/// quotes them (``cannot unmarshal !!str `hunter2...` ``), so a prefix is as telling.
 fn redact(message: &str, secrets: &[String]) -> String {
-    let mut out = message.to_string();
-    for secret in secrets {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), "[redacted]");
+    let bytes = message.as_bytes();
+    let mut out = String::with_capacity(message.len());
+    let mut plain = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let longest = secrets
+            .iter()
+            .map(|s| common_prefix(&bytes[i..], s.as_bytes()))
+            .max()
+            .unwrap_or(0);
+        if longest >= MIN_REDACTED_LEN && message.is_char_boundary(i + longest) {
+            out.push_str(&message[plain..i]);
+            out.push_str("[redacted]");
+            i += longest;
+            plain = i;
+        } else {
+            i += 1;
         }
     }
+    out.push_str(&message[plain..]);
     out
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// What one check ended in.
+enum Checked {
+    /// Applied, or failed and reported.
+    Done,
+    /// Settling: look again at this time.
+    Settling(SystemTime),
+    /// Shutdown began while the apply ran.
+    Shutdown,
+}
+
+/// The tokio instant for a wall-clock time (now, if it has passed).
+fn at(time: SystemTime) -> Instant {
+    Instant::now() + time.duration_since(SystemTime::now()).unwrap_or_default()
 }
 
 fn round_ms(d: Duration) -> Duration {
@@ -494,6 +665,19 @@ mod tests {
             redact("bad value \"hunter2-long\" and hunter2", &secrets),
             "bad value \"[redacted]\" and [redacted]"
         );
+    }
+
+    #[test]
+    fn prefixes_prometheus_quotes_are_redacted() {
+        let secrets = vec!["hunter2-is-my-password".to_string()];
+        assert_eq!(
+            redact("cannot unmarshal !!str `hunter2...` into uint", &secrets),
+            "cannot unmarshal !!str `[redacted]...` into uint"
+        );
+        // Shorter overlaps are ordinary text.
+        assert_eq!(redact("hunt and hunte", &secrets), "hunt and hunte");
+        assert_eq!(redact("a hunter", &secrets), "a [redacted]");
+        assert_eq!(redact("caf\u{e9} ok", &secrets), "caf\u{e9} ok");
     }
 
     #[test]

@@ -33,5 +33,6 @@ fuzz_target!(|data: &[u8]| {
     let (unset, _) = expander.finish(&mut out).unwrap();
     let (want, want_unset) = expand_reference(input, lookup);
     assert_eq!(out, want);
-    assert_eq!(unset, want_unset);
+    assert_eq!(unset.count(), want_unset.len());
+    assert!(unset.names().is_subset(&want_unset));
 });

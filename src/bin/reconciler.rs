@@ -65,7 +65,7 @@ fn run() -> ExitCode {
     };
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(promreload::cancel_on_signal(shutdown.clone()));
+        tokio::spawn(promreload::handle_signals(shutdown.clone(), None));
         let client = match kube::Client::try_default().await {
             Ok(c) => c,
             Err(error) => {

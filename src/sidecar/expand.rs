@@ -7,13 +7,81 @@
 //! variable is left as literal text and its name recorded.
 //!
 //! Names longer than [`MAX_NAME_LEN`] bytes are treated as text, never as a reference, so a
-//! hostile input cannot make the expander buffer without bound.
+//! hostile input cannot make the expander buffer without bound. What is remembered about unset
+//! names is bounded too ([`Unset`]): millions of distinct names cost a few hundred kilobytes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::{self, Write};
 
 /// The longest variable name that is still looked up.
 pub const MAX_NAME_LEN: usize = 1024;
+
+/// How many unset names are kept to show (logs, errors).
+pub const MAX_KEPT_NAMES: usize = 10;
+/// Distinct unset names are counted exactly up to this many; beyond it the count saturates.
+pub const MAX_COUNTED_NAMES: usize = 10_000;
+
+/// The unset variables a config references, remembered within fixed bounds: the first
+/// [`MAX_KEPT_NAMES`] distinct names, and the number of distinct names (exact up to
+/// [`MAX_COUNTED_NAMES`], then "at least").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unset {
+    names: BTreeSet<String>,
+    /// Hashes of the distinct names seen, to count them without keeping them.
+    seen: HashSet<u64, BuildHasherDefault<DefaultHasher>>,
+    saturated: bool,
+}
+
+impl Unset {
+    /// Records one reference to an unset name.
+    pub fn insert(&mut self, name: &str) {
+        if self.saturated {
+            return;
+        }
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(name);
+        if self.seen.len() >= MAX_COUNTED_NAMES && !self.seen.contains(&hash) {
+            self.saturated = true;
+            return;
+        }
+        if self.seen.insert(hash) && self.names.len() < MAX_KEPT_NAMES {
+            self.names.insert(name.to_string());
+        }
+    }
+
+    /// No unset name was referenced.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    /// The number of distinct unset names (a lower bound when [`Unset::saturated`]).
+    pub fn count(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// More distinct names were referenced than are counted.
+    pub fn saturated(&self) -> bool {
+        self.saturated
+    }
+
+    /// The first few names (sorted), at most [`MAX_KEPT_NAMES`].
+    pub fn names(&self) -> &BTreeSet<String> {
+        &self.names
+    }
+
+    /// The kept names and how many others there are, for a log line or an error:
+    /// `A,B,C` or `A,B,C and 997 more`.
+    pub fn summary(&self) -> String {
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let mut text = names.join(",");
+        let others = self.count() - self.names.len();
+        if others > 0 || self.saturated {
+            let plus = if self.saturated { "+" } else { "" };
+            text.push_str(&format!(" and {others}{plus} more"));
+        }
+        text
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -29,7 +97,7 @@ pub struct Expander<L> {
     lookup: L,
     state: State,
     name: Vec<u8>,
-    unset: BTreeSet<String>,
+    unset: Unset,
     expanded: BTreeSet<String>,
 }
 
@@ -44,7 +112,7 @@ where
             lookup,
             state: State::Text,
             name: Vec::new(),
-            unset: BTreeSet::new(),
+            unset: Unset::default(),
             expanded: BTreeSet::new(),
         }
     }
@@ -129,7 +197,7 @@ where
                 out.write_all(value.as_ref())
             }
             None => {
-                self.unset.insert(name.to_string());
+                self.unset.insert(name);
                 out.write_all(b"$(")?;
                 out.write_all(&self.name)?;
                 out.write_all(b")")
@@ -150,10 +218,7 @@ where
 
     /// Ends the stream: a reference left open is emitted as text. Returns the unset names
     /// and the expanded names.
-    pub fn finish(
-        mut self,
-        out: &mut impl Write,
-    ) -> io::Result<(BTreeSet<String>, BTreeSet<String>)> {
+    pub fn finish(mut self, out: &mut impl Write) -> io::Result<(Unset, BTreeSet<String>)> {
         self.flush_partial(out)?;
         Ok((self.unset, self.expanded))
     }
@@ -213,6 +278,8 @@ mod tests {
         }
     }
 
+    /// The streaming result in the reference's shape: the output, and the unset names (all of
+    /// them when at most [`MAX_KEPT_NAMES`]; checked against the reference's count otherwise).
     fn expand_chunked(input: &[u8], chunk: usize) -> (Vec<u8>, BTreeSet<String>) {
         let mut e = Expander::new(lookup);
         let mut out = Vec::new();
@@ -220,7 +287,16 @@ mod tests {
             e.feed(c, &mut out).unwrap();
         }
         let (unset, _) = e.finish(&mut out).unwrap();
-        (out, unset)
+        let (_, all) = expand_reference(input, lookup);
+        assert_eq!(unset.count(), all.len());
+        assert!(unset.names().is_subset(&all));
+        assert_eq!(unset.names().len(), all.len().min(MAX_KEPT_NAMES));
+        let names = if all.len() <= MAX_KEPT_NAMES {
+            unset.names().clone()
+        } else {
+            all
+        };
+        (out, names)
     }
 
     fn expand(input: &str) -> (String, Vec<String>) {
@@ -258,6 +334,28 @@ mod tests {
         let (out, unset) = expand("$(NOPE) and $(NOPE) and $(ALSO_NOT)");
         assert_eq!(out, "$(NOPE) and $(NOPE) and $(ALSO_NOT)");
         assert_eq!(unset, vec!["ALSO_NOT", "NOPE"]);
+    }
+
+    #[test]
+    fn unset_names_are_counted_but_only_a_few_kept() {
+        let mut unset = Unset::default();
+        for i in 0..25_000 {
+            unset.insert(&format!("V{i:05}"));
+            unset.insert(&format!("V{i:05}"));
+        }
+        assert_eq!(unset.names().len(), MAX_KEPT_NAMES);
+        assert_eq!(unset.count(), MAX_COUNTED_NAMES);
+        assert!(unset.saturated());
+        assert!(
+            unset.summary().ends_with(" and 9990+ more"),
+            "{}",
+            unset.summary()
+        );
+        let mut few = Unset::default();
+        for name in ["B", "A", "B"] {
+            few.insert(name);
+        }
+        assert_eq!((few.count(), few.summary()), (2, "A,B".to_string()));
     }
 
     #[test]

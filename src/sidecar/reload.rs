@@ -17,7 +17,7 @@ use reqwest::{Method, Url};
 use serde::Deserialize;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::config::{ReloadConfig, ReloadMethod};
+use crate::config::{ReloadConfig, ReloadMethod, redacted_url};
 use client::PromClient;
 
 /// At most this much of an error response is kept (logs, `/status`).
@@ -144,7 +144,7 @@ impl Reloader {
     /// Where reloads go, for logs.
     pub fn target(&self) -> String {
         match &self.config.method {
-            ReloadMethod::Http => self.config.url.to_string(),
+            ReloadMethod::Http => redacted_url(&self.config.url),
             ReloadMethod::Signal { process_name } => format!("SIGHUP to {process_name}"),
         }
     }
@@ -196,7 +196,7 @@ impl Reloader {
             read_prefix(response, MAX_ERROR_BODY).await
         };
         Err(ReloadError::Status {
-            url: url.to_string(),
+            url: redacted_url(&url),
             status: status.as_u16(),
             body,
         })
@@ -235,7 +235,7 @@ impl Reloader {
         before_success: bool,
         deadline: Instant,
     ) -> Result<(), ReloadError> {
-        let url = self.config.runtimeinfo_url.to_string();
+        let url = redacted_url(&self.config.runtimeinfo_url);
         loop {
             sleep_until((Instant::now() + CONFIRM_POLL).min(deadline)).await;
             // Prometheus may be busy loading: a failed poll is retried until the deadline.
@@ -271,7 +271,7 @@ impl Reloader {
         let status = response.status();
         if !status.is_success() {
             return Err(ReloadError::Status {
-                url: url.to_string(),
+                url: redacted_url(&url),
                 status: status.as_u16(),
                 body: read_prefix(response, MAX_ERROR_BODY).await,
             });
@@ -283,14 +283,14 @@ impl Reloader {
         serde_json::from_slice::<RuntimeInfo>(&body)
             .map(|i| i.data)
             .map_err(|e| ReloadError::Request {
-                url: url.to_string(),
+                url: redacted_url(&url),
                 reason: format!("unexpected runtimeinfo answer: {e}"),
             })
     }
 }
 
 fn transport_error(url: &Url, timeout: Duration, e: reqwest::Error) -> ReloadError {
-    let url = url.to_string();
+    let url = redacted_url(url);
     if e.is_timeout() {
         ReloadError::Timeout { url, timeout }
     } else if e.is_connect() && !is_tls_error(&e) {

@@ -5,6 +5,14 @@
 //!
 //! Work is skipped where it can be: an input whose raw bytes are unchanged is not rendered
 //! again, and output whose bytes are unchanged does not replace the file.
+//!
+//! Before rendered bytes may replace the last good output they must look like a Prometheus
+//! config, as far as a stream can cheaply tell: text (UTF-8, no control characters YAML
+//! forbids), not empty (something besides whitespace, comments and document markers, and not
+//! an empty document such as `{}` or `null`), and a YAML mapping (its first line is not a
+//! sequence item or a bare word). The decompressed input is capped too, at
+//! [`INPUT_CAP_FACTOR`] times the output cap, so references that expand to nothing cannot
+//! make the renderer decode without end.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -14,7 +22,8 @@ use std::path::{Path, PathBuf};
 use flate2::bufread::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
-use super::expand::Expander;
+use super::expand::{Expander, Unset};
+use super::input::{aliases, open_regular};
 use super::output::AtomicFile;
 
 /// A SHA-256 digest.
@@ -24,6 +33,8 @@ pub type Hash = [u8; 32];
 const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
 /// Size of each streaming buffer (read, decode, write).
 const BUF_SIZE: usize = 64 * 1024;
+/// The decompressed (or plain) input may be at most this many times the output cap.
+pub const INPUT_CAP_FACTOR: u64 = 4;
 
 /// Why a config could not be rendered. The last good output is untouched in every case.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +64,28 @@ pub enum RenderError {
     /// The input is empty: refused rather than handing Prometheus an empty config.
     #[error("config file {0} is empty")]
     Empty(PathBuf),
+    /// The input renders to nothing a Prometheus could use (a gzip of nothing, or variables
+    /// that expand to nothing): refused, or Prometheus would load an empty config and drop
+    /// every scrape job.
+    #[error("config file {path} renders to an empty config ({what}); refused")]
+    EmptyRendered {
+        /// The input.
+        path: PathBuf,
+        /// What the rendered bytes were.
+        what: &'static str,
+    },
+    /// The rendered text is not a YAML mapping, so it cannot be a Prometheus config.
+    #[error("config file {path} does not render to a Prometheus config: {reason}; refused")]
+    NotConfig {
+        /// The input.
+        path: PathBuf,
+        /// What is wrong, by line number (never the line itself: it may hold a secret).
+        reason: String,
+    },
+    /// The input and the output are the same file, however spelled: writing would destroy
+    /// the input.
+    #[error("refusing to write the output over the input: {0}")]
+    Alias(String),
     /// The gzip stream is corrupt or truncated.
     #[error("decompressing config file {path}: {source} (corrupt or truncated gzip)")]
     Decode {
@@ -67,13 +100,24 @@ pub enum RenderError {
         /// The cap in bytes.
         limit: u64,
     },
+    /// The decompressed input grew over its cap (a multiple of the output cap).
+    #[error(
+        "decompressed config exceeds the limit of {limit} bytes ({INPUT_CAP_FACTOR} x RELOADER_MAX_CONFIG_BYTES)"
+    )]
+    InputTooLarge {
+        /// The cap in bytes.
+        limit: u64,
+    },
     /// The rendered bytes are not text a YAML parser accepts (invalid UTF-8, or a control
     /// character): garbage is refused before it can replace a good config.
     #[error("rendered config is not text: {0}")]
     NotText(String),
     /// Strict mode: the config references variables that are not set.
-    #[error("config references unset environment variables {0:?} (RELOADER_STRICT_ENV=true)")]
-    UnsetVariables(Vec<String>),
+    #[error(
+        "config references unset environment variables {} (RELOADER_STRICT_ENV=true)",
+        .0.summary()
+    )]
+    UnsetVariables(Unset),
     /// The output could not be written.
     #[error("writing output file {path}: {source}")]
     Write {
@@ -91,9 +135,11 @@ impl RenderError {
             Self::Missing(_) => "missing",
             Self::Escape { .. } => "symlink_escape",
             Self::Read { .. } => "read",
-            Self::Empty(_) => "empty",
+            Self::Empty(_) | Self::EmptyRendered { .. } => "empty",
+            Self::NotConfig { .. } => "not_config",
+            Self::Alias(_) => "alias",
             Self::Decode { .. } => "decode",
-            Self::TooLarge { .. } => "too_large",
+            Self::TooLarge { .. } | Self::InputTooLarge { .. } => "too_large",
             Self::NotText(_) => "not_text",
             Self::UnsetVariables(_) => "unset_variables",
             Self::Write { .. } => "write",
@@ -109,7 +155,7 @@ pub struct Rendered {
     /// Size of the rendered bytes.
     pub bytes: u64,
     /// Unset variables referenced (left as text).
-    pub unset: BTreeSet<String>,
+    pub unset: Unset,
     /// Variables that were expanded (their values are redacted from reload errors).
     pub expanded: BTreeSet<String>,
     /// Whether the output file was replaced by this call.
@@ -192,11 +238,11 @@ impl Renderer {
         let Ok(file) = File::open(path) else { return };
         let mut hasher = Sha256::new();
         let mut reader = BufReader::with_capacity(BUF_SIZE, file);
-        if let Ok(bytes) = io::copy(&mut reader, &mut HashWriter(&mut hasher)) {
+        if let Ok(bytes) = io::copy(&mut reader, &mut hasher) {
             let rendered = Rendered {
                 output_hash: hasher.finalize().into(),
                 bytes,
-                unset: BTreeSet::new(),
+                unset: Unset::default(),
                 expanded: BTreeSet::new(),
                 written: false,
             };
@@ -217,7 +263,7 @@ impl Renderer {
         let file = self.open_input()?;
         let mut hasher = Sha256::new();
         let mut reader = BufReader::with_capacity(BUF_SIZE, file);
-        io::copy(&mut reader, &mut HashWriter(&mut hasher)).map_err(|e| self.read_error(e))?;
+        io::copy(&mut reader, &mut hasher).map_err(|e| self.read_error(e))?;
         Ok(hasher.finalize().into())
     }
 
@@ -239,12 +285,9 @@ impl Renderer {
                 dir,
             });
         }
-        let file = File::open(&target).map_err(not_found)?;
+        // Never blocks (a FIFO is refused, not waited on) and reads only regular files.
+        let file = open_regular(&target).map_err(not_found)?;
         let meta = file.metadata().map_err(|e| self.read_error(e))?;
-        if !meta.is_file() {
-            let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
-            return Err(self.read_error(e));
-        }
         if meta.len() == 0 {
             return Err(RenderError::Empty(self.input.clone()));
         }
@@ -253,6 +296,11 @@ impl Renderer {
 
     /// One streaming pass: returns the fingerprint of exactly the bytes rendered.
     fn render(&self) -> Result<(Hash, Rendered, Option<AtomicFile>), RenderError> {
+        if let Some(output) = &self.output
+            && let Some(why) = aliases(&self.input, output)
+        {
+            return Err(RenderError::Alias(why));
+        }
         let mut source = TeeReader {
             inner: self.open_input()?,
             hasher: Sha256::new(),
@@ -264,6 +312,7 @@ impl Renderer {
             cap: self.max_bytes,
             over_cap: false,
             text: TextCheck::default(),
+            shape: Shape::default(),
             out: match &self.output {
                 Some(p) => Some(BufWriter::with_capacity(
                     BUF_SIZE,
@@ -275,8 +324,23 @@ impl Renderer {
         let result = self.stream(&mut source, &mut sink);
         let (unset, expanded) = result.map_err(|e| self.classify(e, &source, &sink))?;
         sink.text.finish(sink.bytes).map_err(RenderError::NotText)?;
+        match sink.shape.finish() {
+            Verdict::Config => {}
+            Verdict::Empty(what) => {
+                return Err(RenderError::EmptyRendered {
+                    path: self.input.clone(),
+                    what,
+                });
+            }
+            Verdict::NotConfig(reason) => {
+                return Err(RenderError::NotConfig {
+                    path: self.input.clone(),
+                    reason,
+                });
+            }
+        }
         if self.strict && !unset.is_empty() {
-            return Err(RenderError::UnsetVariables(unset.into_iter().collect()));
+            return Err(RenderError::UnsetVariables(unset));
         }
         let file = match sink.out {
             Some(w) => Some(
@@ -300,7 +364,7 @@ impl Renderer {
         &self,
         source: &mut TeeReader,
         sink: &mut Sink,
-    ) -> io::Result<(BTreeSet<String>, BTreeSet<String>)> {
+    ) -> io::Result<(Unset, BTreeSet<String>)> {
         let mut reader = BufReader::with_capacity(BUF_SIZE, source);
         let head = reader.fill_buf()?;
         if head.is_empty() {
@@ -309,10 +373,17 @@ impl Renderer {
         let env = &self.env;
         let mut expander = Expander::new(|name: &str| env.get(name));
         let mut buf = vec![0u8; BUF_SIZE];
+        let limit = self.input_limit();
         if head.starts_with(&GZIP_MAGIC) {
-            pump(MultiGzDecoder::new(reader), &mut buf, &mut expander, sink)?;
+            pump(
+                MultiGzDecoder::new(reader),
+                &mut buf,
+                limit,
+                &mut expander,
+                sink,
+            )?;
         } else {
-            pump(reader, &mut buf, &mut expander, sink)?;
+            pump(reader, &mut buf, limit, &mut expander, sink)?;
         }
         let names = expander.finish(sink)?;
         sink.flush()?;
@@ -329,6 +400,10 @@ impl Renderer {
             RenderError::NotText(reason.clone())
         } else if e.get_ref().is_some_and(|inner| inner.is::<EmptyInput>()) {
             RenderError::Empty(self.input.clone())
+        } else if e.get_ref().is_some_and(|inner| inner.is::<InputOverCap>()) {
+            RenderError::InputTooLarge {
+                limit: self.input_limit(),
+            }
         } else if source.failed {
             self.read_error(e)
         } else if e.get_ref().is_some_and(|inner| inner.is::<OutputError>()) {
@@ -339,6 +414,11 @@ impl Renderer {
                 source: e,
             }
         }
+    }
+
+    /// The cap on the decompressed (or plain) input.
+    fn input_limit(&self) -> u64 {
+        self.max_bytes.saturating_mul(INPUT_CAP_FACTOR)
     }
 
     fn read_error(&self, source: io::Error) -> RenderError {
@@ -361,9 +441,16 @@ impl Renderer {
 #[error("input is empty")]
 struct EmptyInput;
 
+/// Marks a decompressed input over its cap.
+#[derive(Debug, thiserror::Error)]
+#[error("decompressed input over its cap")]
+struct InputOverCap;
+
+/// Feeds the (decompressed) input through the expander into the sink, at most `limit` bytes.
 fn pump<R: Read, L, V>(
     mut reader: R,
     buf: &mut [u8],
+    limit: u64,
     expander: &mut Expander<L>,
     sink: &mut Sink,
 ) -> io::Result<()>
@@ -371,6 +458,7 @@ where
     L: Fn(&str) -> Option<V>,
     V: AsRef<[u8]>,
 {
+    let mut total: u64 = 0;
     loop {
         let n = match reader.read(buf) {
             Ok(0) => return Ok(()),
@@ -378,6 +466,10 @@ where
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        total += n as u64;
+        if total > limit {
+            return Err(io::Error::other(InputOverCap));
+        }
         expander.feed(&buf[..n], sink)?;
     }
 }
@@ -480,6 +572,105 @@ impl TextCheck {
     }
 }
 
+/// What the rendered text is, as far as its first significant line tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// It can be a Prometheus config (a YAML mapping).
+    Config,
+    /// Nothing Prometheus would load a scrape job from: what it was instead.
+    Empty(&'static str),
+    /// Not a YAML mapping: why, by line number.
+    NotConfig(String),
+}
+
+/// How many bytes of a line are kept to judge it.
+const LINE_PREFIX: usize = 256;
+
+/// Judges the rendered text by its first significant line (not blank, not a comment, not a
+/// document marker or directive), as a stream. Decides as early as it can, after which it
+/// costs nothing; a config's first significant line is usually its first line.
+#[derive(Debug, Default)]
+struct Shape {
+    verdict: Option<Verdict>,
+    /// The start of the current line.
+    line: Vec<u8>,
+    /// Lines ended so far.
+    lines: u64,
+    bytes: u64,
+    /// Saw an empty document (`{}`, `null`, `~`).
+    empty_document: bool,
+}
+
+impl Shape {
+    fn feed(&mut self, mut buf: &[u8]) {
+        self.bytes += buf.len() as u64;
+        while self.verdict.is_none() && !buf.is_empty() {
+            let (part, rest, ended) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (&buf[..i], &buf[i + 1..], true),
+                None => (buf, &buf[buf.len()..], false),
+            };
+            let room = LINE_PREFIX.saturating_sub(self.line.len());
+            self.line.extend_from_slice(&part[..part.len().min(room)]);
+            if ended {
+                self.end_line();
+            }
+            buf = rest;
+        }
+    }
+
+    fn end_line(&mut self) {
+        self.lines += 1;
+        let line = std::mem::take(&mut self.line);
+        let truncated = line.len() >= LINE_PREFIX;
+        let mut text = line.trim_ascii();
+        if let Some(rest) = text.strip_prefix(b"--- ") {
+            text = rest.trim_ascii();
+        }
+        let n = self.lines;
+        let skip = text.is_empty()
+            || text.starts_with(b"#")
+            || text == b"---"
+            || text == b"..."
+            || text.starts_with(b"%");
+        if skip {
+            return;
+        }
+        if [&b"{}"[..], b"{ }", b"null", b"Null", b"NULL", b"~"].contains(&text) {
+            self.empty_document = true;
+            return;
+        }
+        self.verdict = Some(
+            if text == b"-" || text.starts_with(b"- ") || text.starts_with(b"[") {
+                Verdict::NotConfig(format!(
+                    "line {n} starts a YAML list, but a Prometheus config is a mapping"
+                ))
+            } else if truncated
+                || text.contains(&b':')
+                || text.starts_with(b"{")
+                || [b'?', b'!', b'&', b'"', b'\''].contains(&text[0])
+            {
+                Verdict::Config
+            } else {
+                Verdict::NotConfig(format!(
+                    "line {n} is neither a key nor a comment, but a Prometheus config is a mapping"
+                ))
+            },
+        );
+    }
+
+    fn finish(mut self) -> Verdict {
+        if self.verdict.is_none() && !self.line.is_empty() {
+            self.end_line();
+        }
+        match self.verdict {
+            Some(v) => v,
+            None if self.bytes == 0 => Verdict::Empty("no bytes"),
+            None if self.empty_document => Verdict::Empty("an empty YAML document"),
+            None => Verdict::Empty("only whitespace and comments"),
+        }
+    }
+}
+
 /// Counts, caps, checks, hashes and (optionally) writes the rendered bytes.
 struct Sink {
     hasher: Sha256,
@@ -487,6 +678,7 @@ struct Sink {
     cap: u64,
     over_cap: bool,
     text: TextCheck,
+    shape: Shape,
     out: Option<BufWriter<AtomicFile>>,
 }
 
@@ -499,6 +691,7 @@ impl Write for Sink {
         if self.text.check(buf, self.bytes).is_err() {
             return Err(io::Error::other("rendered config is not text"));
         }
+        self.shape.feed(buf);
         if let Some(out) = &mut self.out {
             out.write_all(buf)
                 .map_err(|e| io::Error::other(OutputError(e)))?;
@@ -514,67 +707,6 @@ impl Write for Sink {
             None => Ok(()),
         }
     }
-}
-
-/// Feeds written bytes to a hasher.
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// SHA-256 over every regular file directly in `dirs` (relative path and content, sorted),
-/// skipping the kubelet's `..`-prefixed entries. A missing directory hashes as a marker, so
-/// its disappearance and return are both seen as changes.
-pub fn hash_dirs(dirs: &[PathBuf]) -> io::Result<Hash> {
-    let mut hasher = Sha256::new();
-    for dir in dirs {
-        hasher.update(dir.as_os_str().as_encoded_bytes());
-        hasher.update([0]);
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                hasher.update(b"\0missing\0");
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let mut names: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name())
-            .filter(|n| !n.as_encoded_bytes().starts_with(b".."))
-            .collect();
-        names.sort();
-        for name in names {
-            hash_file(&mut hasher, &dir.join(&name), name.as_encoded_bytes())?;
-        }
-    }
-    Ok(hasher.finalize().into())
-}
-
-fn hash_file(hasher: &mut Sha256, path: &Path, name: &[u8]) -> io::Result<()> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        // Gone between listing and opening: the next event will settle it.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if !file.metadata()?.is_file() {
-        return Ok(());
-    }
-    hasher.update(name);
-    hasher.update([0]);
-    let mut content = Sha256::new();
-    io::copy(&mut BufReader::new(file), &mut HashWriter(&mut content))?;
-    hasher.update(content.finalize());
-    Ok(())
 }
 
 /// Hex form of a hash, for logs and `/status`.
@@ -774,19 +906,114 @@ mod tests {
         assert!(!again.apply().unwrap().written);
     }
 
+    fn shape(text: &str, chunk: usize) -> Verdict {
+        let mut shape = Shape::default();
+        for part in text.as_bytes().chunks(chunk.max(1)) {
+            shape.feed(part);
+        }
+        shape.finish()
+    }
+
     #[test]
-    fn dir_hash_follows_content_not_kubelet_internals() {
+    fn empty_and_non_mapping_texts_are_told_apart_from_configs() {
+        for chunk in [1, 3, 1000] {
+            for empty in [
+                "",
+                "\n \n\t\n",
+                "# only a comment\n  # another",
+                "---\n...\n",
+                "{}\n",
+                "--- null\n",
+                "%YAML 1.2\n---\n~",
+            ] {
+                assert!(
+                    matches!(shape(empty, chunk), Verdict::Empty(_)),
+                    "{empty:?}"
+                );
+            }
+            for config in [
+                "global:\n  scrape_interval: 1m\n",
+                "# header\n\n---\nscrape_configs: []",
+                "{\"global\": {}}",
+                "  indented: true",
+                "--- # comment\nrule_files: []",
+                "\"quoted key\": 1",
+            ] {
+                assert_eq!(shape(config, chunk), Verdict::Config, "{config:?}");
+            }
+            for bad in [
+                "- job_name: x\n",
+                "[1, 2]",
+                "# c\njust some words\n",
+                "hunter2",
+            ] {
+                assert!(
+                    matches!(shape(bad, chunk), Verdict::NotConfig(_)),
+                    "{bad:?}"
+                );
+            }
+        }
+        let long_key = format!("{}: 1\n", "k".repeat(LINE_PREFIX * 2));
+        assert_eq!(shape(&long_key, 7), Verdict::Config);
+        match shape("# c\n\nsecret-value\n", 5) {
+            Verdict::NotConfig(why) => {
+                assert!(why.contains("line 3") && !why.contains("secret"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn inputs_that_render_to_nothing_keep_the_last_good_output() {
+        let mut f = fixture(1 << 20, false);
+        f.input(b"good: $(POD_NAME)\n");
+        f.renderer.apply().unwrap();
+        f.renderer.env.insert("EMPTY".into(), Vec::new());
+        for (input, label) in [
+            (gzip(b""), "empty"),
+            (b"$(EMPTY)".to_vec(), "empty"),
+            (b"$(EMPTY)\n  \n# nothing\n".to_vec(), "empty"),
+            (gzip(b"{}\n"), "empty"),
+            (b"- a\n- b\n".to_vec(), "not_config"),
+            (b"plain words\n".to_vec(), "not_config"),
+        ] {
+            f.input(&input);
+            let err = f.renderer.apply().unwrap_err();
+            assert_eq!(err.metric_label(), label, "{err}");
+            assert_eq!(f.output(), b"good: pod-0\n");
+        }
+    }
+
+    #[test]
+    fn decompressed_input_is_capped_even_when_it_expands_to_nothing() {
+        let mut f = fixture(1000, false);
+        f.input(b"good: 1\n");
+        f.renderer.apply().unwrap();
+        f.renderer.env.insert("EMPTY".into(), Vec::new());
+        let mut text = b"a: 1\n".to_vec();
+        text.extend(b"$(EMPTY)".repeat(1000));
+        f.input(&gzip(&text));
+        let err = f.renderer.apply().unwrap_err();
+        assert!(
+            matches!(err, RenderError::InputTooLarge { limit: 4000 }),
+            "{err}"
+        );
+        assert_eq!(f.output(), b"good: 1\n");
+    }
+
+    #[test]
+    fn an_output_that_aliases_the_input_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let rules = dir.path().join("rules");
-        fs::create_dir(&rules).unwrap();
-        fs::write(rules.join("a.yaml"), "x").unwrap();
-        let h1 = hash_dirs(std::slice::from_ref(&rules)).unwrap();
-        fs::create_dir(rules.join("..2026_01_01")).unwrap();
-        fs::write(rules.join("..data_tmp"), "y").unwrap();
-        assert_eq!(h1, hash_dirs(std::slice::from_ref(&rules)).unwrap());
-        fs::write(rules.join("a.yaml"), "z").unwrap();
-        assert_ne!(h1, hash_dirs(std::slice::from_ref(&rules)).unwrap());
-        fs::remove_dir_all(&rules).unwrap();
-        assert!(hash_dirs(&[rules]).is_ok());
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::write(dir.path().join("in"), "a: 1\n").unwrap();
+        let mut r = Renderer::new(
+            dir.path().join("in"),
+            Some(dir.path().join("sub/../in")),
+            1000,
+            false,
+            env(),
+        );
+        assert_eq!(r.apply().unwrap_err().metric_label(), "alias");
+        assert_eq!(fs::read(dir.path().join("in")).unwrap(), b"a: 1\n");
     }
 }

@@ -2,13 +2,17 @@
 //! document. Written by the sidecar loop, read by the admin server. Holds hashes and error
 //! messages only, never config contents or credentials.
 
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::dirs::Skipped;
 use crate::admin::{Admin, Probes};
 use crate::metrics::Metrics;
+
+/// At most this many skipped entries are listed in `/status` (all are counted in metrics).
+pub const MAX_SKIPPED_SHOWN: usize = 20;
 
 /// The `/status` document.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -23,6 +27,26 @@ pub struct StatusDoc {
     pub reload_pending: bool,
     /// The last apply error, cleared by the next successful apply.
     pub last_apply_error: Option<String>,
+    /// Entries of watched directories that were skipped (the first few), by path and reason.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+/// One skipped entry in `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedEntry {
+    /// The entry's path.
+    pub path: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+impl From<&Skipped> for SkippedEntry {
+    fn from(s: &Skipped) -> Self {
+        Self {
+            path: s.path.display().to_string(),
+            reason: s.reason.clone(),
+        }
+    }
 }
 
 /// One reload attempt.
@@ -62,13 +86,20 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Fresh state: alive, not ready.
-    pub fn new(metrics: Metrics) -> Self {
+    /// Fresh state: alive, not ready; `/healthz` fails while one piece of work has been
+    /// running for longer than `liveness_timeout`.
+    pub fn new(metrics: Metrics, liveness_timeout: Duration) -> Self {
         Self {
             metrics,
-            probes: Probes::default(),
+            probes: Probes::new(liveness_timeout),
             doc: Mutex::new(StatusDoc::default()),
         }
+    }
+
+    /// Marks the work loop busy until the guard is dropped.
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.probes.set_busy(true);
+        Busy(self.clone())
     }
 
     /// Updates the `/status` document.
@@ -80,6 +111,16 @@ impl Shared {
     /// A copy of the `/status` document.
     pub fn snapshot(&self) -> StatusDoc {
         self.doc.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The work loop is busy while this lives (see [`Shared::busy`]).
+#[derive(Debug)]
+pub struct Busy(Arc<Shared>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.probes.set_busy(false);
     }
 }
 

@@ -8,7 +8,12 @@
 //!
 //! A watched directory can vanish and come back (or not exist yet): [`DirWatcher::ensure`]
 //! re-establishes a watch whenever a directory's identity (device, inode) changed, and the
-//! caller polls while any directory is unwatched.
+//! caller polls it (a `stat` per directory, nothing more) while any directory is unwatched.
+//! A missing directory is logged once when it goes and once when it is back.
+//!
+//! A watched path that is a symlink to a directory (git-sync's layout: the link is repointed
+//! to a new worktree, the old one kept) produces no event in the old target when repointed, so
+//! the directory holding the link is watched too: the repoint is a rename there.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +29,8 @@ use crate::metrics::Metrics;
 pub struct DirWatcher {
     watcher: notify::RecommendedWatcher,
     dirs: Vec<Watched>,
+    /// Directories holding a watched symlink, and the (device, inode) watched there.
+    link_parents: Vec<(PathBuf, (u64, u64))>,
     metrics: Metrics,
 }
 
@@ -31,6 +38,18 @@ struct Watched {
     path: PathBuf,
     /// (device, inode) of the directory the current watch is on.
     id: Option<(u64, u64)>,
+    /// Logged as missing (so it is logged once, and once again when it is back).
+    reported_missing: bool,
+}
+
+/// What [`DirWatcher::ensure`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ensured {
+    /// Every directory is watched.
+    pub all: bool,
+    /// A directory is watched now that was not before (it appeared or was replaced): its
+    /// content may have changed without an event.
+    pub appeared: bool,
 }
 
 impl DirWatcher {
@@ -47,19 +66,28 @@ impl DirWatcher {
         })?;
         let dirs = dirs
             .into_iter()
-            .map(|path| Watched { path, id: None })
+            .map(|path| Watched {
+                path,
+                id: None,
+                reported_missing: false,
+            })
             .collect();
         Ok(Self {
             watcher,
             dirs,
+            link_parents: Vec::new(),
             metrics,
         })
     }
 
-    /// Watches every directory whose identity changed since it was last watched. Returns
-    /// `true` when every directory is watched.
-    pub fn ensure(&mut self) -> bool {
-        let mut all = true;
+    /// Watches every directory whose identity changed since it was last watched (and the
+    /// directory holding each watched symlink). Costs a `stat` per directory when nothing
+    /// changed.
+    pub fn ensure(&mut self) -> Ensured {
+        let mut ensured = Ensured {
+            all: true,
+            appeared: false,
+        };
         for dir in &mut self.dirs {
             let current = identity(&dir.path);
             if current.is_some() && current == dir.id {
@@ -68,24 +96,73 @@ impl DirWatcher {
             if dir.id.take().is_some() {
                 let _ = self.watcher.unwatch(&dir.path);
             }
-            match current {
-                Some(id) => match self.watcher.watch(&dir.path, RecursiveMode::NonRecursive) {
-                    Ok(()) => {
-                        tracing::debug!(dir = %dir.path.display(), "watching directory");
-                        dir.id = Some(id);
+            let Some(id) = current else {
+                ensured.all = false;
+                if !dir.reported_missing {
+                    dir.reported_missing = true;
+                    tracing::warn!(dir = %dir.path.display(), "watched directory is missing (or not a directory); polling until it appears");
+                }
+                continue;
+            };
+            match self.watcher.watch(&dir.path, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    tracing::debug!(dir = %dir.path.display(), "watching directory");
+                    if std::mem::take(&mut dir.reported_missing) {
+                        tracing::info!(dir = %dir.path.display(), "watched directory appeared");
                     }
-                    Err(error) => {
-                        self.metrics.watch_errors.inc();
-                        tracing::warn!(dir = %dir.path.display(), %error, "cannot watch directory; polling");
-                        all = false;
-                    }
-                },
-                None => all = false,
+                    dir.id = Some(id);
+                    ensured.appeared = true;
+                }
+                Err(error) => {
+                    self.metrics.watch_errors.inc();
+                    tracing::warn!(dir = %dir.path.display(), %error, "cannot watch directory; polling");
+                    ensured.all = false;
+                }
             }
         }
+        self.ensure_link_parents();
         let watched = self.dirs.iter().filter(|d| d.id.is_some()).count();
         self.metrics.watches.set(watched as i64);
-        all
+        ensured
+    }
+
+    /// Watches the directory holding each watched path that is a symlink.
+    fn ensure_link_parents(&mut self) {
+        let wanted: Vec<PathBuf> = self
+            .dirs
+            .iter()
+            .filter(|d| std::fs::symlink_metadata(&d.path).is_ok_and(|m| m.is_symlink()))
+            .map(|d| parent_of(&d.path))
+            .filter(|p| !self.dirs.iter().any(|d| d.path == *p))
+            .collect();
+        self.link_parents.retain(|(path, id)| {
+            let keep = wanted.contains(path) && identity(path) == Some(*id);
+            if !keep {
+                let _ = self.watcher.unwatch(path);
+            }
+            keep
+        });
+        for path in wanted {
+            if self.link_parents.iter().any(|(p, _)| *p == path) {
+                continue;
+            }
+            let Some(id) = identity(&path) else { continue };
+            if self
+                .watcher
+                .watch(&path, RecursiveMode::NonRecursive)
+                .is_ok()
+            {
+                tracing::debug!(dir = %path.display(), "watching the directory holding a watched symlink");
+                self.link_parents.push((path, id));
+            }
+        }
+    }
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 
@@ -109,11 +186,7 @@ fn is_read_only(kind: &EventKind) -> bool {
 pub fn dirs_to_watch(config_file: Option<&Path>, watched: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(file) = config_file {
-        let parent = match file.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        dirs.push(parent);
+        dirs.push(parent_of(file));
     }
     for dir in watched {
         if !dirs.contains(dir) {

@@ -236,6 +236,21 @@ impl Prometheus {
         )
     }
 
+    /// The value of an instant query's single sample, if there is exactly one.
+    pub fn query_value(&self, query: &str) -> Option<f64> {
+        let response = self
+            .get("/api/v1/query")
+            .query(&[("query", query)])
+            .send()
+            .ok()?;
+        let body: serde_json::Value = serde_json::from_str(&response.text().ok()?).ok()?;
+        let result = body["data"]["result"].as_array()?;
+        match result.as_slice() {
+            [one] => one["value"][1].as_str()?.parse().ok(),
+            _ => None,
+        }
+    }
+
     /// The loaded config, from `/api/v1/status/config`.
     pub fn loaded_config(&self) -> String {
         let body = self.get_json("/api/v1/status/config");
@@ -294,9 +309,25 @@ impl Daemon {
 
     /// Like [`Daemon::start`], for an admin server on `scheme` (`https` with TLS settings).
     pub fn start_scheme(env: &[(&str, &str)], args: &[&str], scheme: &str) -> Self {
+        Self::launch(env, &[], args, scheme)
+    }
+
+    /// Like [`Daemon::start`], run through a wrapper that execs it (`prlimit ... --`).
+    pub fn start_wrapped(env: &[(&str, &str)], wrapper: &[&str]) -> Self {
+        Self::launch(env, wrapper, &[], "http")
+    }
+
+    fn launch(env: &[(&str, &str)], wrapper: &[&str], args: &[&str], scheme: &str) -> Self {
         let logdir = tempfile::tempdir().expect("tempdir");
         let log = logdir.path().join("promreload.log");
-        let mut cmd = Command::new(promreload_bin());
+        let mut cmd = match wrapper.split_first() {
+            Some((exe, rest)) => {
+                let mut cmd = Command::new(exe);
+                cmd.args(rest).arg(promreload_bin());
+                cmd
+            }
+            None => Command::new(promreload_bin()),
+        };
         cmd.args(args)
             .env_clear()
             .env("RELOADER_LISTEN_ADDRESS", "127.0.0.1:0")
