@@ -32,8 +32,13 @@ fn reconciler(c: &mut Criterion) {
         let prometheus = objects.prometheuses[0].clone();
         group.bench_function(format!("{n} ServiceMonitors"), |b| {
             b.iter(|| {
-                let r = render::render(&prometheus, &objects.namespaces, &objects.service_monitors)
-                    .unwrap();
+                let r = render::render(
+                    &prometheus,
+                    &objects.namespaces,
+                    &objects.service_monitors,
+                    &objects.secrets,
+                )
+                .unwrap();
                 assert_eq!(r.selected.len(), n);
             })
         });

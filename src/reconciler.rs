@@ -8,6 +8,7 @@
 pub mod config;
 pub mod controller;
 pub mod crd;
+pub mod credentials;
 pub mod metrics;
 pub mod objects;
 pub mod offline;

@@ -283,6 +283,197 @@ async fn reconciles_selection_changes_and_invalid_objects_against_a_real_api_ser
 }
 
 #[tokio::test]
+async fn fields_it_cannot_render_are_refused_loudly_never_dropped() {
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let _reconciler = cluster.reconciler(&[]);
+    let (client, mon) = (&f.client, f.mon.as_str());
+    eventually("the first config is written", || async {
+        jobs(client, mon).await.len() == 2
+    })
+    .await;
+
+    // A field that is not rendered yet (OAuth 2): refused, never scraped without it.
+    let creds = service_monitor(
+        "creds",
+        &f.team_a,
+        "{release: k8s}",
+        "{port: web, oauth2: {clientId: {secret: {name: o, key: id}}, clientSecret: {name: o, key: secret}, tokenUrl: 'https://idp/token'}}",
+    );
+    apply::<ServiceMonitor>(client, &f.team_a, &creds).await;
+    let events = Api::<Event>::namespaced(client.clone(), &f.team_a);
+    eventually("a Warning Event names the unrendered field", || async {
+        events.list(&ListParams::default()).await.is_ok_and(|list| {
+            list.items.iter().any(|e| {
+                e.reason.as_deref() == Some("InvalidConfiguration")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("creds")
+                    && e.note
+                        .as_deref()
+                        .is_some_and(|n| n.contains("spec.endpoints[0].oauth2 is not rendered"))
+            })
+        })
+    })
+    .await;
+    eventually("status counts it as rejected", || async {
+        condition(client, mon)
+            .await
+            .is_some_and(|(_, _, m, _, _)| m == "3 ServiceMonitors selected, 1 rejected")
+    })
+    .await;
+    assert!(
+        !jobs(client, mon)
+            .await
+            .iter()
+            .any(|j| j.contains("/creds/")),
+        "never a job without its credentials"
+    );
+
+    // A Prometheus field that shapes the config and is not rendered: no config at all.
+    let before = secret_config(client, mon, "prometheus-k8s")
+        .await
+        .unwrap()
+        .1
+        .resource_version();
+    let prometheuses = Api::<Prometheus>::namespaced(client.clone(), mon);
+    let limit =
+        |value: serde_json::Value| Patch::Merge(json!({"spec": {"enforcedSampleLimit": value}}));
+    prometheuses
+        .patch("k8s", &PatchParams::default(), &limit(json!(1000)))
+        .await
+        .unwrap();
+    eventually("status False naming the field", || async {
+        condition(client, mon).await.is_some_and(|(s, r, m, _, _)| {
+            s == "False" && r == "InvalidConfiguration" && m.starts_with("spec.enforcedSampleLimit")
+        })
+    })
+    .await;
+    let after = secret_config(client, mon, "prometheus-k8s")
+        .await
+        .unwrap()
+        .1
+        .resource_version();
+    assert_eq!(before, after, "the last good config stays");
+    prometheuses
+        .patch(
+            "k8s",
+            &PatchParams::default(),
+            &limit(serde_json::Value::Null),
+        )
+        .await
+        .unwrap();
+    eventually("reconciled again once the field is gone", || async {
+        condition(client, mon)
+            .await
+            .is_some_and(|(s, _, _, _, _)| s == "True")
+    })
+    .await;
+}
+
+/// The config of `prometheus-k8s` in `ns`, parsed (null before it is written).
+async fn config_yaml(client: &Client, ns: &str) -> serde_yaml_ng::Value {
+    match secret_config(client, ns, "prometheus-k8s").await {
+        Some((text, _)) => serde_yaml_ng::from_str(&text).unwrap(),
+        None => serde_yaml_ng::Value::Null,
+    }
+}
+
+/// The `basic_auth` of the job named `job`, as (username, password).
+fn basic_auth(config: &serde_yaml_ng::Value, job: &str) -> Option<(String, String)> {
+    let job = config["scrape_configs"]
+        .as_sequence()?
+        .iter()
+        .find(|j| j["job_name"].as_str() == Some(job))?;
+    let auth = &job["basic_auth"];
+    Some((
+        auth["username"].as_str()?.to_string(),
+        auth["password"].as_str()?.to_string(),
+    ))
+}
+
+#[tokio::test]
+async fn credentials_come_from_secrets_and_follow_their_rotation() {
+    use k8s_openapi::api::core::v1::Secret;
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let reconciler = cluster.reconciler(&[]);
+    let (client, mon) = (&f.client, f.mon.as_str());
+    let secrets = Api::<Secret>::namespaced(client.clone(), &f.team_a);
+    let gerrit = |token: &str| {
+        serde_json::from_value::<Secret>(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "gerrit", "namespace": f.team_a},
+            "stringData": {"user": "bot", "token": token}
+        }))
+        .unwrap()
+    };
+    secrets
+        .create(&Default::default(), &gerrit("first-token"))
+        .await
+        .unwrap();
+    let sm = service_monitor(
+        "gerrit",
+        &f.team_a,
+        "{release: k8s}",
+        "{port: web, basicAuth: {username: {name: gerrit, key: user}, password: {name: gerrit, key: token}}}",
+    );
+    apply::<ServiceMonitor>(client, &f.team_a, &sm).await;
+    let job = format!("serviceMonitor/{}/gerrit/0", f.team_a);
+    eventually("the job carries the credentials", || async {
+        basic_auth(&config_yaml(client, mon).await, &job)
+            == Some(("bot".into(), "first-token".into()))
+    })
+    .await;
+
+    // Rotation: the new token reaches the config Secret through the metadata watch.
+    let start = Instant::now();
+    secrets
+        .replace("gerrit", &Default::default(), &gerrit("second-token"))
+        .await
+        .unwrap();
+    eventually("the rotated token is in the config", || async {
+        basic_auth(&config_yaml(client, mon).await, &job)
+            == Some(("bot".into(), "second-token".into()))
+    })
+    .await;
+    eprintln!("Secret rotation -> config Secret: {:?}", start.elapsed());
+
+    // A missing key rejects the ServiceMonitor (never a job without its password).
+    let mut broken = gerrit("x");
+    broken.string_data = Some([("user".to_string(), "bot".to_string())].into());
+    // An update in place: one Event, whose note names the missing key.
+    secrets
+        .replace("gerrit", &Default::default(), &broken)
+        .await
+        .unwrap();
+    let events = Api::<Event>::namespaced(client.clone(), &f.team_a);
+    eventually("a Warning Event names the reference", || async {
+        events.list(&ListParams::default()).await.is_ok_and(|list| {
+            list.items.iter().any(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("gerrit")
+                    && e.note.as_deref().is_some_and(|n| {
+                        n.contains("spec.endpoints[0].basicAuth.password")
+                            && n.contains("has no key \"token\"")
+                    })
+            })
+        })
+    })
+    .await;
+    eventually("the job is gone", || async {
+        basic_auth(&config_yaml(client, mon).await, &job).is_none()
+            && !jobs(client, mon).await.contains(&job)
+    })
+    .await;
+    let log = reconciler.process.log();
+    assert!(
+        !log.contains("first-token") && !log.contains("second-token"),
+        "credentials never reach the log"
+    );
+}
+
+#[tokio::test]
 async fn a_restart_over_unchanged_inputs_writes_nothing() {
     let _turn = serial().await;
     let cluster = Cluster::start();

@@ -6,13 +6,19 @@
 //! each reconcile asks to run again after the resync interval. The controller starts only
 //! once both stores are synced, so it never writes a config missing ServiceMonitors it has
 //! not seen yet.
+//!
+//! Secrets that ServiceMonitors reference for credentials are read with `get`, one by one,
+//! and cached. A metadata-only watch on Secrets (names and versions, never contents, so
+//! memory does not grow with the cluster's Secrets) drops a cached Secret when it changes
+//! and re-reconciles, so a rotated credential reaches the config within about a second.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
@@ -23,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::ReconcilerConfig;
 use super::crd::{Prometheus, ServiceMonitor};
+use super::credentials::{self, Secrets};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
 use super::objects;
 use super::render::{self, Rejection};
@@ -59,6 +66,8 @@ struct Context {
     /// Last rejection reason per ServiceMonitor (and per Prometheus), so an Event is
     /// published once per reason rather than at every resync.
     warned: Mutex<HashMap<String, String>>,
+    /// Referenced Secrets read so far (or why they could not be), dropped when they change.
+    secrets: Arc<Mutex<Secrets>>,
 }
 
 /// The reconciler's state as the admin endpoints see it.
@@ -119,7 +128,13 @@ pub async fn run(
         Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
         None => watcher::Config::default(),
     };
-    let namespaces = mirror(ns_api, ns_config, trigger_tx);
+    let namespaces = mirror(ns_api, ns_config, trigger_tx.clone());
+    let secrets = Arc::new(Mutex::new(Secrets::default()));
+    tokio::spawn(watch_secret_versions(
+        api::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
+        secrets.clone(),
+        trigger_tx,
+    ));
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("(all)"),
         "waiting for the ServiceMonitor and Namespace caches"
@@ -143,6 +158,7 @@ pub async fn run(
         service_monitors,
         namespaces,
         warned: Mutex::new(HashMap::new()),
+        secrets,
     });
     state.probes.set_ready(true);
     tracing::info!("caches synced; reconciling");
@@ -195,6 +211,56 @@ where
     reader
 }
 
+/// Watches Secrets' metadata only: a change to a Secret that was read for credentials drops it
+/// from the cache and re-reconciles everything.
+async fn watch_secret_versions(
+    api: Api<PartialObjectMeta<Secret>>,
+    cache: Arc<Mutex<Secrets>>,
+    trigger: mpsc::Sender<()>,
+) {
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(meta) => {
+                let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
+                if cache.lock().await.forget(&ns, &name) {
+                    tracing::debug!(secret = %format!("{ns}/{name}"), "referenced Secret changed");
+                    let _ = trigger.try_send(());
+                }
+            }
+            Err(error) => tracing::warn!(%error, "Secret watch failed; retrying with backoff"),
+        }
+    }
+}
+
+/// The Secrets `service_monitors` reference, from the cache, reading the missing ones.
+async fn referenced_secrets(ctx: &Context, service_monitors: &[ServiceMonitor]) -> Secrets {
+    let wanted: std::collections::BTreeSet<(String, String)> = service_monitors
+        .iter()
+        .flat_map(credentials::references)
+        .collect();
+    let mut cache = ctx.secrets.lock().await;
+    for (ns, name) in wanted {
+        if cache.contains(&ns, &name) {
+            continue;
+        }
+        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+        match api.get_opt(&name).await {
+            Ok(Some(secret)) => cache.insert(&secret),
+            Ok(None) => cache.unreadable(&ns, &name, "not found".into()),
+            Err(kube::Error::Api(e)) => cache.unreadable(&ns, &name, e.reason),
+            // Transient (the API is unreachable): not cached, so the next reconcile retries.
+            Err(error) => {
+                tracing::warn!(%error, secret = %format!("{ns}/{name}"), "cannot read a referenced Secret")
+            }
+        }
+    }
+    cache.clone()
+}
+
 fn namespace_labels(store: &Store<Namespace>) -> NamespaceLabels {
     store
         .state()
@@ -223,7 +289,8 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     let label = PrometheusLabel {
         prometheus: name.clone(),
     };
-    let outcome = match render::render(&prometheus, &namespaces, &service_monitors) {
+    let secrets = referenced_secrets(&ctx, &service_monitors).await;
+    let outcome = match render::render(&prometheus, &namespaces, &service_monitors, &secrets) {
         Ok(rendered) => {
             if secret::apply(&ctx.client, &prometheus, &rendered.yaml).await? {
                 ctx.metrics.secret_writes.inc();

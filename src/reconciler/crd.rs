@@ -1,11 +1,14 @@
-//! The subset of prometheus-operator's `monitoring.coreos.com/v1` API the reconciler reads.
+//! The subset of prometheus-operator's `monitoring.coreos.com/v1` API the reconciler renders.
 //!
-//! Fields outside the subset are ignored when reading, so objects written for the upstream
-//! CRDs work unchanged; the CRDs generated from these types keep unknown fields
+//! Fields outside the subset are kept when reading, in each struct's `unrendered` map, so
+//! that they are refused loudly rather than dropped silently (see `validate`): a
+//! ServiceMonitor with `basicAuth` is left out with a Warning Event, never scraped without its
+//! credentials. The CRDs generated from these types keep unknown fields
 //! (`x-kubernetes-preserve-unknown-fields`) so that such objects are accepted and stored whole.
 
 use std::collections::BTreeMap;
 
+pub use k8s_openapi::api::core::v1::SecretKeySelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::CustomResource;
@@ -47,6 +50,10 @@ pub struct PrometheusSpec {
     /// Number of shards (hashmod modulus), 1 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards: Option<i32>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
 }
 
 /// What the reconciler reports on a Prometheus.
@@ -90,6 +97,10 @@ pub struct ServiceMonitorSpec {
     /// Pod labels copied onto the targets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pod_target_labels: Vec<String>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
 }
 
 /// Namespaces where a ServiceMonitor's Services are discovered.
@@ -102,6 +113,10 @@ pub struct NamespaceSelector {
     /// These namespaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_names: Vec<String>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
 }
 
 /// One scrape endpoint of a ServiceMonitor.
@@ -145,6 +160,20 @@ pub struct Endpoint {
     /// Drop targets of pods that are not running (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_running: Option<bool>,
+    /// Basic auth, with the user name and password from Secrets in the ServiceMonitor's
+    /// namespace (written into the config, as the operator does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// A bearer token from a Secret (deprecated upstream in favour of `authorization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_secret: Option<SecretKeySelector>,
+    /// The `Authorization` header: a type (`Bearer` when unset) and credentials from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<SafeAuthorization>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
 }
 
 /// A Prometheus relabeling rule, with the operator's camelCase field names.
@@ -172,4 +201,40 @@ pub struct RelabelConfig {
     /// Action, case-insensitive (`replace` when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// Basic auth credentials, each from a key of a Secret.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BasicAuth {
+    /// The user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<SecretKeySelector>,
+    /// The password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretKeySelector>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// The `Authorization` header of scrapes.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SafeAuthorization {
+    /// The scheme (`Bearer` when unset; `Basic` is refused: use `basicAuth`).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// The credentials, from a key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<SecretKeySelector>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
 }

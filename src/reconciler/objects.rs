@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::ResourceExt;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::crd::{Prometheus, ServiceMonitor};
+use super::credentials::Secrets;
 use super::select::NamespaceLabels;
 
 /// The label the API server puts on every namespace.
@@ -31,6 +32,8 @@ pub struct Objects {
     pub prometheuses: Vec<Prometheus>,
     /// ServiceMonitor objects.
     pub service_monitors: Vec<ServiceMonitor>,
+    /// Secrets, for the credentials ServiceMonitors reference.
+    pub secrets: Secrets,
     /// Documents that were skipped, and why.
     pub skipped: Vec<String>,
 }
@@ -65,6 +68,11 @@ impl Objects {
                 for item in items.unwrap_or_default() {
                     self.add_value(item, at)?;
                 }
+            }
+            ("v1", "Secret") => {
+                let mut secret: Secret = serde_yaml_ng::from_value(value).map_err(bad)?;
+                default_namespace(&mut secret.metadata);
+                self.secrets.insert(&secret);
             }
             ("v1", "Namespace") => {
                 let ns: Namespace = serde_yaml_ng::from_value(value).map_err(bad)?;

@@ -42,7 +42,12 @@ pub fn render_inputs(inputs: &[(String, String)], only: Option<&str>) -> Result<
     }
     let several = prometheuses.len() > 1;
     for (i, p) in prometheuses.into_iter().enumerate() {
-        match render::render(p, &objects.namespaces, &objects.service_monitors) {
+        match render::render(
+            p,
+            &objects.namespaces,
+            &objects.service_monitors,
+            &objects.secrets,
+        ) {
             Ok(rendered) => {
                 for r in &rendered.rejected {
                     report.warnings.push(format!(

@@ -12,6 +12,7 @@ use kube::ResourceExt;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::crd::{Endpoint, Prometheus, RelabelConfig, ServiceMonitor};
+use super::credentials::{self, Secrets};
 use super::select::{self, NamespaceLabels, key};
 use super::validate;
 
@@ -54,11 +55,13 @@ pub fn render(
     prometheus: &Prometheus,
     namespaces: &NamespaceLabels,
     service_monitors: &[ServiceMonitor],
+    secrets: &Secrets,
 ) -> Result<Rendered, ConfigError> {
     let error = |reason: String| ConfigError {
         prometheus: key(prometheus),
         reason,
     };
+    validate::prometheus(prometheus).map_err(error)?;
     let global = Global::of(prometheus).map_err(error)?;
     let chosen =
         select::service_monitors(prometheus, namespaces, service_monitors).map_err(error)?;
@@ -67,14 +70,12 @@ pub fn render(
     let mut selected = Vec::new();
     let mut rejected = Vec::new();
     for sm in chosen {
-        match validate::service_monitor(sm, global.interval_ms) {
-            Ok(()) => {
+        let built = validate::service_monitor(sm, global.interval_ms)
+            .and_then(|()| service_monitor_jobs(sm, global.shards, secrets));
+        match built {
+            Ok(sm_jobs) => {
                 selected.push(key(sm));
-                for (i, ep) in sm.spec.endpoints.iter().enumerate() {
-                    let job =
-                        Value::Sequence(vec![Value::Mapping(scrape_job(sm, ep, i, global.shards))]);
-                    jobs.push_str(&to_yaml(&job));
-                }
+                jobs.push_str(&sm_jobs);
             }
             Err(reason) => rejected.push(Rejection {
                 service_monitor: key(sm),
@@ -182,7 +183,30 @@ pub fn sanitize(name: &str) -> String {
         .collect()
 }
 
-fn scrape_job(sm: &ServiceMonitor, ep: &Endpoint, index: usize, shards: u64) -> Mapping {
+/// The jobs of one ServiceMonitor as YAML, or why it is refused (a credential that cannot be
+/// resolved: never a job without it).
+fn service_monitor_jobs(
+    sm: &ServiceMonitor,
+    shards: u64,
+    secrets: &Secrets,
+) -> Result<String, String> {
+    let ns = sm.namespace().unwrap_or_default();
+    let mut out = String::new();
+    for (i, ep) in sm.spec.endpoints.iter().enumerate() {
+        let creds = credentials::entries(&ns, ep, &format!("spec.endpoints[{i}]"), secrets)?;
+        let job = scrape_job(sm, ep, i, shards, creds);
+        out.push_str(&to_yaml(&Value::Sequence(vec![Value::Mapping(job)])));
+    }
+    Ok(out)
+}
+
+fn scrape_job(
+    sm: &ServiceMonitor,
+    ep: &Endpoint,
+    index: usize,
+    shards: u64,
+    credentials: Vec<(&'static str, Value)>,
+) -> Mapping {
     let ns = sm.namespace().unwrap_or_default();
     let mut job = Mapping::new();
     job.insert(
@@ -221,6 +245,9 @@ fn scrape_job(sm: &ServiceMonitor, ep: &Endpoint, index: usize, shards: u64) -> 
     }
     if let Some(scheme) = &ep.scheme {
         job.insert("scheme".into(), scheme.to_ascii_lowercase().into());
+    }
+    for (k, v) in credentials {
+        job.insert(k.into(), v);
     }
     job.insert(
         "relabel_configs".into(),

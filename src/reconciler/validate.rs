@@ -1,9 +1,118 @@
 //! Validation of what users write: Prometheus durations, relabel rules and whole
 //! ServiceMonitors. A ServiceMonitor that fails is left out of the config with the reason
 //! (the Warning Event's message); the rest of the config is still written.
+//!
+//! **No silent drops.** A field this reconciler does not render is refused, never ignored: a
+//! ServiceMonitor using one (for example `basicAuth`, `tlsConfig` or `sampleLimit`) is left out
+//! with a Warning Event naming the field, since scraping without its credentials or limits
+//! would be wrong while looking right. A Prometheus that sets a field shaping the generated
+//! config ([`PROMETHEUS_UNRENDERED`]) gets no config at all (its Secret keeps the last good
+//! one) and a condition naming the field. Fields that do not change the config file (replicas,
+//! storage, resources, ...) are not its business.
 
-use super::crd::{Endpoint, RelabelConfig, ServiceMonitor};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::crd::{Endpoint, Prometheus, RelabelConfig, ServiceMonitor};
 use super::select;
+
+/// `Prometheus` spec fields that prometheus-operator v0.94 reads when it generates the config
+/// file, and that this reconciler does not render yet. Setting any of them refuses the
+/// Prometheus (found by reading the operator's `pkg/prometheus/promcfg.go`).
+pub const PROMETHEUS_UNRENDERED: &[&str] = &[
+    "additionalAlertManagerConfigs",
+    "additionalAlertRelabelConfigs",
+    "additionalScrapeConfigs",
+    "alerting",
+    "apiserverConfig",
+    "arbitraryFSAccessThroughSMs",
+    "bodySizeLimit",
+    "convertClassicHistogramsToNHCB",
+    "enforcedBodySizeLimit",
+    "enforcedKeepDroppedTargets",
+    "enforcedLabelLimit",
+    "enforcedLabelNameLengthLimit",
+    "enforcedLabelValueLengthLimit",
+    "enforcedNamespaceLabel",
+    "enforcedSampleLimit",
+    "enforcedTargetLimit",
+    "excludedFromEnforcement",
+    "exemplars",
+    "ignoreNamespaceSelectors",
+    "keepDroppedTargets",
+    "labelLimit",
+    "labelNameLengthLimit",
+    "labelValueLengthLimit",
+    "nameEscapingScheme",
+    "nameValidationScheme",
+    "otlp",
+    "overrideHonorLabels",
+    "overrideHonorTimestamps",
+    "podMonitorNamespaceSelector",
+    "podMonitorSelector",
+    "podTargetLabels",
+    "probeNamespaceSelector",
+    "probeSelector",
+    "prometheusExternalLabelName",
+    "queryLogFile",
+    "remoteRead",
+    "remoteWrite",
+    "replicaExternalLabelName",
+    "ruleNamespaceSelector",
+    "ruleQueryOffset",
+    "ruleSelector",
+    "runtime",
+    "sampleLimit",
+    "scrapeClasses",
+    "scrapeClassicHistograms",
+    "scrapeConfigNamespaceSelector",
+    "scrapeConfigSelector",
+    "scrapeFailureLogFile",
+    "scrapeNativeHistograms",
+    "scrapeProtocols",
+    "serviceDiscoveryRole",
+    "targetLimit",
+    "tracingConfig",
+    "tsdb",
+];
+
+/// Whether a field's value says anything: `null`, `false`, `""`, `{}` and `[]` are the same as
+/// leaving it out; anything else (including `0`) is a setting.
+fn is_set(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Number(_) => true,
+    }
+}
+
+/// The first field of `unrendered` that is set, as `path.field`.
+fn first_unrendered(path: &str, unrendered: &BTreeMap<String, Value>) -> Result<(), String> {
+    match unrendered.iter().find(|(_, v)| is_set(v)) {
+        Some((field, _)) => Err(format!(
+            "{path}.{field} is not rendered by promreload-reconciler; refused rather than dropped"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks that a Prometheus sets no field that shapes the config and is not rendered.
+pub fn prometheus(p: &Prometheus) -> Result<(), String> {
+    let set = PROMETHEUS_UNRENDERED
+        .iter()
+        .find(|f| p.spec.unrendered.get(**f).is_some_and(is_set));
+    match set {
+        Some(field) => Err(format!(
+            "spec.{field} shapes the generated config but is not rendered by \
+             promreload-reconciler; no config is generated rather than one without it"
+        )),
+        None => Ok(()),
+    }
+}
 
 /// Relabel actions Prometheus 2.42 understands (lower case).
 pub const ACTIONS: &[&str] = &[
@@ -119,8 +228,28 @@ fn first_line(s: &str) -> String {
 
 /// Checks a whole ServiceMonitor against the global scrape interval (milliseconds).
 pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(), String> {
+    first_unrendered("spec", &sm.spec.unrendered)?;
+    if let Some(ns) = &sm.spec.namespace_selector {
+        first_unrendered("spec.namespaceSelector", &ns.unrendered)?;
+    }
     select::validate(&sm.spec.selector).map_err(|e| format!("selector: {e}"))?;
     for (i, ep) in sm.spec.endpoints.iter().enumerate() {
+        let path = format!("spec.endpoints[{i}]");
+        first_unrendered(&path, &ep.unrendered)?;
+        if let Some(basic) = &ep.basic_auth {
+            first_unrendered(&format!("{path}.basicAuth"), &basic.unrendered)?;
+        }
+        if let Some(authz) = &ep.authorization {
+            first_unrendered(&format!("{path}.authorization"), &authz.unrendered)?;
+        }
+        for (what, rules) in [
+            ("relabelings", &ep.relabelings),
+            ("metricRelabelings", &ep.metric_relabelings),
+        ] {
+            for (j, rule) in rules.iter().enumerate() {
+                first_unrendered(&format!("{path}.{what}[{j}]"), &rule.unrendered)?;
+            }
+        }
         endpoint(ep, global_interval_ms).map_err(|e| format!("endpoints[{i}]: {e}"))?;
     }
     Ok(())
@@ -178,6 +307,59 @@ mod tests {
             target_label: Some("t".into()),
             ..Default::default()
         }
+    }
+
+    fn sm(yaml: &str) -> ServiceMonitor {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {{name: s, namespace: n}}\n{yaml}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn unrendered_fields_are_refused_by_path_and_empty_ones_ignored() {
+        let cases = [
+            (
+                "spec: {endpoints: [{port: web, oauth2: {clientId: {secret: {name: s, key: u}}}}]}",
+                "spec.endpoints[0].oauth2",
+            ),
+            (
+                "spec: {endpoints: [{port: web, basicAuth: {username: {name: s, key: u}, extra: 1}}]}",
+                "spec.endpoints[0].basicAuth.extra",
+            ),
+            ("spec: {sampleLimit: 0, endpoints: []}", "spec.sampleLimit"),
+            (
+                "spec: {endpoints: [{port: a}, {port: b, tlsConfig: {insecureSkipVerify: true}}]}",
+                "spec.endpoints[1].tlsConfig",
+            ),
+            (
+                "spec: {endpoints: [{port: a, relabelings: [{action: keep, regex: x, sourceLabels: [a], frobnicate: 1}]}]}",
+                "spec.endpoints[0].relabelings[0].frobnicate",
+            ),
+        ];
+        for (yaml, field) in cases {
+            let err = service_monitor(&sm(yaml), 30_000).unwrap_err();
+            assert!(err.starts_with(field) && err.contains("refused"), "{err}");
+        }
+        let fine = sm(
+            "spec: {endpoints: [{port: web, tlsConfig: {}, basicAuth: null, followRedirects: false}]}",
+        );
+        assert!(service_monitor(&fine, 30_000).is_ok());
+    }
+
+    #[test]
+    fn prometheus_fields_that_shape_the_config_are_refused() {
+        let p: Prometheus = serde_yaml_ng::from_str(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {replicas: 2, enforcedSampleLimit: 1000}",
+        )
+        .unwrap();
+        let err = prometheus(&p).unwrap_err();
+        assert!(err.starts_with("spec.enforcedSampleLimit"), "{err}");
+        let fine: Prometheus = serde_yaml_ng::from_str(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {replicas: 2, retention: 10d, overrideHonorLabels: false}",
+        )
+        .unwrap();
+        assert!(prometheus(&fine).is_ok());
     }
 
     #[test]
