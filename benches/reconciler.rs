@@ -37,6 +37,7 @@ fn reconciler(c: &mut Criterion) {
                     &objects.namespaces,
                     &objects.service_monitors,
                     &objects.secrets,
+                    &render::Options::default(),
                 )
                 .unwrap();
                 assert_eq!(r.selected.len(), n);

@@ -18,7 +18,17 @@ BIN="$CACHE/control-plane-k8s${K8S_VERSION}-etcd${ETCD_VERSION}"
 
 log() { echo "control-plane: $*" >&2; }
 
+# Two runs building at once would race on the cache: the second waits for the first. The
+# lock's descriptor is closed afterwards, so processes started later do not hold it.
 build() {
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.control-plane.lock"
+  flock 9
+  build_locked
+  exec 9>&-
+}
+
+build_locked() {
   if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/etcd" ] && [ -x "$BIN/kubectl" ]; then
     echo "$BIN"; return
   fi

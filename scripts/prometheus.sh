@@ -11,7 +11,17 @@ PROMETHEUS_MODULE_VERSION=v0.313.5   # Prometheus 3.13, prometheus-operator v0.9
 CACHE=${PROMRELOAD_CACHE:-$HOME/.cache/promreload}
 BIN="$CACHE/prometheus-$PROMETHEUS_MODULE_VERSION"
 
+# Two runs building at once would race on the cache: the second waits for the first. The
+# lock's descriptor is closed afterwards, so processes started later do not hold it.
 build() {
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.prometheus.lock"
+  flock 9
+  build_locked
+  exec 9>&-
+}
+
+build_locked() {
   if [ -x "$BIN/prometheus" ] && [ -x "$BIN/promtool" ]; then
     echo "$BIN"; return
   fi

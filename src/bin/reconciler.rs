@@ -11,12 +11,14 @@ use promreload::print_stdout;
 use promreload::reconciler::config::{ReconcilerConfig, VARIABLES};
 use promreload::reconciler::controller::{self, State};
 use promreload::reconciler::metrics::ReconcilerMetrics;
+use promreload::reconciler::render::Options;
 use promreload::reconciler::{crds_yaml, offline};
 use tokio_util::sync::CancellationToken;
 
 const USAGE: &str =
     "usage: promreload-reconciler                 run the controller (RECONCILER_* variables)
-       promreload-reconciler render [--prometheus NAMESPACE/NAME] FILE... (- for stdin)
+       promreload-reconciler render [--prometheus NAMESPACE/NAME] [--feature-gates=Name=bool,...]
+                                    FILE... (- for stdin)
        promreload-reconciler crds           print the CustomResourceDefinitions";
 
 fn main() -> ExitCode {
@@ -96,10 +98,19 @@ fn run() -> ExitCode {
 
 fn render(args: &[String]) -> ExitCode {
     let mut only = None;
+    let mut options = Options::default();
     let mut files = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        if let Some(v) = arg.strip_prefix("--prometheus=") {
+        if let Some(v) = arg.strip_prefix("--feature-gates=") {
+            options = match Options::from_feature_gates(v) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("promreload-reconciler: --feature-gates: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+        } else if let Some(v) = arg.strip_prefix("--prometheus=") {
             only = Some(v.to_string());
         } else if arg == "--prometheus" {
             only = it.next().cloned();
@@ -130,7 +141,7 @@ fn render(args: &[String]) -> ExitCode {
             }
         }
     }
-    match offline::render_inputs(&inputs, only.as_deref()) {
+    match offline::render_inputs(&inputs, only.as_deref(), &options) {
         Ok(report) => {
             print_stdout(&report.configs);
             for w in &report.warnings {

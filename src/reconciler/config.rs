@@ -20,6 +20,8 @@ struct Raw {
     namespace: String,
     #[serde(default = "default_resync")]
     resync_interval: String,
+    #[serde(default)]
+    feature_gates: String,
 }
 
 fn default_listen() -> String {
@@ -48,6 +50,8 @@ pub struct ReconcilerConfig {
     pub namespace: Option<String>,
     /// Full resync period.
     pub resync_interval: Duration,
+    /// Output choices, as prometheus-operator's feature gates make them.
+    pub options: crate::reconciler::render::Options,
 }
 
 /// Every variable with its default and meaning (for `--help` and the README).
@@ -68,6 +72,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "RECONCILER_RESYNC_INTERVAL",
         "5m",
         "full re-render of every Prometheus, besides watch events",
+    ),
+    (
+        "RECONCILER_FEATURE_GATES",
+        "",
+        "prometheus-operator's feature gates that change the output: PrometheusShardRetentionPolicy=true|false (default true, as in v0.94)",
     ),
 ];
 
@@ -93,7 +102,10 @@ impl ReconcilerConfig {
                 }
             })
             .map_err(|r| invalid("RECONCILER_RESYNC_INTERVAL", &raw.resync_interval, r))?;
+        let options = crate::reconciler::render::Options::from_feature_gates(&raw.feature_gates)
+            .map_err(|r| invalid("RECONCILER_FEATURE_GATES", &raw.feature_gates, r))?;
         Ok(Self {
+            options,
             listen_address: (!raw.listen_address.is_empty()).then_some(raw.listen_address),
             log_level: level,
             log_format: format,

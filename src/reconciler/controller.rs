@@ -290,7 +290,15 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         prometheus: name.clone(),
     };
     let secrets = referenced_secrets(&ctx, &service_monitors).await;
-    let outcome = match render::render(&prometheus, &namespaces, &service_monitors, &secrets) {
+    let options = ctx.config.options;
+    let rendered = render::render(
+        &prometheus,
+        &namespaces,
+        &service_monitors,
+        &secrets,
+        &options,
+    );
+    let outcome = match rendered {
         Ok(rendered) => {
             if secret::apply(&ctx.client, &prometheus, &rendered.yaml).await? {
                 ctx.metrics.secret_writes.inc();

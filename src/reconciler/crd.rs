@@ -50,6 +50,15 @@ pub struct PrometheusSpec {
     /// Number of shards (hashmod modulus), 1 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards: Option<i32>,
+    /// How long to keep data (`storage.tsdb.retention.time`; 24h when no retention is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
+    /// How much data to keep (`storage.tsdb.retention.size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_size: Option<String>,
+    /// The Prometheus version; below 3.11 the retention is not in the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -198,8 +207,10 @@ pub struct RelabelConfig {
     /// Replacement of replace-like actions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replacement: Option<String>,
-    /// Action, case-insensitive (`replace` when unset).
+    /// Action, case-insensitive (`replace` when unset: the API server fills it in, as with the
+    /// upstream CRDs, and so does the offline reader).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "replace"))]
     pub action: Option<String>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -86,6 +86,7 @@ impl Objects {
             ("monitoring.coreos.com/v1", "ServiceMonitor") => {
                 let mut sm: ServiceMonitor = serde_yaml_ng::from_value(value).map_err(bad)?;
                 default_namespace(&mut sm.metadata);
+                api_defaults(&mut sm);
                 self.service_monitors.push(sm);
             }
             _ => self
@@ -93,6 +94,21 @@ impl Objects {
                 .push(format!("{at}: {api_version} {kind} is not read")),
         }
         Ok(())
+    }
+}
+
+/// What the API server fills in from the CRD's defaults (the upstream CRDs' and ours): a
+/// relabeling without `action` is `replace`. Objects read from files get the same, so the
+/// preview equals what the controller renders.
+fn api_defaults(sm: &mut ServiceMonitor) {
+    for ep in &mut sm.spec.endpoints {
+        for rule in ep
+            .relabelings
+            .iter_mut()
+            .chain(ep.metric_relabelings.iter_mut())
+        {
+            rule.action.get_or_insert_with(|| "replace".into());
+        }
     }
 }
 

@@ -19,7 +19,11 @@ pub struct Report {
 }
 
 /// Renders every Prometheus in `inputs` (name, text), or only `only` (`namespace/name`).
-pub fn render_inputs(inputs: &[(String, String)], only: Option<&str>) -> Result<Report, String> {
+pub fn render_inputs(
+    inputs: &[(String, String)],
+    only: Option<&str>,
+    options: &render::Options,
+) -> Result<Report, String> {
     let mut objects = Objects::default();
     for (name, text) in inputs {
         objects.add_yaml(text, name)?;
@@ -47,6 +51,7 @@ pub fn render_inputs(inputs: &[(String, String)], only: Option<&str>) -> Result<
             &objects.namespaces,
             &objects.service_monitors,
             &objects.secrets,
+            options,
         ) {
             Ok(rendered) => {
                 for r in &rendered.rejected {

@@ -19,6 +19,7 @@ use super::validate;
 /// Defaults of the Prometheus spec.
 const DEFAULT_SCRAPE_INTERVAL: &str = "30s";
 const DEFAULT_EVALUATION_INTERVAL: &str = "30s";
+const DEFAULT_RETENTION: &str = "24h";
 
 /// A ServiceMonitor left out of the config, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +51,56 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// Choices that change the output the way prometheus-operator's feature gates do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// `PrometheusShardRetentionPolicy` (on by default in v0.94): every job first keeps only
+    /// the targets of active shards (the `__tmp_current_shard` rules).
+    pub shard_retention_policy: bool,
+}
+
+impl Default for Options {
+    /// The operator's defaults.
+    fn default() -> Self {
+        Self {
+            shard_retention_policy: true,
+        }
+    }
+}
+
+impl Options {
+    /// Parses the operator's `--feature-gates` syntax (`Name=true,Other=false`) over the
+    /// defaults; an unknown gate or value is an error.
+    pub fn from_feature_gates(gates: &str) -> Result<Self, String> {
+        let mut options = Self::default();
+        for gate in gates.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+            let (name, value) = gate
+                .split_once('=')
+                .ok_or_else(|| format!("feature gate {gate:?} is not Name=true or Name=false"))?;
+            let value: bool = value
+                .trim()
+                .parse()
+                .map_err(|_| format!("feature gate {name}: {value:?} is not true or false"))?;
+            match name.trim() {
+                "PrometheusShardRetentionPolicy" => options.shard_retention_policy = value,
+                other => {
+                    return Err(format!(
+                        "unknown feature gate {other:?} (known: PrometheusShardRetentionPolicy)"
+                    ));
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
 /// Renders the config of `prometheus` from every known ServiceMonitor and Namespace.
 pub fn render(
     prometheus: &Prometheus,
     namespaces: &NamespaceLabels,
     service_monitors: &[ServiceMonitor],
     secrets: &Secrets,
+    options: &Options,
 ) -> Result<Rendered, ConfigError> {
     let error = |reason: String| ConfigError {
         prometheus: key(prometheus),
@@ -71,7 +116,7 @@ pub fn render(
     let mut rejected = Vec::new();
     for sm in chosen {
         let built = validate::service_monitor(sm, global.interval_ms)
-            .and_then(|()| service_monitor_jobs(sm, global.shards, secrets));
+            .and_then(|()| service_monitor_jobs(sm, global.shards, secrets, options));
         match built {
             Ok(sm_jobs) => {
                 selected.push(key(sm));
@@ -92,11 +137,58 @@ pub fn render(
         yaml.push_str("scrape_configs:\n");
         yaml.push_str(&jobs);
     }
+    if let Some(storage) = storage(prometheus) {
+        let mut tail = Mapping::new();
+        tail.insert("storage".into(), storage);
+        yaml.push_str(&to_yaml(&tail));
+    }
     Ok(Rendered {
         yaml,
         selected,
         rejected,
     })
+}
+
+/// `storage.tsdb.retention`, which prometheus-operator writes for Prometheus 3.11 and later
+/// (its default version is v3.14): `time` is `spec.retention`, or 24h when no retention is
+/// set at all; `size` is `spec.retentionSize`.
+fn storage(prometheus: &Prometheus) -> Option<Value> {
+    let spec = &prometheus.spec;
+    if let Some(version) = &spec.version
+        && version_below(version, (3, 11))
+    {
+        return None;
+    }
+    let time = spec.retention.as_deref().filter(|t| !t.is_empty());
+    let size = spec.retention_size.as_deref().filter(|s| !s.is_empty());
+    let mut retention = Mapping::new();
+    match (time, size) {
+        (Some(t), _) => {
+            retention.insert("time".into(), t.into());
+        }
+        (None, None) => {
+            retention.insert("time".into(), DEFAULT_RETENTION.into());
+        }
+        (None, Some(_)) => {}
+    }
+    if let Some(size) = size {
+        retention.insert("size".into(), size.into());
+    }
+    Some(map([(
+        "tsdb",
+        map([("retention", Value::Mapping(retention))]),
+    )]))
+}
+
+/// Whether a Prometheus version (`v3.9.1`, `3.11.0`) is below `(major, minor)`; an
+/// unparsable version is not.
+fn version_below(version: &str, (major, minor): (u64, u64)) -> bool {
+    let mut parts = version.trim_start_matches('v').split('.');
+    let number = |p: Option<&str>| p.and_then(|p| p.parse::<u64>().ok());
+    match (number(parts.next()), number(parts.next())) {
+        (Some(a), Some(b)) => (a, b) < (major, minor),
+        _ => false,
+    }
 }
 
 fn to_yaml<T: serde::Serialize>(value: &T) -> String {
@@ -189,12 +281,13 @@ fn service_monitor_jobs(
     sm: &ServiceMonitor,
     shards: u64,
     secrets: &Secrets,
+    options: &Options,
 ) -> Result<String, String> {
     let ns = sm.namespace().unwrap_or_default();
     let mut out = String::new();
     for (i, ep) in sm.spec.endpoints.iter().enumerate() {
         let creds = credentials::entries(&ns, ep, &format!("spec.endpoints[{i}]"), secrets)?;
-        let job = scrape_job(sm, ep, i, shards, creds);
+        let job = scrape_job(sm, ep, i, shards, options, creds);
         out.push_str(&to_yaml(&Value::Sequence(vec![Value::Mapping(job)])));
     }
     Ok(out)
@@ -205,6 +298,7 @@ fn scrape_job(
     ep: &Endpoint,
     index: usize,
     shards: u64,
+    options: &Options,
     credentials: Vec<(&'static str, Value)>,
 ) -> Mapping {
     let ns = sm.namespace().unwrap_or_default();
@@ -251,7 +345,7 @@ fn scrape_job(
     }
     job.insert(
         "relabel_configs".into(),
-        Value::Sequence(relabelings(sm, ep, shards)),
+        Value::Sequence(relabelings(sm, ep, shards, options)),
     );
     if !ep.metric_relabelings.is_empty() {
         let rules = ep.metric_relabelings.iter().map(user_rule).collect();
@@ -276,7 +370,7 @@ fn sd_config(sm: &ServiceMonitor, ns: &str) -> Value {
 }
 
 /// The relabelings of one job, in prometheus-operator's order.
-fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, shards: u64) -> Vec<Value> {
+fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, shards: u64, options: &Options) -> Vec<Value> {
     let mut rules = vec![map([
         ("source_labels", strings(&["job"])),
         ("target_label", "__tmp_prometheus_job_name".into()),
@@ -312,7 +406,7 @@ fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, shards: u64) -> Vec<Value> {
         ]));
     }
     rules.extend(ep.relabelings.iter().map(user_rule));
-    rules.extend(sharding_rules(shards));
+    rules.extend(sharding_rules(shards, options.shard_retention_policy));
     rules
 }
 
@@ -362,20 +456,22 @@ fn selector_rules(sm: &ServiceMonitor) -> Vec<Value> {
 }
 
 fn port_rule(ep: &Endpoint) -> Option<Value> {
-    let (source, regex) = match (&ep.port, &ep.target_port) {
-        (Some(port), _) => ("__meta_kubernetes_endpoint_port_name", port.clone()),
-        (None, Some(IntOrString::String(name))) => {
-            ("__meta_kubernetes_pod_container_port_name", name.clone())
-        }
+    // A port number is written as a YAML integer, as the operator writes it.
+    let (source, regex): (&str, Value) = match (&ep.port, &ep.target_port) {
+        (Some(port), _) => ("__meta_kubernetes_endpoint_port_name", port.as_str().into()),
+        (None, Some(IntOrString::String(name))) => (
+            "__meta_kubernetes_pod_container_port_name",
+            name.as_str().into(),
+        ),
         (None, Some(IntOrString::Int(n))) if *n != 0 => {
-            ("__meta_kubernetes_pod_container_port_number", n.to_string())
+            ("__meta_kubernetes_pod_container_port_number", (*n).into())
         }
         _ => return None,
     };
     Some(map([
         ("action", "keep".into()),
         ("source_labels", strings(&[source])),
-        ("regex", regex.into()),
+        ("regex", regex),
     ]))
 }
 
@@ -468,8 +564,24 @@ fn user_rule(rule: &RelabelConfig) -> Value {
     Value::Mapping(m)
 }
 
-fn sharding_rules(shards: u64) -> Vec<Value> {
-    vec![
+fn sharding_rules(shards: u64, retention_policy: bool) -> Vec<Value> {
+    let mut rules = Vec::new();
+    if retention_policy {
+        // Only targets of an active shard, [0, shards): a shard kept after a scale-down
+        // (retention policy Retain) scrapes nothing.
+        let active: Vec<String> = (0..shards).map(|i| i.to_string()).collect();
+        rules.push(map([
+            ("target_label", "__tmp_current_shard".into()),
+            ("replacement", "$(SHARD)".into()),
+            ("action", "replace".into()),
+        ]));
+        rules.push(map([
+            ("source_labels", strings(&["__tmp_current_shard"])),
+            ("regex", active.join("|").into()),
+            ("action", "keep".into()),
+        ]));
+    }
+    rules.extend([
         map([
             ("source_labels", strings(&["__address__", "__tmp_hash"])),
             ("target_label", "__tmp_hash".into()),
@@ -491,7 +603,8 @@ fn sharding_rules(shards: u64) -> Vec<Value> {
             ("regex", "$(SHARD);|.+;.+".into()),
             ("action", "keep".into()),
         ]),
-    ]
+    ]);
+    rules
 }
 
 #[cfg(test)]
@@ -502,5 +615,49 @@ mod tests {
     fn label_names_are_sanitised() {
         assert_eq!(sanitize("app.kubernetes.io/name"), "app_kubernetes_io_name");
         assert_eq!(sanitize("ok_1"), "ok_1");
+    }
+
+    #[test]
+    fn feature_gates_parse_like_the_operators() {
+        assert!(Options::default().shard_retention_policy);
+        let off = Options::from_feature_gates("PrometheusShardRetentionPolicy=false").unwrap();
+        assert!(!off.shard_retention_policy);
+        assert_eq!(
+            Options::from_feature_gates(" ").unwrap(),
+            Options::default()
+        );
+        for bad in [
+            "Nope=true",
+            "PrometheusShardRetentionPolicy",
+            "PrometheusShardRetentionPolicy=maybe",
+        ] {
+            assert!(Options::from_feature_gates(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn retention_goes_into_storage_from_prometheus_3_11() {
+        let prom = |spec: &str| -> Prometheus {
+            serde_yaml_ng::from_str(&format!(
+                "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: k, namespace: n}}\nspec: {spec}"
+            ))
+            .unwrap()
+        };
+        let yaml = |p: &Prometheus| storage(p).map(|v| to_yaml(&v));
+        assert_eq!(
+            yaml(&prom("{}")).unwrap(),
+            "tsdb:\n  retention:\n    time: 24h\n"
+        );
+        assert_eq!(
+            yaml(&prom("{retention: 15d, retentionSize: 10GB}")).unwrap(),
+            "tsdb:\n  retention:\n    time: 15d\n    size: 10GB\n"
+        );
+        assert_eq!(
+            yaml(&prom("{retentionSize: 10GB}")).unwrap(),
+            "tsdb:\n  retention:\n    size: 10GB\n"
+        );
+        assert_eq!(yaml(&prom("{version: v3.10.2}")), None);
+        assert!(yaml(&prom("{version: v3.11.0}")).is_some());
+        assert!(yaml(&prom("{version: latest}")).is_some());
     }
 }

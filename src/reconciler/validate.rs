@@ -59,6 +59,7 @@ pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "remoteRead",
     "remoteWrite",
     "replicaExternalLabelName",
+    "retentionPercentage",
     "ruleNamespaceSelector",
     "ruleQueryOffset",
     "ruleSelector",

@@ -35,6 +35,12 @@ fn built(script: &str) -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
+/// The directory holding the real `prometheus-operator` and its upstream CRDs (`crds/`).
+pub fn operator_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| built("operator.sh"))
+}
+
 /// The kubectl built with the control plane.
 pub fn kubectl() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -92,6 +98,11 @@ impl Cluster {
                 own: None,
             };
         }
+        Self::start_own()
+    }
+
+    /// A control plane of this test's own (for tests that install other CRDs).
+    pub fn start_own() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new("bash")
             .arg(repo().join("scripts/control-plane.sh"))

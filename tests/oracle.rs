@@ -1,0 +1,314 @@
+//! The real prometheus-operator (v0.94.1, built from its Go module by `scripts/operator.sh`)
+//! as the oracle: for each case, the same objects are given to the operator and then to the
+//! reconciler, against a real kube-apiserver with the operator's own (upstream) CRDs, and
+//! the two `prometheus-<name>` Secrets are compared as parsed YAML, whole. Nothing is
+//! excluded. The operator runs with its default feature gates.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, DeleteParams};
+use support::cluster::*;
+use support::{Process, free_port};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The cases: Prometheus + ServiceMonitors (+ Secrets) as users write them, covering what
+/// the reconciler renders. `NS` is replaced by the case's namespace.
+const CASES: &[(&str, &str)] = &[
+    (
+        "basic",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {matchLabels: {release: k8s}}
+---
+kind: ServiceMonitor
+metadata: {name: web, labels: {release: k8s}}
+spec:
+  selector: {matchLabels: {app: web}}
+  endpoints:
+  - {port: http, path: /metrics, interval: 15s}
+---
+kind: ServiceMonitor
+metadata: {name: unselected, labels: {release: other}}
+spec:
+  selector: {matchLabels: {app: other}}
+  endpoints: [{port: http}]
+",
+    ),
+    (
+        "gerrit-credentials",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {matchLabels: {release: prometheus-operator}}
+---
+kind: Secret
+metadata: {name: gerrit}
+stringData: {user: gerrit-bot, token: s3cr3t-t0ken}
+---
+kind: ServiceMonitor
+metadata: {name: gerrit, labels: {release: prometheus-operator}}
+spec:
+  selector: {matchLabels: {app: gerrit}}
+  endpoints:
+  - port: http
+    path: /a/plugins/metrics-reporter-prometheus/metrics
+    basicAuth:
+      username: {name: gerrit, key: user}
+      password: {name: gerrit, key: token}
+  - port: http
+    bearerTokenSecret: {name: gerrit, key: token}
+  - port: http
+    authorization: {credentials: {name: gerrit, key: token}}
+  - port: http
+    authorization: {type: Token, credentials: {name: gerrit, key: token}}
+",
+    ),
+    (
+        "shards-and-relabelings",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  shards: 3
+  serviceMonitorSelector: {}
+---
+kind: ServiceMonitor
+metadata: {name: app}
+spec:
+  selector: {matchLabels: {app: app}}
+  endpoints:
+  - port: metrics
+    relabelings:
+    - {sourceLabels: [__meta_kubernetes_pod_node_name], targetLabel: node_name}
+    - {action: labeldrop, regex: 'tmp_.*'}
+    metricRelabelings:
+    - {sourceLabels: [__name__], regex: 'go_.*', action: drop}
+",
+    ),
+    (
+        "endpoint-fields",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {matchLabels: {team: a}}
+  scrapeInterval: 1m
+  scrapeTimeout: 20s
+  evaluationInterval: 2m
+  externalLabels: {cluster: prod, region: eu-1}
+  retention: 15d
+  retentionSize: 10GB
+---
+kind: ServiceMonitor
+metadata: {name: db, labels: {team: a}}
+spec:
+  jobLabel: app.kubernetes.io/name
+  targetLabels: [tier]
+  podTargetLabels: [version]
+  selector:
+    matchLabels: {app: db}
+    matchExpressions:
+    - {key: tier, operator: In, values: [backend, storage]}
+    - {key: canary, operator: NotIn, values: ['true']}
+    - {key: monitored, operator: Exists}
+    - {key: legacy, operator: DoesNotExist}
+  namespaceSelector: {matchNames: [NS, other]}
+  endpoints:
+  - {targetPort: 9187, scheme: https, params: {module: [pg]}, scrapeTimeout: 10s, honorLabels: true, honorTimestamps: false}
+  - {targetPort: web, filterRunning: false}
+  - {port: admin, interval: 30s}
+---
+kind: ServiceMonitor
+metadata: {name: everywhere, labels: {team: a}}
+spec:
+  selector: {matchLabels: {app: node-exporter}}
+  namespaceSelector: {any: true}
+  endpoints: [{port: metrics}]
+",
+    ),
+];
+
+fn kubectl_run(cluster: &Cluster, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(kubectl())
+        .args(args)
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The case's objects, in namespace `ns`, with their apiVersions.
+fn objects(yaml: &str, ns: &str) -> String {
+    yaml.split("\n---\n")
+        .map(|doc| {
+            let version = if doc.contains("kind: Secret") {
+                "v1"
+            } else {
+                "monitoring.coreos.com/v1"
+            };
+            let doc = doc.trim().replace("NS", ns).replacen(
+                "metadata: {",
+                &format!("metadata: {{namespace: {ns}, "),
+                1,
+            );
+            format!("apiVersion: {version}\n{doc}\n")
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// The config in `prometheus-k8s`, once it exists and stays the same for half a second.
+async fn settled_config(client: &Client, ns: &str, managed_by_us: bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    let mut last: Option<String> = None;
+    loop {
+        assert!(Instant::now() < deadline, "no settled config in {ns}");
+        let current = secret_config(client, ns, "prometheus-k8s")
+            .await
+            .filter(|(text, secret)| {
+                let ours = secret
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+                    .is_some_and(|v| v == "promreload-reconciler");
+                !text.is_empty() && ours == managed_by_us
+            })
+            .map(|(text, _)| text);
+        if let Some(text) = &current
+            && current == last
+        {
+            return text.clone();
+        }
+        last = current;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The real operator, restricted to `ns`.
+fn operator(cluster: &Cluster, ns: &str) -> Process {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let log = dir.join("operator.log");
+    let child = Command::new(operator_dir().join("prometheus-operator"))
+        .env_clear()
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .arg("--prometheus-config-reloader=quay.io/prometheus-operator/prometheus-config-reloader:v0.94.1")
+        .arg(format!("--namespaces={ns}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start prometheus-operator");
+    Process { child, log }
+}
+
+/// A readable account of how two configs differ, job by job.
+fn differences(theirs: &serde_yaml_ng::Value, ours: &serde_yaml_ng::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let (Some(a), Some(b)) = (theirs.as_mapping(), ours.as_mapping()) else {
+        return vec!["not both mappings".into()];
+    };
+    for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+        let (x, y) = (a.get(key), b.get(key));
+        if x == y {
+            continue;
+        }
+        let name = key.as_str().unwrap_or("?");
+        if let (Some(xs), Some(ys)) = (
+            x.and_then(|v| v.as_sequence()),
+            y.and_then(|v| v.as_sequence()),
+        ) && name == "scrape_configs"
+        {
+            for i in 0..xs.len().max(ys.len()) {
+                if xs.get(i) != ys.get(i) {
+                    out.push(format!(
+                        "scrape_configs[{i}]:\n--- operator\n{}--- reconciler\n{}",
+                        serde_yaml_ng::to_string(&xs.get(i)).unwrap(),
+                        serde_yaml_ng::to_string(&ys.get(i)).unwrap()
+                    ));
+                }
+            }
+        } else {
+            out.push(format!(
+                "{name}:\n--- operator\n{}--- reconciler\n{}",
+                serde_yaml_ng::to_string(&x).unwrap(),
+                serde_yaml_ng::to_string(&y).unwrap()
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_reconciler_renders_what_the_real_operator_renders() {
+    let cluster = Cluster::start_own();
+    let client = cluster.client().await;
+    // The operator's own CRDs (with their defaults and pruning), as in a real cluster.
+    let crds = operator_dir().join("crds");
+    kubectl_run(
+        &cluster,
+        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
+        None,
+    );
+    kubectl_run(
+        &cluster,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/prometheuses.monitoring.coreos.com",
+            "crd/servicemonitors.monitoring.coreos.com",
+        ],
+        None,
+    );
+    let mut failures = Vec::new();
+    for (name, yaml) in CASES {
+        let ns = unique(&format!("oracle-{name}"));
+        namespace(&client, &ns, &[]).await;
+        kubectl_run(&cluster, &["apply", "-f", "-"], Some(&objects(yaml, &ns)));
+
+        let op = operator(&cluster, &ns);
+        let theirs = settled_config(&client, &ns, false).await;
+        drop(op);
+        Api::<Secret>::namespaced(client.clone(), &ns)
+            .delete("prometheus-k8s", &DeleteParams::default())
+            .await
+            .unwrap();
+        let reconciler = cluster.reconciler(&[("RECONCILER_NAMESPACE", &ns)]);
+        let ours = settled_config(&client, &ns, true).await;
+        drop(reconciler);
+
+        let parse = |t: &str| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(t).unwrap();
+        let diff = differences(&parse(&theirs), &parse(&ours));
+        let jobs = parse(&ours)["scrape_configs"]
+            .as_sequence()
+            .map_or(0, Vec::len);
+        eprintln!("{name}: {jobs} jobs, {} differences", diff.len());
+        if !diff.is_empty() {
+            failures.push(format!("case {name}:\n{}", diff.join("\n")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
