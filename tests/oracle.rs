@@ -136,6 +136,58 @@ spec:
   endpoints: [{port: metrics}]
 ",
     ),
+    (
+        "limits-protocols-http",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+---
+kind: ServiceMonitor
+metadata: {name: limited}
+spec:
+  selector: {matchLabels: {app: limited}}
+  sampleLimit: 5000
+  targetLimit: 10
+  labelLimit: 40
+  labelNameLengthLimit: 100
+  labelValueLengthLimit: 200
+  keepDroppedTargets: 5
+  scrapeProtocols: [PrometheusProto, OpenMetricsText1.0.0, PrometheusText1.0.0]
+  fallbackScrapeProtocol: PrometheusText0.0.4
+  bodySizeLimit: 10MB
+  endpoints:
+  - port: web
+    followRedirects: false
+    enableHttp2: false
+    trackTimestampsStaleness: true
+    proxyUrl: http://proxy.example:3128
+    noProxy: localhost,.svc
+  - {port: admin, proxyFromEnvironment: true}
+",
+    ),
+    (
+        "older-version-gates",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  version: v2.45.0
+  serviceMonitorSelector: {}
+---
+kind: ServiceMonitor
+metadata: {name: gated}
+spec:
+  selector: {matchLabels: {app: gated}}
+  sampleLimit: 100
+  keepDroppedTargets: 5
+  scrapeProtocols: [PrometheusProto]
+  fallbackScrapeProtocol: PrometheusText0.0.4
+  endpoints:
+  - {port: web, trackTimestampsStaleness: true, enableHttp2: true}
+",
+    ),
 ];
 
 fn kubectl_run(cluster: &Cluster, args: &[&str], stdin: Option<&str>) -> String {

@@ -106,6 +106,33 @@ pub struct ServiceMonitorSpec {
     /// Pod labels copied onto the targets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pod_target_labels: Vec<String>,
+    /// Per-scrape sample limit (`sample_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_limit: Option<u64>,
+    /// Limit on the number of targets (`target_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_limit: Option<u64>,
+    /// Limit on labels per sample (`label_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_limit: Option<u64>,
+    /// Limit on a label name's length (`label_name_length_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_name_length_limit: Option<u64>,
+    /// Limit on a label value's length (`label_value_length_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_value_length_limit: Option<u64>,
+    /// Dropped targets kept in memory (`keep_dropped_targets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_dropped_targets: Option<u64>,
+    /// Scrape protocols to negotiate, in order (`scrape_protocols`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scrape_protocols: Vec<String>,
+    /// Protocol used when the target's content type is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_scrape_protocol: Option<String>,
+    /// Largest uncompressed response body accepted (`body_size_limit`, for example `10MB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_size_limit: Option<String>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -169,6 +196,24 @@ pub struct Endpoint {
     /// Drop targets of pods that are not running (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_running: Option<bool>,
+    /// Follow HTTP redirects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_redirects: Option<bool>,
+    /// Use HTTP/2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_http2: Option<bool>,
+    /// Track the staleness of samples with explicit timestamps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_timestamps_staleness: Option<bool>,
+    /// Proxy for scrapes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+    /// Hosts not to proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+    /// Take the proxy from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_from_environment: Option<bool>,
     /// Basic auth, with the user name and password from Secrets in the ServiceMonitor's
     /// namespace (written into the config, as the operator does).
     #[serde(default, skip_serializing_if = "Option::is_none")]

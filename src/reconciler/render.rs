@@ -115,8 +115,14 @@ pub fn render(
     let mut selected = Vec::new();
     let mut rejected = Vec::new();
     for sm in chosen {
-        let built = validate::service_monitor(sm, global.interval_ms)
-            .and_then(|()| service_monitor_jobs(sm, global.shards, secrets, options));
+        let built = validate::service_monitor(sm, global.interval_ms).and_then(|()| {
+            let ctx = JobContext {
+                shards: global.shards,
+                options,
+                version: prometheus.spec.version.as_deref(),
+            };
+            service_monitor_jobs(sm, &ctx, secrets)
+        });
         match built {
             Ok(sm_jobs) => {
                 selected.push(key(sm));
@@ -277,17 +283,32 @@ pub fn sanitize(name: &str) -> String {
 
 /// The jobs of one ServiceMonitor as YAML, or why it is refused (a credential that cannot be
 /// resolved: never a job without it).
+/// What every job of one Prometheus shares.
+struct JobContext<'a> {
+    shards: u64,
+    options: &'a Options,
+    /// `spec.version`: settings the version does not support are left out, as the operator
+    /// leaves them out (the operator's default version, v3.14, supports all of them).
+    version: Option<&'a str>,
+}
+
+impl JobContext<'_> {
+    fn supports(&self, major: u64, minor: u64) -> bool {
+        self.version
+            .is_none_or(|v| !version_below(v, (major, minor)))
+    }
+}
+
 fn service_monitor_jobs(
     sm: &ServiceMonitor,
-    shards: u64,
+    ctx: &JobContext,
     secrets: &Secrets,
-    options: &Options,
 ) -> Result<String, String> {
     let ns = sm.namespace().unwrap_or_default();
     let mut out = String::new();
     for (i, ep) in sm.spec.endpoints.iter().enumerate() {
         let creds = credentials::entries(&ns, ep, &format!("spec.endpoints[{i}]"), secrets)?;
-        let job = scrape_job(sm, ep, i, shards, options, creds);
+        let job = scrape_job(sm, ep, i, ctx, creds);
         out.push_str(&to_yaml(&Value::Sequence(vec![Value::Mapping(job)])));
     }
     Ok(out)
@@ -297,8 +318,7 @@ fn scrape_job(
     sm: &ServiceMonitor,
     ep: &Endpoint,
     index: usize,
-    shards: u64,
-    options: &Options,
+    ctx: &JobContext,
     credentials: Vec<(&'static str, Value)>,
 ) -> Mapping {
     let ns = sm.namespace().unwrap_or_default();
@@ -313,6 +333,12 @@ fn scrape_job(
     );
     if let Some(honor) = ep.honor_timestamps {
         job.insert("honor_timestamps".into(), honor.into());
+    }
+    if let Some(track) = ep
+        .track_timestamps_staleness
+        .filter(|_| ctx.supports(2, 48))
+    {
+        job.insert("track_timestamps_staleness".into(), track.into());
     }
     job.insert("kubernetes_sd_configs".into(), sd_config(sm, &ns));
     let optional = [
@@ -340,13 +366,75 @@ fn scrape_job(
     if let Some(scheme) = &ep.scheme {
         job.insert("scheme".into(), scheme.to_ascii_lowercase().into());
     }
+    if let Some(follow) = ep.follow_redirects.filter(|_| ctx.supports(2, 26)) {
+        job.insert("follow_redirects".into(), follow.into());
+    }
+    if let Some(http2) = ep.enable_http2.filter(|_| ctx.supports(2, 35)) {
+        job.insert("enable_http2".into(), http2.into());
+    }
+    if let Some(url) = &ep.proxy_url {
+        job.insert("proxy_url".into(), url.as_str().into());
+    }
+    if ctx.supports(2, 43) {
+        if let Some(hosts) = &ep.no_proxy {
+            job.insert("no_proxy".into(), hosts.as_str().into());
+        }
+        if let Some(from_env) = ep.proxy_from_environment {
+            job.insert("proxy_from_environment".into(), from_env.into());
+        }
+    }
     for (k, v) in credentials {
         job.insert(k.into(), v);
     }
     job.insert(
         "relabel_configs".into(),
-        Value::Sequence(relabelings(sm, ep, shards, options)),
+        Value::Sequence(relabelings(sm, ep, ctx.shards, ctx.options)),
     );
+    let spec = &sm.spec;
+    let limits = [
+        ("sample_limit", spec.sample_limit, (0, 0)),
+        ("target_limit", spec.target_limit, (2, 21)),
+        ("label_limit", spec.label_limit, (2, 27)),
+        (
+            "label_name_length_limit",
+            spec.label_name_length_limit,
+            (2, 27),
+        ),
+        (
+            "label_value_length_limit",
+            spec.label_value_length_limit,
+            (2, 27),
+        ),
+        ("keep_dropped_targets", spec.keep_dropped_targets, (2, 47)),
+    ];
+    for (key, limit, (major, minor)) in limits {
+        if let Some(limit) = limit.filter(|_| ctx.supports(major, minor)) {
+            job.insert(key.into(), limit.into());
+        }
+    }
+    if !spec.scrape_protocols.is_empty() && ctx.supports(2, 49) {
+        let protocols: Vec<&str> = spec
+            .scrape_protocols
+            .iter()
+            .map(String::as_str)
+            .filter(|p| *p != "PrometheusText1.0.0" || ctx.supports(3, 0))
+            .collect();
+        job.insert("scrape_protocols".into(), strings(&protocols));
+    }
+    if let Some(fallback) = spec
+        .fallback_scrape_protocol
+        .as_deref()
+        .filter(|_| ctx.supports(3, 0))
+    {
+        job.insert("fallback_scrape_protocol".into(), fallback.into());
+    }
+    if let Some(size) = spec
+        .body_size_limit
+        .as_deref()
+        .filter(|s| !s.is_empty() && ctx.supports(2, 28))
+    {
+        job.insert("body_size_limit".into(), size.into());
+    }
     if !ep.metric_relabelings.is_empty() {
         let rules = ep.metric_relabelings.iter().map(user_rule).collect();
         job.insert("metric_relabel_configs".into(), Value::Sequence(rules));

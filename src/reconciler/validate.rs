@@ -78,6 +78,25 @@ pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "tsdb",
 ];
 
+/// The scrape protocols Prometheus negotiates.
+pub const SCRAPE_PROTOCOLS: &[&str] = &[
+    "PrometheusProto",
+    "OpenMetricsText0.0.1",
+    "OpenMetricsText1.0.0",
+    "PrometheusText0.0.4",
+    "PrometheusText1.0.0",
+];
+
+/// A size as the CRD's pattern allows it (`0`, `10MB`, `1.5GiB`).
+fn is_byte_size(s: &str) -> bool {
+    use std::sync::OnceLock;
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"^(0|([0-9]*[.])?[0-9]+((K|M|G|T|E|P)i?)?B)$").expect("valid regex")
+    })
+    .is_match(s)
+}
+
 /// Whether a field's value says anything: `null`, `false`, `""`, `{}` and `[]` are the same as
 /// leaving it out; anything else (including `0`) is a setting.
 fn is_set(value: &Value) -> bool {
@@ -234,6 +253,25 @@ pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(
         first_unrendered("spec.namespaceSelector", &ns.unrendered)?;
     }
     select::validate(&sm.spec.selector).map_err(|e| format!("selector: {e}"))?;
+    let protocols = sm.spec.scrape_protocols.iter();
+    for (i, protocol) in protocols
+        .chain(&sm.spec.fallback_scrape_protocol)
+        .enumerate()
+    {
+        if !SCRAPE_PROTOCOLS.contains(&protocol.as_str()) {
+            return Err(format!(
+                "scrape protocol {protocol:?} (entry {i}) is not one of {}",
+                SCRAPE_PROTOCOLS.join(", ")
+            ));
+        }
+    }
+    if let Some(size) = &sm.spec.body_size_limit
+        && !is_byte_size(size)
+    {
+        return Err(format!(
+            "bodySizeLimit {size:?} is not a size such as 10MB, 512KiB or 0"
+        ));
+    }
     for (i, ep) in sm.spec.endpoints.iter().enumerate() {
         let path = format!("spec.endpoints[{i}]");
         first_unrendered(&path, &ep.unrendered)?;
@@ -328,7 +366,10 @@ mod tests {
                 "spec: {endpoints: [{port: web, basicAuth: {username: {name: s, key: u}, extra: 1}}]}",
                 "spec.endpoints[0].basicAuth.extra",
             ),
-            ("spec: {sampleLimit: 0, endpoints: []}", "spec.sampleLimit"),
+            (
+                "spec: {attachMetadata: {node: true}, endpoints: []}",
+                "spec.attachMetadata",
+            ),
             (
                 "spec: {endpoints: [{port: a}, {port: b, tlsConfig: {insecureSkipVerify: true}}]}",
                 "spec.endpoints[1].tlsConfig",
@@ -346,6 +387,26 @@ mod tests {
             "spec: {endpoints: [{port: web, tlsConfig: {}, basicAuth: null, followRedirects: false}]}",
         );
         assert!(service_monitor(&fine, 30_000).is_ok());
+    }
+
+    #[test]
+    fn protocols_and_sizes_are_checked() {
+        let ok = sm(
+            "spec: {scrapeProtocols: [PrometheusProto], fallbackScrapeProtocol: PrometheusText0.0.4, bodySizeLimit: 1.5GiB, endpoints: []}",
+        );
+        assert!(service_monitor(&ok, 30_000).is_ok());
+        let bad = sm("spec: {scrapeProtocols: [Protobuf], endpoints: []}");
+        assert!(
+            service_monitor(&bad, 30_000)
+                .unwrap_err()
+                .contains("\"Protobuf\"")
+        );
+        let bad = sm("spec: {bodySizeLimit: lots, endpoints: []}");
+        assert!(
+            service_monitor(&bad, 30_000)
+                .unwrap_err()
+                .contains("bodySizeLimit")
+        );
     }
 
     #[test]
