@@ -188,6 +188,53 @@ spec:
   - {port: web, trackTimestampsStaleness: true, enableHttp2: true}
 ",
     ),
+    (
+        "prometheus-overrides-and-enforcement",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+  overrideHonorLabels: true
+  overrideHonorTimestamps: true
+  ignoreNamespaceSelectors: true
+  enforcedNamespaceLabel: tenant
+  prometheusExternalLabelName: cluster_prometheus
+  replicaExternalLabelName: ''
+  externalLabels: {cluster_prometheus: user-value, team: x}
+  sampleLimit: 1000
+  enforcedSampleLimit: 500
+  targetLimit: 50
+  enforcedLabelLimit: 30
+  enforcedKeepDroppedTargets: 10
+  bodySizeLimit: 20MB
+  enforcedBodySizeLimit: 10MB
+  scrapeProtocols: [OpenMetricsText1.0.0, PrometheusProto]
+---
+kind: ServiceMonitor
+metadata: {name: tenant-a}
+spec:
+  selector: {matchLabels: {app: a}}
+  namespaceSelector: {any: true}
+  sampleLimit: 2000
+  labelLimit: 10
+  targetLimit: 5
+  bodySizeLimit: 50MB
+  endpoints:
+  - port: web
+    honorLabels: true
+    honorTimestamps: true
+    metricRelabelings:
+    - {action: labeldrop, regex: tenant}
+---
+kind: ServiceMonitor
+metadata: {name: tenant-b}
+spec:
+  selector: {matchLabels: {app: b}}
+  bodySizeLimit: 1MB
+  endpoints: [{port: web}]
+",
+    ),
 ];
 
 fn kubectl_run(cluster: &Cluster, args: &[&str], stdin: Option<&str>) -> String {

@@ -337,15 +337,18 @@ async fn fields_it_cannot_render_are_refused_loudly_never_dropped() {
         .1
         .resource_version();
     let prometheuses = Api::<Prometheus>::namespaced(client.clone(), mon);
-    let limit =
-        |value: serde_json::Value| Patch::Merge(json!({"spec": {"enforcedSampleLimit": value}}));
+    let limit = |value: serde_json::Value| Patch::Merge(json!({"spec": {"remoteWrite": value}}));
     prometheuses
-        .patch("k8s", &PatchParams::default(), &limit(json!(1000)))
+        .patch(
+            "k8s",
+            &PatchParams::default(),
+            &limit(json!([{"url": "http://thanos:19291/api/v1/receive"}])),
+        )
         .await
         .unwrap();
     eventually("status False naming the field", || async {
         condition(client, mon).await.is_some_and(|(s, r, m, _, _)| {
-            s == "False" && r == "InvalidConfiguration" && m.starts_with("spec.enforcedSampleLimit")
+            s == "False" && r == "InvalidConfiguration" && m.starts_with("spec.remoteWrite")
         })
     })
     .await;

@@ -59,6 +59,69 @@ pub struct PrometheusSpec {
     /// The Prometheus version; below 3.11 the retention is not in the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// `honor_labels` is always false (targets cannot override labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_honor_labels: Option<bool>,
+    /// `honor_timestamps` is always false where it is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_honor_timestamps: Option<bool>,
+    /// ServiceMonitors' `namespaceSelector`s are ignored: each discovers in its own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_namespace_selectors: Option<bool>,
+    /// A label set to each target's ServiceMonitor namespace, last, on targets and samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_namespace_label: Option<String>,
+    /// Name of the `prometheus` external label (`""` leaves it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus_external_label_name: Option<String>,
+    /// Name of the `prometheus_replica` external label (`""` leaves it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_external_label_name: Option<String>,
+    /// Global `sample_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_limit: Option<u64>,
+    /// Global `target_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_limit: Option<u64>,
+    /// Global `label_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_limit: Option<u64>,
+    /// Global `label_name_length_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_name_length_limit: Option<u64>,
+    /// Global `label_value_length_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_value_length_limit: Option<u64>,
+    /// Global `keep_dropped_targets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_dropped_targets: Option<u64>,
+    /// Upper bound of every job's `sample_limit` (and the global default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_sample_limit: Option<u64>,
+    /// Upper bound of every job's `target_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_target_limit: Option<u64>,
+    /// Upper bound of every job's `label_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_label_limit: Option<u64>,
+    /// Upper bound of every job's `label_name_length_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_label_name_length_limit: Option<u64>,
+    /// Upper bound of every job's `label_value_length_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_label_value_length_limit: Option<u64>,
+    /// Upper bound of every job's `keep_dropped_targets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_keep_dropped_targets: Option<u64>,
+    /// Global `body_size_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_size_limit: Option<String>,
+    /// Upper bound of every job's `body_size_limit` (and the global default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_body_size_limit: Option<String>,
+    /// Global `scrape_protocols`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scrape_protocols: Vec<String>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

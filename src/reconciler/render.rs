@@ -11,7 +11,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 use serde_yaml_ng::{Mapping, Value};
 
-use super::crd::{Endpoint, Prometheus, RelabelConfig, ServiceMonitor};
+use super::crd::{
+    Endpoint, NamespaceSelector, Prometheus, PrometheusSpec, RelabelConfig, ServiceMonitor,
+};
 use super::credentials::{self, Secrets};
 use super::select::{self, NamespaceLabels, key};
 use super::validate;
@@ -119,6 +121,7 @@ pub fn render(
             let ctx = JobContext {
                 shards: global.shards,
                 options,
+                spec: &prometheus.spec,
                 version: prometheus.spec.version.as_deref(),
             };
             service_monitor_jobs(sm, &ctx, secrets)
@@ -153,6 +156,92 @@ pub fn render(
         selected,
         rejected,
     })
+}
+
+/// The limits of a Prometheus: key, global value, enforced upper bound, minimum version.
+type GlobalLimit = (&'static str, Option<u64>, Option<u64>, (u64, u64));
+
+fn global_limits(spec: &PrometheusSpec) -> [GlobalLimit; 6] {
+    [
+        (
+            "sample_limit",
+            spec.sample_limit,
+            spec.enforced_sample_limit,
+            (2, 45),
+        ),
+        (
+            "target_limit",
+            spec.target_limit,
+            spec.enforced_target_limit,
+            (2, 45),
+        ),
+        (
+            "label_limit",
+            spec.label_limit,
+            spec.enforced_label_limit,
+            (2, 45),
+        ),
+        (
+            "label_name_length_limit",
+            spec.label_name_length_limit,
+            spec.enforced_label_name_length_limit,
+            (2, 45),
+        ),
+        (
+            "label_value_length_limit",
+            spec.label_value_length_limit,
+            spec.enforced_label_value_length_limit,
+            (2, 45),
+        ),
+        (
+            "keep_dropped_targets",
+            spec.keep_dropped_targets,
+            spec.enforced_keep_dropped_targets,
+            (2, 47),
+        ),
+    ]
+}
+
+/// A job's limit under an enforced one, as the operator computes it: the smaller of the two;
+/// without a job limit, none (from Prometheus 2.45 the global section carries the enforced
+/// one) or the enforced one (older versions).
+fn job_limit(user: Option<u64>, enforced: Option<u64>, ctx: &JobContext) -> Option<u64> {
+    match (user, enforced.filter(|e| *e > 0)) {
+        (user, None) => user,
+        (None | Some(0), Some(e)) => (!ctx.supports(2, 45)).then_some(e),
+        (Some(u), Some(e)) => Some(u.min(e)),
+    }
+}
+
+/// The smaller of a job's body size limit and the enforced one, in bytes (units are powers of
+/// 1024, as Prometheus reads them); either one when the other is unset.
+fn lower_size<'a>(user: Option<&'a str>, enforced: Option<&'a str>) -> Option<&'a str> {
+    let (user, enforced) = (
+        user.filter(|s| !s.is_empty()),
+        enforced.filter(|s| !s.is_empty()),
+    );
+    match (user, enforced) {
+        (Some(u), Some(e)) if size_bytes(u) > size_bytes(e) => Some(e),
+        (Some(u), _) => Some(u),
+        (None, e) => e,
+    }
+}
+
+fn size_bytes(s: &str) -> f64 {
+    let digits = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let number: f64 = s[..digits].parse().unwrap_or(0.0);
+    let power = match s[digits..].chars().next() {
+        Some('K') => 1,
+        Some('M') => 2,
+        Some('G') => 3,
+        Some('T') => 4,
+        Some('P') => 5,
+        Some('E') => 6,
+        _ => 0,
+    };
+    number * 1024f64.powi(power)
 }
 
 /// `storage.tsdb.retention`, which prometheus-operator writes for Prometheus 3.11 and later
@@ -233,10 +322,61 @@ impl Global {
             }
             yaml.insert("scrape_timeout".into(), timeout.as_str().into());
         }
+        let supports = |major, minor| {
+            spec.version
+                .as_deref()
+                .is_none_or(|v| !version_below(v, (major, minor)))
+        };
+        if !spec.scrape_protocols.is_empty() && supports(2, 49) {
+            let protocols: Vec<&str> = spec
+                .scrape_protocols
+                .iter()
+                .map(String::as_str)
+                .filter(|p| *p != "PrometheusText1.0.0" || supports(3, 0))
+                .collect();
+            yaml.insert("scrape_protocols".into(), strings(&protocols));
+        }
+        // The operator's names win over the user's labels of the same name; an empty name
+        // leaves its label out.
         let mut labels: BTreeMap<String, String> = spec.external_labels.clone().unwrap_or_default();
-        labels.insert("prometheus".into(), key(prometheus));
-        labels.insert("prometheus_replica".into(), "$(POD_NAME)".into());
+        let name = spec
+            .prometheus_external_label_name
+            .as_deref()
+            .unwrap_or("prometheus");
+        if !name.is_empty() {
+            labels.insert(name.into(), key(prometheus));
+        }
+        let replica = spec
+            .replica_external_label_name
+            .as_deref()
+            .unwrap_or("prometheus_replica");
+        if !replica.is_empty() {
+            labels.insert(replica.into(), "$(POD_NAME)".into());
+        }
         yaml.insert("external_labels".into(), string_map(&labels));
+        if supports(2, 45) {
+            let body = spec
+                .body_size_limit
+                .as_deref()
+                .or(spec.enforced_body_size_limit.as_deref())
+                .filter(|s| !s.is_empty());
+            if let Some(body) = body {
+                yaml.insert("body_size_limit".into(), body.into());
+            }
+            for (key, limit, enforced, min) in global_limits(spec) {
+                if !supports(min.0, min.1) {
+                    continue;
+                }
+                let value = match (limit.filter(|l| *l > 0), enforced.filter(|e| *e > 0)) {
+                    (Some(l), Some(e)) => Some(l.min(e)),
+                    (Some(l), None) => Some(l),
+                    (None, e) => e,
+                };
+                if let Some(value) = value {
+                    yaml.insert(key.into(), value.into());
+                }
+            }
+        }
         yaml.insert("evaluation_interval".into(), evaluation.into());
         let shards = match spec.shards {
             None => 1,
@@ -287,6 +427,8 @@ pub fn sanitize(name: &str) -> String {
 struct JobContext<'a> {
     shards: u64,
     options: &'a Options,
+    /// The Prometheus's settings that shape every job.
+    spec: &'a PrometheusSpec,
     /// `spec.version`: settings the version does not support are left out, as the operator
     /// leaves them out (the operator's default version, v3.14, supports all of them).
     version: Option<&'a str>,
@@ -327,11 +469,15 @@ fn scrape_job(
         "job_name".into(),
         format!("serviceMonitor/{ns}/{}/{index}", sm.name_any()).into(),
     );
+    let spec = ctx.spec;
+    let override_labels = spec.override_honor_labels.unwrap_or(false);
     job.insert(
         "honor_labels".into(),
-        ep.honor_labels.unwrap_or(false).into(),
+        (ep.honor_labels.unwrap_or(false) && !override_labels).into(),
     );
-    if let Some(honor) = ep.honor_timestamps {
+    let override_timestamps = spec.override_honor_timestamps.unwrap_or(false);
+    if ep.honor_timestamps.is_some() || override_timestamps {
+        let honor = ep.honor_timestamps.unwrap_or(false) && !override_timestamps;
         job.insert("honor_timestamps".into(), honor.into());
     }
     if let Some(track) = ep
@@ -340,7 +486,11 @@ fn scrape_job(
     {
         job.insert("track_timestamps_staleness".into(), track.into());
     }
-    job.insert("kubernetes_sd_configs".into(), sd_config(sm, &ns));
+    let ignore_selectors = spec.ignore_namespace_selectors.unwrap_or(false);
+    job.insert(
+        "kubernetes_sd_configs".into(),
+        sd_config(sm, &ns, ignore_selectors),
+    );
     let optional = [
         ("scrape_interval", ep.interval.clone()),
         ("scrape_timeout", ep.scrape_timeout.clone()),
@@ -388,8 +538,9 @@ fn scrape_job(
     }
     job.insert(
         "relabel_configs".into(),
-        Value::Sequence(relabelings(sm, ep, ctx.shards, ctx.options)),
+        Value::Sequence(relabelings(sm, ep, ctx)),
     );
+    let enforced = global_limits(spec);
     let spec = &sm.spec;
     let limits = [
         ("sample_limit", spec.sample_limit, (0, 0)),
@@ -407,7 +558,8 @@ fn scrape_job(
         ),
         ("keep_dropped_targets", spec.keep_dropped_targets, (2, 47)),
     ];
-    for (key, limit, (major, minor)) in limits {
+    for ((key, limit, (major, minor)), (_, _, enforced, _)) in limits.into_iter().zip(enforced) {
+        let limit = job_limit(limit, enforced, ctx);
         if let Some(limit) = limit.filter(|_| ctx.supports(major, minor)) {
             job.insert(key.into(), limit.into());
         }
@@ -428,22 +580,44 @@ fn scrape_job(
     {
         job.insert("fallback_scrape_protocol".into(), fallback.into());
     }
-    if let Some(size) = spec
-        .body_size_limit
-        .as_deref()
-        .filter(|s| !s.is_empty() && ctx.supports(2, 28))
-    {
+    let size = lower_size(
+        spec.body_size_limit.as_deref(),
+        ctx.spec.enforced_body_size_limit.as_deref(),
+    );
+    if let Some(size) = size.filter(|_| ctx.supports(2, 28)) {
         job.insert("body_size_limit".into(), size.into());
     }
-    if !ep.metric_relabelings.is_empty() {
-        let rules = ep.metric_relabelings.iter().map(user_rule).collect();
-        job.insert("metric_relabel_configs".into(), Value::Sequence(rules));
+    let mut metric_rules: Vec<Value> = ep.metric_relabelings.iter().map(user_rule).collect();
+    metric_rules.extend(namespace_label_rule(ctx, &ns));
+    if !metric_rules.is_empty() {
+        job.insert(
+            "metric_relabel_configs".into(),
+            Value::Sequence(metric_rules),
+        );
     }
     job
 }
 
-fn sd_config(sm: &ServiceMonitor, ns: &str) -> Value {
-    let selector = sm.spec.namespace_selector.clone().unwrap_or_default();
+/// `enforcedNamespaceLabel`: the label set to the ServiceMonitor's namespace, appended last
+/// so no relabeling of the user's can override it.
+fn namespace_label_rule(ctx: &JobContext, ns: &str) -> Option<Value> {
+    let label = ctx
+        .spec
+        .enforced_namespace_label
+        .as_deref()
+        .filter(|l| !l.is_empty())?;
+    Some(map([
+        ("target_label", label.into()),
+        ("replacement", ns.into()),
+    ]))
+}
+
+fn sd_config(sm: &ServiceMonitor, ns: &str, ignore_selectors: bool) -> Value {
+    let selector = if ignore_selectors {
+        NamespaceSelector::default()
+    } else {
+        sm.spec.namespace_selector.clone().unwrap_or_default()
+    };
     let mut sd = Mapping::new();
     sd.insert("role".into(), "endpoints".into());
     if !selector.any {
@@ -458,7 +632,7 @@ fn sd_config(sm: &ServiceMonitor, ns: &str) -> Value {
 }
 
 /// The relabelings of one job, in prometheus-operator's order.
-fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, shards: u64, options: &Options) -> Vec<Value> {
+fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, ctx: &JobContext) -> Vec<Value> {
     let mut rules = vec![map([
         ("source_labels", strings(&["job"])),
         ("target_label", "__tmp_prometheus_job_name".into()),
@@ -494,7 +668,14 @@ fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, shards: u64, options: &Option
         ]));
     }
     rules.extend(ep.relabelings.iter().map(user_rule));
-    rules.extend(sharding_rules(shards, options.shard_retention_policy));
+    rules.extend(namespace_label_rule(
+        ctx,
+        &sm.namespace().unwrap_or_default(),
+    ));
+    rules.extend(sharding_rules(
+        ctx.shards,
+        ctx.options.shard_retention_policy,
+    ));
     rules
 }
 

@@ -27,53 +27,32 @@ pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "alerting",
     "apiserverConfig",
     "arbitraryFSAccessThroughSMs",
-    "bodySizeLimit",
     "convertClassicHistogramsToNHCB",
-    "enforcedBodySizeLimit",
-    "enforcedKeepDroppedTargets",
-    "enforcedLabelLimit",
-    "enforcedLabelNameLengthLimit",
-    "enforcedLabelValueLengthLimit",
-    "enforcedNamespaceLabel",
-    "enforcedSampleLimit",
-    "enforcedTargetLimit",
     "excludedFromEnforcement",
     "exemplars",
-    "ignoreNamespaceSelectors",
-    "keepDroppedTargets",
-    "labelLimit",
-    "labelNameLengthLimit",
-    "labelValueLengthLimit",
     "nameEscapingScheme",
     "nameValidationScheme",
     "otlp",
-    "overrideHonorLabels",
-    "overrideHonorTimestamps",
     "podMonitorNamespaceSelector",
     "podMonitorSelector",
     "podTargetLabels",
     "probeNamespaceSelector",
     "probeSelector",
-    "prometheusExternalLabelName",
     "queryLogFile",
     "remoteRead",
     "remoteWrite",
-    "replicaExternalLabelName",
     "retentionPercentage",
     "ruleNamespaceSelector",
     "ruleQueryOffset",
     "ruleSelector",
     "runtime",
-    "sampleLimit",
     "scrapeClasses",
     "scrapeClassicHistograms",
     "scrapeConfigNamespaceSelector",
     "scrapeConfigSelector",
     "scrapeFailureLogFile",
     "scrapeNativeHistograms",
-    "scrapeProtocols",
     "serviceDiscoveryRole",
-    "targetLimit",
     "tracingConfig",
     "tsdb",
 ];
@@ -120,8 +99,29 @@ fn first_unrendered(path: &str, unrendered: &BTreeMap<String, Value>) -> Result<
     }
 }
 
-/// Checks that a Prometheus sets no field that shapes the config and is not rendered.
+/// Checks that a Prometheus sets no field that shapes the config and is not rendered, and
+/// that the rendered ones are valid.
 pub fn prometheus(p: &Prometheus) -> Result<(), String> {
+    for protocol in &p.spec.scrape_protocols {
+        if !SCRAPE_PROTOCOLS.contains(&protocol.as_str()) {
+            return Err(format!(
+                "spec.scrapeProtocols: {protocol:?} is not one of {}",
+                SCRAPE_PROTOCOLS.join(", ")
+            ));
+        }
+    }
+    for (field, size) in [
+        ("bodySizeLimit", &p.spec.body_size_limit),
+        ("enforcedBodySizeLimit", &p.spec.enforced_body_size_limit),
+    ] {
+        if let Some(size) = size.as_deref().filter(|s| !s.is_empty())
+            && !is_byte_size(size)
+        {
+            return Err(format!(
+                "spec.{field}: {size:?} is not a size such as 10MB or 512KiB"
+            ));
+        }
+    }
     let set = PROMETHEUS_UNRENDERED
         .iter()
         .find(|f| p.spec.unrendered.get(**f).is_some_and(is_set));
@@ -412,11 +412,11 @@ mod tests {
     #[test]
     fn prometheus_fields_that_shape_the_config_are_refused() {
         let p: Prometheus = serde_yaml_ng::from_str(
-            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {replicas: 2, enforcedSampleLimit: 1000}",
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {replicas: 2, remoteWrite: [{url: \"http://thanos:19291/api/v1/receive\"}]}",
         )
         .unwrap();
         let err = prometheus(&p).unwrap_err();
-        assert!(err.starts_with("spec.enforcedSampleLimit"), "{err}");
+        assert!(err.starts_with("spec.remoteWrite"), "{err}");
         let fine: Prometheus = serde_yaml_ng::from_str(
             "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {replicas: 2, retention: 10d, overrideHonorLabels: false}",
         )
