@@ -477,6 +477,64 @@ async fn credentials_come_from_secrets_and_follow_their_rotation() {
 }
 
 #[tokio::test]
+async fn an_unmanaged_prometheus_keeps_the_users_config() {
+    use k8s_openapi::api::core::v1::Secret;
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let (client, mon) = (&f.client, f.mon.as_str());
+    // Two Prometheuses without selectors: one whose Secret the user filled, one without.
+    let user_config = "global: {scrape_interval: 10s}\nscrape_configs: [{job_name: mine}]\n";
+    let secrets = Api::<Secret>::namespaced(client.clone(), mon);
+    let users: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "prometheus-mine", "namespace": mon},
+        "data": {"prometheus.yaml.gz": k8s_openapi::ByteString(promreload::reconciler::secret::gzip(user_config))}
+    }))
+    .unwrap();
+    secrets.create(&Default::default(), &users).await.unwrap();
+    for name in ["mine", "fresh"] {
+        let yaml = format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: {name}, namespace: {mon}}}\nspec: {{replicas: 1}}\n"
+        );
+        apply::<Prometheus>(client, mon, &yaml).await;
+    }
+    let before = secrets
+        .get("prometheus-mine")
+        .await
+        .unwrap()
+        .resource_version();
+    let _reconciler = cluster.reconciler(&[]);
+    eventually("an empty Secret is created for the one without", || async {
+        secret_config(client, mon, "prometheus-fresh")
+            .await
+            .is_some_and(|(text, _)| text.is_empty())
+    })
+    .await;
+    let reason = |name: &'static str| async move {
+        Api::<Prometheus>::namespaced(client.clone(), mon)
+            .get(name)
+            .await
+            .ok()
+            .and_then(|p| p.status)
+            .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == "Reconciled"))
+            .map(|c| c.reason)
+    };
+    eventually("both say ConfigurationUnmanaged", || async {
+        reason("mine").await.as_deref() == Some("ConfigurationUnmanaged")
+            && reason("fresh").await.as_deref() == Some("ConfigurationUnmanaged")
+    })
+    .await;
+    let after = secrets.get("prometheus-mine").await.unwrap();
+    assert_eq!(
+        after.resource_version(),
+        before,
+        "the user's Secret is untouched"
+    );
+    let (text, _) = secret_config(client, mon, "prometheus-mine").await.unwrap();
+    assert_eq!(text, user_config);
+}
+
+#[tokio::test]
 async fn a_restart_over_unchanged_inputs_writes_nothing() {
     let _turn = serial().await;
     let cluster = Cluster::start();

@@ -62,8 +62,12 @@ fn conformance_with_prometheus_operator_goldens() {
         // PrometheusShardRetentionPolicy adds the `__tmp_current_shard` rules: rendered with
         // the gate off, as the operator renders them with `--feature-gates` set the same way.
         // The default (gate on) is checked against the real operator in tests/oracle.rs.
+        // The Go tests also call the generator directly, so a Prometheus without selectors
+        // (the global-settings cases) is rendered, as with the operator's
+        // --disable-unmanaged-prometheus-configuration.
         let out = render(&[
             "--feature-gates=PrometheusShardRetentionPolicy=false",
+            "--disable-unmanaged-prometheus-configuration",
             case.join("input.yaml").to_str().unwrap(),
         ]);
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -92,7 +96,10 @@ fn conformance_with_prometheus_operator_goldens() {
 #[test]
 fn the_scrape_timeout_case_names_the_reason() {
     let input = conformance_dir().join("GlobalSettingsInvalidScrapeTimeout/input.yaml");
-    let out = render(&[input.to_str().unwrap()]);
+    let out = render(&[
+        "--disable-unmanaged-prometheus-configuration",
+        input.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

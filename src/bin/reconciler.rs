@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 const USAGE: &str =
     "usage: promreload-reconciler                 run the controller (RECONCILER_* variables)
        promreload-reconciler render [--prometheus NAMESPACE/NAME] [--feature-gates=Name=bool,...]
-                                    FILE... (- for stdin)
+                                    [--disable-unmanaged-prometheus-configuration] FILE... (- for stdin)
        promreload-reconciler crds           print the CustomResourceDefinitions";
 
 fn main() -> ExitCode {
@@ -102,7 +102,9 @@ fn render(args: &[String]) -> ExitCode {
     let mut files = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        if let Some(v) = arg.strip_prefix("--feature-gates=") {
+        if arg == "--disable-unmanaged-prometheus-configuration" {
+            options.disable_unmanaged_configuration = true;
+        } else if let Some(v) = arg.strip_prefix("--feature-gates=") {
             options = match Options::from_feature_gates(v) {
                 Ok(o) => o,
                 Err(e) => {

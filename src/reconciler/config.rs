@@ -22,6 +22,8 @@ struct Raw {
     resync_interval: String,
     #[serde(default)]
     feature_gates: String,
+    #[serde(default)]
+    disable_unmanaged_prometheus_configuration: String,
 }
 
 fn default_listen() -> String {
@@ -78,6 +80,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "",
         "prometheus-operator's feature gates that change the output: PrometheusShardRetentionPolicy=true|false (default true, as in v0.94)",
     ),
+    (
+        "RECONCILER_DISABLE_UNMANAGED_PROMETHEUS_CONFIGURATION",
+        "false",
+        "true: a Prometheus without selectors gets a generated (empty) config instead of being left to the user",
+    ),
 ];
 
 impl ReconcilerConfig {
@@ -102,8 +109,21 @@ impl ReconcilerConfig {
                 }
             })
             .map_err(|r| invalid("RECONCILER_RESYNC_INTERVAL", &raw.resync_interval, r))?;
-        let options = crate::reconciler::render::Options::from_feature_gates(&raw.feature_gates)
-            .map_err(|r| invalid("RECONCILER_FEATURE_GATES", &raw.feature_gates, r))?;
+        let mut options =
+            crate::reconciler::render::Options::from_feature_gates(&raw.feature_gates)
+                .map_err(|r| invalid("RECONCILER_FEATURE_GATES", &raw.feature_gates, r))?;
+        let disable = &raw.disable_unmanaged_prometheus_configuration;
+        options.disable_unmanaged_configuration = match disable.trim() {
+            "" | "false" => false,
+            "true" => true,
+            _ => {
+                return Err(invalid(
+                    "RECONCILER_DISABLE_UNMANAGED_PROMETHEUS_CONFIGURATION",
+                    disable,
+                    "expected true or false".into(),
+                ));
+            }
+        };
         Ok(Self {
             options,
             listen_address: (!raw.listen_address.is_empty()).then_some(raw.listen_address),

@@ -38,6 +38,10 @@ use super::select::{NamespaceLabels, key};
 use super::status::{self, Outcome};
 use crate::admin::{Admin, Probes};
 
+/// The condition message of an unmanaged Prometheus.
+const UNMANAGED: &str = "no serviceMonitorSelector, podMonitorSelector, probeSelector or \
+    scrapeConfigSelector: the config Secret is the user's and is never overwritten";
+
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -289,6 +293,20 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     let label = PrometheusLabel {
         prometheus: name.clone(),
     };
+    if render::unmanaged(&prometheus, &ctx.config.options) {
+        if secret::create_if_missing(&ctx.client, &prometheus).await? {
+            ctx.metrics.secret_writes.inc();
+            tracing::info!(secret = %secret::name(&prometheus), "empty config Secret created (unmanaged Prometheus)");
+        }
+        let outcome = Outcome {
+            ok: true,
+            reason: "ConfigurationUnmanaged",
+            message: UNMANAGED.into(),
+        };
+        status::set(&ctx.client, &prometheus, &outcome).await?;
+        ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
+        return Ok(Action::requeue(ctx.config.resync_interval));
+    }
     let secrets = referenced_secrets(&ctx, &service_monitors).await;
     let options = ctx.config.options;
     let rendered = render::render(

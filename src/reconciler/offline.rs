@@ -45,7 +45,14 @@ pub fn render_inputs(
         });
     }
     let several = prometheuses.len() > 1;
-    for (i, p) in prometheuses.into_iter().enumerate() {
+    for p in prometheuses {
+        if render::unmanaged(p, options) {
+            report.warnings.push(format!(
+                "Prometheus {} has no selectors: its config is the user's (unmanaged), nothing rendered",
+                key(p)
+            ));
+            continue;
+        }
         match render::render(
             p,
             &objects.namespaces,
@@ -63,7 +70,7 @@ pub fn render_inputs(
                     ));
                 }
                 if several {
-                    if i > 0 {
+                    if !report.configs.is_empty() {
                         report.configs.push_str("---\n");
                     }
                     report.configs.push_str(&format!(

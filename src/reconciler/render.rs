@@ -59,6 +59,9 @@ pub struct Options {
     /// `PrometheusShardRetentionPolicy` (on by default in v0.94): every job first keeps only
     /// the targets of active shards (the `__tmp_current_shard` rules).
     pub shard_retention_policy: bool,
+    /// The operator's `--disable-unmanaged-prometheus-configuration`: a Prometheus without
+    /// selectors is rendered (with no jobs) instead of being left to the user.
+    pub disable_unmanaged_configuration: bool,
 }
 
 impl Default for Options {
@@ -66,6 +69,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             shard_retention_policy: true,
+            disable_unmanaged_configuration: false,
         }
     }
 }
@@ -94,6 +98,26 @@ impl Options {
         }
         Ok(options)
     }
+}
+
+/// Whether the user manages this Prometheus's config: none of the four selectors is set
+/// (prometheus-operator's "unmanaged configuration"). Its Secret is then created empty if
+/// missing and never overwritten.
+pub fn unmanaged(prometheus: &Prometheus, options: &Options) -> bool {
+    let spec = &prometheus.spec;
+    !options.disable_unmanaged_configuration
+        && spec.service_monitor_selector.is_none()
+        && [
+            "podMonitorSelector",
+            "probeSelector",
+            "scrapeConfigSelector",
+        ]
+        .iter()
+        .all(|f| {
+            spec.unrendered
+                .get(*f)
+                .is_none_or(serde_json::Value::is_null)
+        })
 }
 
 /// Renders the config of `prometheus` from every known ServiceMonitor and Namespace.

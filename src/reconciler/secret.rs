@@ -9,7 +9,7 @@ use flate2::{Compression, GzBuilder};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::crd::Prometheus;
@@ -79,6 +79,24 @@ pub fn up_to_date(current: &Secret, desired: &Secret) -> bool {
     current.data == desired.data
         && labels_present
         && current.metadata.owner_references == desired.metadata.owner_references
+}
+
+/// For an unmanaged Prometheus: creates the Secret with an empty config if it does not exist,
+/// and never touches an existing one (its content is the user's). Returns whether it wrote.
+pub async fn create_if_missing(client: &Client, prometheus: &Prometheus) -> kube::Result<bool> {
+    let namespace = prometheus.namespace().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    if api.get_opt(&name(prometheus)).await?.is_some() {
+        return Ok(false);
+    }
+    match api
+        .create(&PostParams::default(), &desired(prometheus, ""))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Applies the Secret if it changed; returns whether it wrote.
