@@ -1,5 +1,6 @@
 //! The decode path (sniff, gunzip, expand, check, cap, write) never panics, never writes more
-//! than the cap, and never replaces the output with anything on failure.
+//! than the cap, never replaces the output with anything on failure, and never accepts a
+//! config that is empty (only whitespace and comments).
 #![no_main]
 
 use std::collections::HashMap;
@@ -27,6 +28,15 @@ fuzz_target!(|data: &[u8]| {
         Ok(r) => {
             assert!(r.bytes <= CAP);
             assert_eq!(written.len() as u64, r.bytes);
+            // What replaces a good config is never empty: something besides whitespace and
+            // comments is in it.
+            let text = String::from_utf8(written).expect("accepted output is UTF-8");
+            assert!(
+                text.lines()
+                    .map(str::trim)
+                    .any(|l| !l.is_empty() && !l.starts_with('#')),
+                "an empty config was accepted"
+            );
         }
         Err(_) => assert_eq!(written, b"last good\n"),
     }
