@@ -235,6 +235,42 @@ spec:
   endpoints: [{port: web}]
 ",
     ),
+    (
+        "kube-prometheus-kubelet-tls-files",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {matchLabels: {app.kubernetes.io/part-of: kube-prometheus}}
+---
+kind: ServiceMonitor
+metadata: {name: kubelet, labels: {app.kubernetes.io/part-of: kube-prometheus}}
+spec:
+  jobLabel: app.kubernetes.io/name
+  selector: {matchLabels: {app.kubernetes.io/name: kubelet}}
+  namespaceSelector: {matchNames: [kube-system]}
+  endpoints:
+  - port: https-metrics
+    scheme: https
+    interval: 30s
+    honorLabels: true
+    bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+    tlsConfig: {caFile: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt, insecureSkipVerify: true}
+    metricRelabelings:
+    - {action: drop, sourceLabels: [__name__], regex: kubelet_(pod_worker_latency_microseconds|pod_start_latency_microseconds)}
+  - port: https-metrics
+    scheme: https
+    path: /metrics/cadvisor
+    bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+    tlsConfig:
+      caFile: /etc/prometheus/secrets/ca.crt
+      certFile: /etc/prometheus/secrets/client.crt
+      keyFile: /etc/prometheus/secrets/client.key
+      serverName: kubernetes
+      minVersion: TLS12
+      maxVersion: TLS13
+",
+    ),
 ];
 
 fn kubectl_run(cluster: &Cluster, args: &[&str], stdin: Option<&str>) -> String {

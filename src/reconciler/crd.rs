@@ -277,6 +277,12 @@ pub struct Endpoint {
     /// Take the proxy from the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_from_environment: Option<bool>,
+    /// TLS settings of scrapes (the safe fields and the file variants are rendered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    /// A file in the Prometheus container holding a bearer token (deprecated upstream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<String>,
     /// Basic auth, with the user name and password from Secrets in the ServiceMonitor's
     /// namespace (written into the config, as the operator does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -352,6 +358,38 @@ pub struct SafeAuthorization {
     /// The credentials, from a key of a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<SecretKeySelector>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// TLS settings of scrapes. `ca`, `cert` and `keySecret` (material from Secrets and
+/// ConfigMaps) stay in `unrendered`, so they are refused until they are rendered.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsConfig {
+    /// Do not verify the target's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
+    /// The name the certificate must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// Lowest TLS version (`TLS12`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<String>,
+    /// Highest TLS version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<String>,
+    /// CA bundle file in the Prometheus container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Client certificate file in the Prometheus container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    /// Client key file in the Prometheus container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

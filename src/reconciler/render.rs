@@ -13,6 +13,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::crd::{
     Endpoint, NamespaceSelector, Prometheus, PrometheusSpec, RelabelConfig, ServiceMonitor,
+    TlsConfig,
 };
 use super::credentials::{self, Secrets};
 use super::select::{self, NamespaceLabels, key};
@@ -557,6 +558,12 @@ fn scrape_job(
             job.insert("proxy_from_environment".into(), from_env.into());
         }
     }
+    if let Some(tls) = &ep.tls_config {
+        job.insert("tls_config".into(), tls_config(tls, ctx));
+    }
+    if let Some(file) = ep.bearer_token_file.as_deref().filter(|f| !f.is_empty()) {
+        job.insert("bearer_token_file".into(), file.into());
+    }
     for (k, v) in credentials {
         job.insert(k.into(), v);
     }
@@ -620,6 +627,33 @@ fn scrape_job(
         );
     }
     job
+}
+
+/// `tls_config` in the operator's order: the safe fields, then the file variants.
+fn tls_config(tls: &TlsConfig, ctx: &JobContext) -> Value {
+    let mut out = Mapping::new();
+    if let Some(skip) = tls.insecure_skip_verify {
+        out.insert("insecure_skip_verify".into(), skip.into());
+    }
+    if let Some(name) = tls.server_name.as_deref().filter(|n| !n.is_empty()) {
+        out.insert("server_name".into(), name.into());
+    }
+    if let Some(min) = tls.min_version.as_deref().filter(|_| ctx.supports(2, 35)) {
+        out.insert("min_version".into(), min.into());
+    }
+    if let Some(max) = tls.max_version.as_deref().filter(|_| ctx.supports(2, 41)) {
+        out.insert("max_version".into(), max.into());
+    }
+    for (key, file) in [
+        ("ca_file", &tls.ca_file),
+        ("cert_file", &tls.cert_file),
+        ("key_file", &tls.key_file),
+    ] {
+        if let Some(file) = file.as_deref().filter(|f| !f.is_empty()) {
+            out.insert(key.into(), file.into());
+        }
+    }
+    Value::Mapping(out)
 }
 
 /// `enforcedNamespaceLabel`: the label set to the ServiceMonitor's namespace, appended last

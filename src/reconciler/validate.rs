@@ -57,6 +57,9 @@ pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "tsdb",
 ];
 
+/// The TLS versions Prometheus accepts.
+pub const TLS_VERSIONS: &[&str] = &["TLS10", "TLS11", "TLS12", "TLS13"];
+
 /// The scrape protocols Prometheus negotiates.
 pub const SCRAPE_PROTOCOLS: &[&str] = &[
     "PrometheusProto",
@@ -281,6 +284,29 @@ pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(
         if let Some(authz) = &ep.authorization {
             first_unrendered(&format!("{path}.authorization"), &authz.unrendered)?;
         }
+        if let Some(tls) = &ep.tls_config {
+            first_unrendered(&format!("{path}.tlsConfig"), &tls.unrendered)?;
+            if let (Some(min), Some(max)) = (&tls.min_version, &tls.max_version)
+                && max < min
+            {
+                return Err(format!(
+                    "{path}.tlsConfig: maxVersion {max} is lower than minVersion {min}"
+                ));
+            }
+            for (field, value) in [
+                ("minVersion", &tls.min_version),
+                ("maxVersion", &tls.max_version),
+            ] {
+                if let Some(v) = value
+                    && !TLS_VERSIONS.contains(&v.as_str())
+                {
+                    return Err(format!(
+                        "{path}.tlsConfig.{field}: {v:?} is not one of {}",
+                        TLS_VERSIONS.join(", ")
+                    ));
+                }
+            }
+        }
         for (what, rules) in [
             ("relabelings", &ep.relabelings),
             ("metricRelabelings", &ep.metric_relabelings),
@@ -371,8 +397,8 @@ mod tests {
                 "spec.attachMetadata",
             ),
             (
-                "spec: {endpoints: [{port: a}, {port: b, tlsConfig: {insecureSkipVerify: true}}]}",
-                "spec.endpoints[1].tlsConfig",
+                "spec: {endpoints: [{port: a}, {port: b, tlsConfig: {insecureSkipVerify: true, keySecret: {name: s, key: k}}}]}",
+                "spec.endpoints[1].tlsConfig.keySecret",
             ),
             (
                 "spec: {endpoints: [{port: a, relabelings: [{action: keep, regex: x, sourceLabels: [a], frobnicate: 1}]}]}",
@@ -387,6 +413,35 @@ mod tests {
             "spec: {endpoints: [{port: web, tlsConfig: {}, basicAuth: null, followRedirects: false}]}",
         );
         assert!(service_monitor(&fine, 30_000).is_ok());
+    }
+
+    #[test]
+    fn tls_material_from_secrets_is_refused_and_versions_checked() {
+        let secret_ca = sm(
+            "spec: {endpoints: [{port: web, tlsConfig: {ca: {secret: {name: s, key: ca.crt}}}}]}",
+        );
+        let err = service_monitor(&secret_ca, 30_000).unwrap_err();
+        assert!(
+            err.starts_with("spec.endpoints[0].tlsConfig.ca is not rendered"),
+            "{err}"
+        );
+        let files = sm(
+            "spec: {endpoints: [{port: web, tlsConfig: {caFile: /ca, serverName: x, minVersion: TLS12}}]}",
+        );
+        assert!(service_monitor(&files, 30_000).is_ok());
+        let inverted =
+            sm("spec: {endpoints: [{tlsConfig: {minVersion: TLS13, maxVersion: TLS12}}]}");
+        assert!(
+            service_monitor(&inverted, 30_000)
+                .unwrap_err()
+                .contains("lower than")
+        );
+        let bogus = sm("spec: {endpoints: [{tlsConfig: {minVersion: SSL3}}]}");
+        assert!(
+            service_monitor(&bogus, 30_000)
+                .unwrap_err()
+                .contains("\"SSL3\"")
+        );
     }
 
     #[test]
