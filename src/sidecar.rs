@@ -132,6 +132,7 @@ pub async fn run(
         secrets: Vec::new(),
         skipped: Vec::new(),
         force_reload: false,
+        settling_since: None,
     };
     tracing::info!(
         reload = %sidecar.reloader.target(),
@@ -150,7 +151,7 @@ async fn init(mut applier: Applier, shutdown: &CancellationToken) -> Result<(), 
     loop {
         let (back, result) = tokio::select! {
             joined = tokio::task::spawn_blocking(move || {
-                let result = applier.apply(SystemTime::now());
+                let result = applier.apply(SystemTime::now(), true);
                 (applier, result)
             }) => joined.expect("render task does not panic"),
             _ = shutdown.cancelled() => return Ok(()),
@@ -226,6 +227,10 @@ struct Applied {
     skipped: Vec<Skipped>,
 }
 
+/// The longest that files written in place may hold an apply back: past it, the config is
+/// read even though something is still writing (a file that never stops changing).
+const MAX_SETTLE_WAIT: Duration = Duration::from_secs(10);
+
 /// Values shorter than this are not redacted (`0`, `true`: redacting them would garble
 /// messages and protects nothing).
 const MIN_REDACTED_LEN: usize = 6;
@@ -265,8 +270,9 @@ impl Applier {
         }
     }
 
-    fn apply(&mut self, now: SystemTime) -> Result<Outcome, Error> {
-        if let Some(until) = self.settling(now) {
+    /// With `settle`, a file written in place moments ago holds the apply back.
+    fn apply(&mut self, now: SystemTime, settle: bool) -> Result<Outcome, Error> {
+        if let Some(until) = self.settling(now).filter(|_| settle) {
             return Ok(Outcome::Settling(until));
         }
         let rendered = self.renderer.as_mut().map(Renderer::apply).transpose()?;
@@ -331,6 +337,8 @@ struct Sidecar {
     skipped: Vec<Skipped>,
     /// Reload after the next apply even if nothing changed (SIGHUP).
     force_reload: bool,
+    /// Since when files written in place have held the apply back.
+    settling_since: Option<Instant>,
 }
 
 impl Sidecar {
@@ -349,6 +357,10 @@ impl Sidecar {
             };
             if watched.appeared {
                 next_check = Instant::now();
+            }
+            if watched.unwatchable {
+                // No events come from it: re-check it in full every retry interval.
+                next_check = next_check.min(Instant::now() + self.config.retry_interval);
             }
             if next_check <= Instant::now() {
                 next_check = match self.check(shutdown).await {
@@ -387,8 +399,12 @@ impl Sidecar {
     async fn check(&mut self, shutdown: &CancellationToken) -> Checked {
         let mut applier = self.applier.take().expect("applier is home between checks");
         let busy = self.shared.busy();
+        // A file that never stops changing must not hold the config back for ever.
+        let settle = self
+            .settling_since
+            .is_none_or(|since| since.elapsed() <= MAX_SETTLE_WAIT);
         let work = tokio::task::spawn_blocking(move || {
-            let result = applier.apply(SystemTime::now());
+            let result = applier.apply(SystemTime::now(), settle);
             (applier, result)
         });
         let (applier, result) = tokio::select! {
@@ -401,16 +417,19 @@ impl Sidecar {
         match result {
             Ok(Outcome::Settling(until)) => {
                 self.force_reload = force;
+                self.settling_since.get_or_insert_with(Instant::now);
                 tracing::debug!(
                     "a file was written in place moments ago; waiting for it to settle"
                 );
                 return Checked::Settling(until);
             }
             Ok(Outcome::Applied(applied)) => {
+                self.settling_since = None;
                 self.metrics.apply_operations.inc();
                 self.applied(applied, force);
             }
             Err(error) => {
+                self.settling_since = None;
                 self.metrics.apply_operations.inc();
                 self.apply_failed(&error);
                 if force {

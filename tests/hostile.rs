@@ -253,6 +253,40 @@ fn an_in_place_write_in_two_steps_is_never_reloaded_half_written() {
 }
 
 #[test]
+fn a_file_that_never_stops_changing_holds_the_config_back_ten_seconds_at_most() {
+    let mut pod = Pod::new();
+    pod.publish(&config(&["before"]));
+    let rules = pod.root.path().join("rules");
+    fs::create_dir(&rules).unwrap();
+    fs::write(rules.join("busy.yaml"), "groups: []\n").unwrap();
+    let mock = ok_mock();
+    let dirs = rules.display().to_string();
+    let daemon = pod.daemon(&mock.url("/-/reload"), &[("RELOADER_WATCHED_DIRS", &dirs)]);
+    daemon.wait_metric_at_least("reloader_reloads_total", 1.0, WAIT);
+    // A writer rewrites a rule file in place every 100 ms, for as long as the test runs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, busy) = (stop.clone(), rules.join("busy.yaml"));
+    let writer = std::thread::spawn(move || {
+        let mut i = 0u64;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            fs::write(&busy, format!("# {i}\ngroups: []\n")).unwrap();
+            i += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let start = Instant::now();
+    pod.publish(&config(&["after"]));
+    wait_until(Duration::from_secs(20), "the new config is written", || {
+        pod.output_text().contains("job_name: after")
+    });
+    let took = start.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    eprintln!("config applied {took:?} after the swap, a rule file changing every 100 ms");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}
+
+#[test]
 fn a_symlinked_watched_dir_repointed_reloads_at_once() {
     let mut pod = Pod::new();
     pod.publish(&config(&["x"]));
@@ -468,15 +502,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 fn open_fds(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
@@ -659,12 +684,6 @@ fn millions_of_distinct_unset_names_keep_memory_logs_and_status_small() {
     });
     let status = strict.get("/status").1;
     assert!(status.len() < 4096, "/status of {} bytes", status.len());
-}
-
-/// The CPU-heavy tests take turns, so the timing bounds of one are not eaten by another.
-fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[test]

@@ -67,6 +67,22 @@ async fn condition(
     ))
 }
 
+/// Whether a Warning Event `InvalidConfiguration` on object `name` in `ns` has a note
+/// containing every one of `needles`.
+async fn warned(client: &Client, ns: &str, name: &str, needles: &[&str]) -> bool {
+    let events = Api::<Event>::namespaced(client.clone(), ns);
+    events.list(&ListParams::default()).await.is_ok_and(|list| {
+        list.items.iter().any(|e| {
+            e.reason.as_deref() == Some("InvalidConfiguration")
+                && e.type_.as_deref() == Some("Warning")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| needles.iter().all(|needle| n.contains(needle)))
+        })
+    })
+}
+
 struct Fixture {
     client: Client,
     mon: String,
@@ -212,19 +228,9 @@ async fn reconciles_selection_changes_and_invalid_objects_against_a_real_api_ser
         "{port: web, relabelings: [{action: frobnicate}]}",
     );
     apply::<ServiceMonitor>(client, &f.team_a, &bad).await;
-    let events = Api::<Event>::namespaced(client.clone(), &f.team_a);
     eventually(
         "a Warning Event InvalidConfiguration names the problem",
-        || async {
-            events.list(&ListParams::default()).await.is_ok_and(|list| {
-                list.items.iter().any(|e| {
-                    e.reason.as_deref() == Some("InvalidConfiguration")
-                        && e.type_.as_deref() == Some("Warning")
-                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("bad")
-                        && e.note.as_deref().is_some_and(|n| n.contains("frobnicate"))
-                })
-            })
-        },
+        || warned(client, &f.team_a, "bad", &["frobnicate"]),
     )
     .await;
     eventually("status counts the rejected one", || async {
@@ -302,18 +308,13 @@ async fn fields_it_cannot_render_are_refused_loudly_never_dropped() {
         "{port: web, oauth2: {clientId: {secret: {name: o, key: id}}, clientSecret: {name: o, key: secret}, tokenUrl: 'https://idp/token'}}",
     );
     apply::<ServiceMonitor>(client, &f.team_a, &creds).await;
-    let events = Api::<Event>::namespaced(client.clone(), &f.team_a);
-    eventually("a Warning Event names the unrendered field", || async {
-        events.list(&ListParams::default()).await.is_ok_and(|list| {
-            list.items.iter().any(|e| {
-                e.reason.as_deref() == Some("InvalidConfiguration")
-                    && e.type_.as_deref() == Some("Warning")
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("creds")
-                    && e.note
-                        .as_deref()
-                        .is_some_and(|n| n.contains("spec.endpoints[0].oauth2 is not rendered"))
-            })
-        })
+    eventually("a Warning Event names the unrendered field", || {
+        warned(
+            client,
+            &f.team_a,
+            "creds",
+            &["spec.endpoints[0].oauth2 is not rendered"],
+        )
     })
     .await;
     eventually("status counts it as rejected", || async {
@@ -451,17 +452,16 @@ async fn credentials_come_from_secrets_and_follow_their_rotation() {
         .replace("gerrit", &Default::default(), &broken)
         .await
         .unwrap();
-    let events = Api::<Event>::namespaced(client.clone(), &f.team_a);
-    eventually("a Warning Event names the reference", || async {
-        events.list(&ListParams::default()).await.is_ok_and(|list| {
-            list.items.iter().any(|e| {
-                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("gerrit")
-                    && e.note.as_deref().is_some_and(|n| {
-                        n.contains("spec.endpoints[0].basicAuth.password")
-                            && n.contains("has no key \"token\"")
-                    })
-            })
-        })
+    eventually("a Warning Event names the reference", || {
+        warned(
+            client,
+            &f.team_a,
+            "gerrit",
+            &[
+                "spec.endpoints[0].basicAuth.password",
+                "has no key \"token\"",
+            ],
+        )
     })
     .await;
     eventually("the job is gone", || async {

@@ -16,12 +16,6 @@ use support::*;
 
 const NOWHERE: &str = "http://127.0.0.1:1/-/reload";
 
-/// The CPU-heavy tests take turns, so the timing bounds of one are not eaten by another.
-fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A config of about `bytes` bytes whose last line names it, so a partial file shows.
 fn big_config(tag: &str, bytes: usize) -> String {
     let mut s = format!("# config {tag}\nglobal:\n  external_labels:\n    replica: $(POD_NAME)\n");

@@ -62,7 +62,7 @@ fn soak_swaps_against_a_real_prometheus() {
         &[("RELOADER_DELAY_INTERVAL", "50ms")],
     );
     daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
-    let rss_start = rss_kib(&daemon);
+    let rss_start = rss_kib(daemon.process.child.id());
 
     let mut rng = fastrand::Rng::with_seed(42);
     let mut published: Vec<(usize, Instant)> = vec![(0, Instant::now())];
@@ -94,7 +94,7 @@ fn soak_swaps_against_a_real_prometheus() {
     }
     let missed: Vec<&usize> = must.iter().filter(|s| !reloaded.contains(s)).collect();
     let repeats = reloaded.windows(2).filter(|w| w[0] == w[1]).count();
-    let rss_end = rss_kib(&daemon);
+    let rss_end = rss_kib(daemon.process.child.id());
     eprintln!(
         "{swaps} swaps, {} distinct configs, {} reloads, {} configs stood > {:?}, RSS {rss_start} -> {rss_end} KiB",
         published.len(),
@@ -115,14 +115,4 @@ fn soak_swaps_against_a_real_prometheus() {
         rss_end <= rss_start + 4 * 1024,
         "RSS grew from {rss_start} to {rss_end} KiB"
     );
-}
-
-fn rss_kib(daemon: &Daemon) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", daemon.process.child.id())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }

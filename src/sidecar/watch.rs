@@ -50,6 +50,9 @@ pub struct Ensured {
     /// A directory is watched now that was not before (it appeared or was replaced): its
     /// content may have changed without an event.
     pub appeared: bool,
+    /// A directory exists but could not be watched (inotify limits): only full checks see
+    /// its changes.
+    pub unwatchable: bool,
 }
 
 impl DirWatcher {
@@ -87,6 +90,7 @@ impl DirWatcher {
         let mut ensured = Ensured {
             all: true,
             appeared: false,
+            unwatchable: false,
         };
         for dir in &mut self.dirs {
             let current = identity(&dir.path);
@@ -117,6 +121,7 @@ impl DirWatcher {
                     self.metrics.watch_errors.inc();
                     tracing::warn!(dir = %dir.path.display(), %error, "cannot watch directory; polling");
                     ensured.all = false;
+                    ensured.unwatchable = true;
                 }
             }
         }
