@@ -506,20 +506,6 @@ fn open_fds(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
-/// Lets this test process hold thousands of sockets.
-fn raise_own_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on a struct we own.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-}
-
 /// Starts the daemon under `ulimit -n limit` (soft and hard).
 fn daemon_with_fd_limit(pod: &Pod, url: &str, limit: u32) -> Daemon {
     let env = pod.env(url);
@@ -529,7 +515,8 @@ fn daemon_with_fd_limit(pod: &Pod, url: &str, limit: u32) -> Daemon {
 
 #[test]
 fn a_flood_of_idle_connections_neither_spins_nor_starves_the_loop() {
-    raise_own_fd_limit();
+    // This test process holds thousands of sockets.
+    promreload::raise_fd_limit();
     let mut pod = Pod::new();
     pod.publish(&config(&["flood"]));
     let mock = ok_mock();
@@ -570,7 +557,8 @@ fn a_flood_of_idle_connections_neither_spins_nor_starves_the_loop() {
 
 #[test]
 fn idle_keep_alive_and_slowloris_connections_are_shed_and_memory_returns() {
-    raise_own_fd_limit();
+    // This test process holds thousands of sockets.
+    promreload::raise_fd_limit();
     let mut pod = Pod::new();
     pod.publish(&config(&["mem"]));
     let mock = ok_mock();

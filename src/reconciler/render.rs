@@ -147,7 +147,6 @@ pub fn render(
                 shards: global.shards,
                 options,
                 spec: &prometheus.spec,
-                version: prometheus.spec.version.as_deref(),
             };
             service_monitor_jobs(sm, &ctx, secrets)
         });
@@ -274,9 +273,7 @@ fn size_bytes(s: &str) -> f64 {
 /// set at all; `size` is `spec.retentionSize`.
 fn storage(prometheus: &Prometheus) -> Option<Value> {
     let spec = &prometheus.spec;
-    if let Some(version) = &spec.version
-        && version_below(version, (3, 11))
-    {
+    if !supports(spec, 3, 11) {
         return None;
     }
     let time = spec.retention.as_deref().filter(|t| !t.is_empty());
@@ -347,11 +344,7 @@ impl Global {
             }
             yaml.insert("scrape_timeout".into(), timeout.as_str().into());
         }
-        let supports = |major, minor| {
-            spec.version
-                .as_deref()
-                .is_none_or(|v| !version_below(v, (major, minor)))
-        };
+        let supports = |major, minor| supports(spec, major, minor);
         if !spec.scrape_protocols.is_empty() && supports(2, 49) {
             let protocols: Vec<&str> = spec
                 .scrape_protocols
@@ -454,16 +447,21 @@ struct JobContext<'a> {
     options: &'a Options,
     /// The Prometheus's settings that shape every job.
     spec: &'a PrometheusSpec,
-    /// `spec.version`: settings the version does not support are left out, as the operator
-    /// leaves them out (the operator's default version, v3.14, supports all of them).
-    version: Option<&'a str>,
 }
 
 impl JobContext<'_> {
     fn supports(&self, major: u64, minor: u64) -> bool {
-        self.version
-            .is_none_or(|v| !version_below(v, (major, minor)))
+        supports(self.spec, major, minor)
     }
+}
+
+/// Whether the Prometheus's `spec.version` supports a setting that needs `major.minor`:
+/// settings it does not support are left out, as the operator leaves them out (unset means
+/// the operator's default version, v3.14, which supports all of them).
+fn supports(spec: &PrometheusSpec, major: u64, minor: u64) -> bool {
+    spec.version
+        .as_deref()
+        .is_none_or(|v| !version_below(v, (major, minor)))
 }
 
 fn service_monitor_jobs(
