@@ -36,7 +36,7 @@ fn reconciler(c: &mut Criterion) {
                     &prometheus,
                     &objects.namespaces,
                     &objects.service_monitors,
-                    &objects.secrets,
+                    &objects.assets,
                     &render::Options::default(),
                 )
                 .unwrap();

@@ -9,6 +9,7 @@ pub mod config;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
+pub mod http;
 pub mod metrics;
 pub mod objects;
 pub mod offline;

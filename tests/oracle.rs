@@ -1,8 +1,9 @@
 //! The real prometheus-operator (v0.94.1, built from its Go module by `scripts/operator.sh`)
 //! as the oracle: for each case, the same objects are given to the operator and then to the
 //! reconciler, against a real kube-apiserver with the operator's own (upstream) CRDs, and
-//! the two `prometheus-<name>` Secrets are compared as parsed YAML, whole. Nothing is
-//! excluded. The operator runs with its default feature gates.
+//! the two `prometheus-<name>` Secrets are compared as parsed YAML, whole, and the two
+//! `prometheus-<name>-tls-assets-0` Secrets byte for byte. Nothing is excluded. The operator
+//! runs with its default feature gates.
 
 mod support;
 
@@ -18,8 +19,9 @@ use support::{Process, free_port};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The cases: Prometheus + ServiceMonitors (+ Secrets) as users write them, covering what
-/// the reconciler renders. `NS` is replaced by the case's namespace.
+/// The cases: Prometheus + ServiceMonitors (+ Secrets and ConfigMaps) as users write them,
+/// covering what the reconciler renders. `NS` is replaced by the case's namespace, `@CERT@`,
+/// `@KEY@` and `@OTHER_KEY@` by PEM (a self-signed certificate, its key, another key).
 const CASES: &[(&str, &str)] = &[
     (
         "basic",
@@ -271,7 +273,94 @@ spec:
       maxVersion: TLS13
 ",
     ),
+    (
+        "tls-assets-oauth2-proxy",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+---
+kind: Secret
+metadata: {name: tls}
+stringData: {tls.crt: @CERT@, tls.key: @KEY@, other.key: @OTHER_KEY@, client-secret: s3cr3t, proxy-auth: Basic YWxhZGRpbjpvcGVu}
+---
+kind: ConfigMap
+metadata: {name: ca}
+data: {ca.crt: @CERT@, client-id: my-client, junk: not a certificate}
+---
+kind: ServiceMonitor
+metadata: {name: mtls}
+spec:
+  selector: {matchLabels: {app: mtls}}
+  endpoints:
+  - port: https
+    scheme: https
+    tlsConfig:
+      ca: {configMap: {name: ca, key: ca.crt}}
+      cert: {secret: {name: tls, key: tls.crt}}
+      keySecret: {name: tls, key: tls.key}
+      serverName: mtls.example
+      minVersion: TLS12
+  - port: https
+    tlsConfig: {ca: {secret: {name: tls, key: tls.crt}}, insecureSkipVerify: false}
+---
+kind: ServiceMonitor
+metadata: {name: oauth}
+spec:
+  selector: {matchLabels: {app: oauth}}
+  endpoints:
+  - port: web
+    proxyUrl: http://proxy.example:3128
+    proxyConnectHeader: {Proxy-Authorization: [{name: tls, key: proxy-auth}]}
+    oauth2:
+      clientId: {configMap: {name: ca, key: client-id}}
+      clientSecret: {name: tls, key: client-secret}
+      tokenUrl: https://idp.example/token
+      scopes: [metrics, read]
+      endpointParams: {audience: prometheus}
+      proxyFromEnvironment: true
+      tlsConfig: {ca: {configMap: {name: ca, key: ca.crt}}, serverName: idp.example}
+---
+kind: ServiceMonitor
+metadata: {name: mismatched-key}
+spec:
+  selector: {matchLabels: {app: mismatch}}
+  endpoints:
+  - port: https
+    tlsConfig: {cert: {secret: {name: tls, key: tls.crt}}, keySecret: {name: tls, key: other.key}}
+---
+kind: ServiceMonitor
+metadata: {name: missing-key}
+spec:
+  selector: {matchLabels: {app: nokey}}
+  endpoints:
+  - port: https
+    tlsConfig: {ca: {configMap: {name: ca, key: nope}}}
+---
+kind: ServiceMonitor
+metadata: {name: junk-ca}
+spec:
+  selector: {matchLabels: {app: junk}}
+  endpoints:
+  - port: https
+    tlsConfig: {ca: {configMap: {name: ca, key: junk}}}
+---
+kind: ServiceMonitor
+metadata: {name: two-auth-methods}
+spec:
+  selector: {matchLabels: {app: twoauth}}
+  endpoints:
+  - port: web
+    bearerTokenSecret: {name: tls, key: client-secret}
+    authorization: {credentials: {name: tls, key: client-secret}}
+",
+    ),
 ];
+
+const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");
+const KEY: &str = include_str!("../src/reconciler/testdata/key.pem");
+const OTHER_KEY: &str = include_str!("../src/reconciler/testdata/other-key.pem");
 
 fn kubectl_run(cluster: &Cluster, args: &[&str], stdin: Option<&str>) -> String {
     let mut child = Command::new(kubectl())
@@ -298,7 +387,7 @@ fn kubectl_run(cluster: &Cluster, args: &[&str], stdin: Option<&str>) -> String 
 fn objects(yaml: &str, ns: &str) -> String {
     yaml.split("\n---\n")
         .map(|doc| {
-            let version = if doc.contains("kind: Secret") {
+            let version = if doc.contains("kind: Secret") || doc.contains("kind: ConfigMap") {
                 "v1"
             } else {
                 "monitoring.coreos.com/v1"
@@ -308,6 +397,12 @@ fn objects(yaml: &str, ns: &str) -> String {
                 &format!("metadata: {{namespace: {ns}, "),
                 1,
             );
+            // PEM as a JSON string, which YAML reads as a double-quoted scalar.
+            let pem = |p: &str| serde_json::to_string(p).unwrap();
+            let doc = doc
+                .replace("@CERT@", &pem(CERT))
+                .replace("@OTHER_KEY@", &pem(OTHER_KEY))
+                .replace("@KEY@", &pem(KEY));
             format!("apiVersion: {version}\n{doc}\n")
         })
         .collect::<Vec<_>>()
@@ -339,6 +434,24 @@ async fn settled_config(client: &Client, ns: &str, managed_by_us: bool) -> Strin
         }
         last = current;
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The data of `prometheus-k8s-tls-assets-0`, once it exists.
+async fn tls_assets(client: &Client, ns: &str) -> std::collections::BTreeMap<String, String> {
+    let api = Api::<Secret>::namespaced(client.clone(), ns);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(secret) = api.get_opt("prometheus-k8s-tls-assets-0").await.unwrap() {
+            return secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .collect();
+        }
+        assert!(Instant::now() < deadline, "no TLS-assets Secret in {ns}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -426,21 +539,37 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
 
         let op = operator(&cluster, &ns);
         let theirs = settled_config(&client, &ns, false).await;
+        let their_assets = tls_assets(&client, &ns).await;
         drop(op);
-        Api::<Secret>::namespaced(client.clone(), &ns)
-            .delete("prometheus-k8s", &DeleteParams::default())
-            .await
-            .unwrap();
+        let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+        for name in ["prometheus-k8s", "prometheus-k8s-tls-assets-0"] {
+            secrets
+                .delete(name, &DeleteParams::default())
+                .await
+                .unwrap();
+        }
         let reconciler = cluster.reconciler(&[("RECONCILER_NAMESPACE", &ns)]);
         let ours = settled_config(&client, &ns, true).await;
+        let our_assets = tls_assets(&client, &ns).await;
         drop(reconciler);
+        if their_assets != our_assets {
+            failures.push(format!(
+                "case {name}: TLS assets differ: operator {:?}, reconciler {:?}",
+                their_assets.keys().collect::<Vec<_>>(),
+                our_assets.keys().collect::<Vec<_>>()
+            ));
+        }
 
         let parse = |t: &str| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(t).unwrap();
         let diff = differences(&parse(&theirs), &parse(&ours));
         let jobs = parse(&ours)["scrape_configs"]
             .as_sequence()
             .map_or(0, Vec::len);
-        eprintln!("{name}: {jobs} jobs, {} differences", diff.len());
+        eprintln!(
+            "{name}: {jobs} jobs, {} TLS asset files, {} differences",
+            our_assets.len(),
+            diff.len()
+        );
         if !diff.is_empty() {
             failures.push(format!("case {name}:\n{}", diff.join("\n")));
         }

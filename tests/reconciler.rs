@@ -300,12 +300,12 @@ async fn fields_it_cannot_render_are_refused_loudly_never_dropped() {
     })
     .await;
 
-    // A field that is not rendered yet (OAuth 2): refused, never scraped without it.
+    // A misspelled field (`bearerTokenSecrets`): refused, never scraped without it.
     let creds = service_monitor(
         "creds",
         &f.team_a,
         "{release: k8s}",
-        "{port: web, oauth2: {clientId: {secret: {name: o, key: id}}, clientSecret: {name: o, key: secret}, tokenUrl: 'https://idp/token'}}",
+        "{port: web, bearerTokenSecrets: {name: o, key: token}}",
     );
     apply::<ServiceMonitor>(client, &f.team_a, &creds).await;
     eventually("a Warning Event names the unrendered field", || {
@@ -313,7 +313,7 @@ async fn fields_it_cannot_render_are_refused_loudly_never_dropped() {
             client,
             &f.team_a,
             "creds",
-            &["spec.endpoints[0].oauth2 is not rendered"],
+            &["spec.endpoints[0].bearerTokenSecrets is not rendered"],
         )
     })
     .await;
@@ -474,6 +474,127 @@ async fn credentials_come_from_secrets_and_follow_their_rotation() {
         !log.contains("first-token") && !log.contains("second-token"),
         "credentials never reach the log"
     );
+}
+
+/// The data of a Prometheus's first TLS-assets Secret, as text.
+async fn tls_assets(client: &Client, ns: &str) -> std::collections::BTreeMap<String, String> {
+    use k8s_openapi::api::core::v1::Secret;
+    let api = Api::<Secret>::namespaced(client.clone(), ns);
+    let Ok(Some(secret)) = api.get_opt("prometheus-k8s-tls-assets-0").await else {
+        return Default::default();
+    };
+    secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn tls_material_goes_to_the_tls_assets_secret_and_follows_rotation() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");
+    const KEY: &str = include_str!("../src/reconciler/testdata/key.pem");
+    const OTHER_CERT: &str = include_str!("../src/reconciler/testdata/other-cert.pem");
+    const OTHER_KEY: &str = include_str!("../src/reconciler/testdata/other-key.pem");
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let reconciler = cluster.reconciler(&[]);
+    let (client, mon, ns) = (&f.client, f.mon.as_str(), f.team_a.as_str());
+    let ca = serde_json::from_value::<ConfigMap>(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "ca", "namespace": ns},
+        "data": {"ca.crt": CERT}
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .create(&Default::default(), &ca)
+        .await
+        .unwrap();
+    let secrets = Api::<Secret>::namespaced(client.clone(), ns);
+    let pair = |cert: &str, key: &str| {
+        serde_json::from_value::<Secret>(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "client", "namespace": ns},
+            "stringData": {"tls.crt": cert, "tls.key": key}
+        }))
+        .unwrap()
+    };
+    secrets
+        .create(&Default::default(), &pair(CERT, KEY))
+        .await
+        .unwrap();
+    let sm = service_monitor(
+        "mtls",
+        ns,
+        "{release: k8s}",
+        "{port: web, scheme: https, tlsConfig: {ca: {configMap: {name: ca, key: ca.crt}}, cert: {secret: {name: client, key: tls.crt}}, keySecret: {name: client, key: tls.key}}}",
+    );
+    apply::<ServiceMonitor>(client, ns, &sm).await;
+    let (ca_file, cert_file, key_file) = (
+        format!("1_{ns}_ca_ca.crt"),
+        format!("0_{ns}_client_tls.crt"),
+        format!("0_{ns}_client_tls.key"),
+    );
+    let job = format!("serviceMonitor/{ns}/mtls/0");
+    eventually(
+        "the job refers to the files and the files are published",
+        || async {
+            let config = config_yaml(client, mon).await;
+            let tls = config["scrape_configs"]
+                .as_sequence()
+                .and_then(|jobs| jobs.iter().find(|j| j["job_name"].as_str() == Some(&job)))
+                .map(|j| j["tls_config"].clone());
+            let assets = tls_assets(client, mon).await;
+            tls.is_some_and(|t| {
+                t["ca_file"].as_str() == Some(&format!("/etc/prometheus/certs/{ca_file}"))
+                    && t["key_file"].as_str() == Some(&format!("/etc/prometheus/certs/{key_file}"))
+            }) && assets.get(&ca_file).map(String::as_str) == Some(CERT)
+                && assets.get(&cert_file).map(String::as_str) == Some(CERT)
+                && assets.get(&key_file).map(String::as_str) == Some(KEY)
+        },
+    )
+    .await;
+
+    // Rotation of the client pair reaches the TLS-assets Secret through the metadata watch.
+    let start = Instant::now();
+    secrets
+        .replace("client", &Default::default(), &pair(OTHER_CERT, OTHER_KEY))
+        .await
+        .unwrap();
+    eventually("the rotated pair is published", || async {
+        let assets = tls_assets(client, mon).await;
+        assets.get(&cert_file).map(String::as_str) == Some(OTHER_CERT)
+            && assets.get(&key_file).map(String::as_str) == Some(OTHER_KEY)
+    })
+    .await;
+    eprintln!(
+        "Secret rotation -> TLS-assets Secret: {:?}",
+        start.elapsed()
+    );
+
+    // A certificate that does not match its key rejects the ServiceMonitor: no job, no files.
+    secrets
+        .replace("client", &Default::default(), &pair(CERT, OTHER_KEY))
+        .await
+        .unwrap();
+    eventually("a Warning Event names the mismatch", || {
+        warned(
+            client,
+            ns,
+            "mtls",
+            &["spec.endpoints[0].tlsConfig", "do not form a pair"],
+        )
+    })
+    .await;
+    eventually("the job and its files are gone", || async {
+        !jobs(client, mon).await.contains(&job) && tls_assets(client, mon).await.is_empty()
+    })
+    .await;
+    let log = reconciler.process.log();
+    assert!(!log.contains("PRIVATE KEY"), "keys never reach the log");
 }
 
 #[tokio::test]

@@ -7,17 +7,18 @@
 //! once both stores are synced, so it never writes a config missing ServiceMonitors it has
 //! not seen yet.
 //!
-//! Secrets that ServiceMonitors reference for credentials are read with `get`, one by one,
-//! and cached. A metadata-only watch on Secrets (names and versions, never contents, so
-//! memory does not grow with the cluster's Secrets) drops a cached Secret when it changes
-//! and re-reconciles, so a rotated credential reaches the config within about a second.
+//! Secrets and ConfigMaps that ServiceMonitors reference (credentials, TLS material) are read
+//! with `get`, one by one, and cached. Metadata-only watches on both kinds (names and
+//! versions, never contents, so memory does not grow with the cluster's Secrets) drop a
+//! cached object when it changes and re-reconcile, so a rotated credential or certificate
+//! reaches the config and the TLS-assets Secret within about a second.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -29,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::ReconcilerConfig;
 use super::crd::{Prometheus, ServiceMonitor};
-use super::credentials::{self, Secrets};
+use super::credentials::{self, Assets, Kind, ObjectRef};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
 use super::objects;
 use super::render::{self, Rejection};
@@ -70,8 +71,9 @@ struct Context {
     /// Last rejection reason per ServiceMonitor (and per Prometheus), so an Event is
     /// published once per reason rather than at every resync.
     warned: Mutex<HashMap<String, String>>,
-    /// Referenced Secrets read so far (or why they could not be), dropped when they change.
-    secrets: Arc<Mutex<Secrets>>,
+    /// Referenced Secrets and ConfigMaps read so far (or why they could not be), dropped
+    /// when they change.
+    assets: Arc<Mutex<Assets>>,
 }
 
 /// The reconciler's state as the admin endpoints see it.
@@ -133,10 +135,17 @@ pub async fn run(
         None => watcher::Config::default(),
     };
     let namespaces = mirror(ns_api, ns_config, trigger_tx.clone());
-    let secrets = Arc::new(Mutex::new(Secrets::default()));
-    tokio::spawn(watch_secret_versions(
+    let assets = Arc::new(Mutex::new(Assets::default()));
+    tokio::spawn(watch_versions(
         api::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
-        secrets.clone(),
+        Kind::Secret,
+        assets.clone(),
+        trigger_tx.clone(),
+    ));
+    tokio::spawn(watch_versions(
+        api::<PartialObjectMeta<ConfigMap>>(&client, namespace.as_deref()),
+        Kind::ConfigMap,
+        assets.clone(),
         trigger_tx,
     ));
     tracing::info!(
@@ -162,7 +171,7 @@ pub async fn run(
         service_monitors,
         namespaces,
         warned: Mutex::new(HashMap::new()),
-        secrets,
+        assets,
     });
     state.probes.set_ready(true);
     tracing::info!("caches synced; reconciling");
@@ -215,13 +224,22 @@ where
     reader
 }
 
-/// Watches Secrets' metadata only: a change to a Secret that was read for credentials drops it
-/// from the cache and re-reconciles everything.
-async fn watch_secret_versions(
-    api: Api<PartialObjectMeta<Secret>>,
-    cache: Arc<Mutex<Secrets>>,
+/// Watches the metadata only of one kind (Secrets or ConfigMaps): a change to an object that
+/// was read for a ServiceMonitor drops it from the cache and re-reconciles everything.
+async fn watch_versions<K>(
+    api: Api<PartialObjectMeta<K>>,
+    kind: Kind,
+    cache: Arc<Mutex<Assets>>,
     trigger: mpsc::Sender<()>,
-) {
+) where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    PartialObjectMeta<K>: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .touched_objects();
@@ -229,36 +247,47 @@ async fn watch_secret_versions(
     while let Some(event) = stream.next().await {
         match event {
             Ok(meta) => {
-                let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
-                if cache.lock().await.forget(&ns, &name) {
-                    tracing::debug!(secret = %format!("{ns}/{name}"), "referenced Secret changed");
+                let id = (kind, meta.namespace().unwrap_or_default(), meta.name_any());
+                if cache.lock().await.forget(&id) {
+                    tracing::debug!(object = %format!("{kind} {}/{}", id.1, id.2), "referenced object changed");
                     let _ = trigger.try_send(());
                 }
             }
-            Err(error) => tracing::warn!(%error, "Secret watch failed; retrying with backoff"),
+            Err(error) => tracing::warn!(%error, %kind, "watch failed; retrying with backoff"),
         }
     }
 }
 
-/// The Secrets `service_monitors` reference, from the cache, reading the missing ones.
-async fn referenced_secrets(ctx: &Context, service_monitors: &[ServiceMonitor]) -> Secrets {
-    let wanted: std::collections::BTreeSet<(String, String)> = service_monitors
+/// The Secrets and ConfigMaps `service_monitors` reference, from the cache, reading the
+/// missing ones.
+async fn referenced_assets(ctx: &Context, service_monitors: &[ServiceMonitor]) -> Assets {
+    let wanted: std::collections::BTreeSet<ObjectRef> = service_monitors
         .iter()
         .flat_map(credentials::references)
         .collect();
-    let mut cache = ctx.secrets.lock().await;
-    for (ns, name) in wanted {
-        if cache.contains(&ns, &name) {
+    let mut cache = ctx.assets.lock().await;
+    for id in wanted {
+        if cache.contains(&id) {
             continue;
         }
-        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-        match api.get_opt(&name).await {
-            Ok(Some(secret)) => cache.insert(&secret),
-            Ok(None) => cache.unreadable(&ns, &name, "not found".into()),
-            Err(kube::Error::Api(e)) => cache.unreadable(&ns, &name, e.reason),
+        let (kind, ns, name) = &id;
+        let read = match kind {
+            Kind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), ns)
+                .get_opt(name)
+                .await
+                .map(|found| found.map(|s| cache.insert_secret(&s))),
+            Kind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), ns)
+                .get_opt(name)
+                .await
+                .map(|found| found.map(|cm| cache.insert_config_map(&cm))),
+        };
+        match read {
+            Ok(Some(())) => {}
+            Ok(None) => cache.unreadable(id, "not found".into()),
+            Err(kube::Error::Api(e)) => cache.unreadable(id, e.reason),
             // Transient (the API is unreachable): not cached, so the next reconcile retries.
             Err(error) => {
-                tracing::warn!(%error, secret = %format!("{ns}/{name}"), "cannot read a referenced Secret")
+                tracing::warn!(%error, object = %format!("{kind} {ns}/{name}"), "cannot read a referenced object")
             }
         }
     }
@@ -294,6 +323,10 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         prometheus: name.clone(),
     };
     if render::unmanaged(&prometheus, &ctx.config.options) {
+        // The Pod mounts the TLS assets whatever the config: the operator writes them empty.
+        if secret::apply_tls_assets(&ctx.client, &prometheus, &Default::default()).await? {
+            ctx.metrics.secret_writes.inc();
+        }
         if secret::create_if_missing(&ctx.client, &prometheus).await? {
             ctx.metrics.secret_writes.inc();
             tracing::info!(secret = %secret::name(&prometheus), "empty config Secret created (unmanaged Prometheus)");
@@ -307,17 +340,25 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
         return Ok(Action::requeue(ctx.config.resync_interval));
     }
-    let secrets = referenced_secrets(&ctx, &service_monitors).await;
+    let assets = referenced_assets(&ctx, &service_monitors).await;
     let options = ctx.config.options;
     let rendered = render::render(
         &prometheus,
         &namespaces,
         &service_monitors,
-        &secrets,
+        &assets,
         &options,
     );
     let outcome = match rendered {
         Ok(rendered) => {
+            // The files first, so the config never refers to a file not yet published.
+            if secret::apply_tls_assets(&ctx.client, &prometheus, &rendered.tls_assets).await? {
+                ctx.metrics.secret_writes.inc();
+                tracing::info!(
+                    files = rendered.tls_assets.len(),
+                    "TLS-assets Secret written"
+                );
+            }
             if secret::apply(&ctx.client, &prometheus, &rendered.yaml).await? {
                 ctx.metrics.secret_writes.inc();
                 tracing::info!(

@@ -2,13 +2,13 @@
 //!
 //! Fields outside the subset are kept when reading, in each struct's `unrendered` map, so
 //! that they are refused loudly rather than dropped silently (see `validate`): a
-//! ServiceMonitor with `basicAuth` is left out with a Warning Event, never scraped without its
-//! credentials. The CRDs generated from these types keep unknown fields
+//! ServiceMonitor with a misspelled `bearerTokenSecrets` is left out with a Warning Event,
+//! never scraped without its credentials. The CRDs generated from these types keep unknown fields
 //! (`x-kubernetes-preserve-unknown-fields`) so that such objects are accepted and stored whole.
 
 use std::collections::BTreeMap;
 
-pub use k8s_openapi::api::core::v1::SecretKeySelector;
+pub use k8s_openapi::api::core::v1::{ConfigMapKeySelector, SecretKeySelector};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::CustomResource;
@@ -277,7 +277,14 @@ pub struct Endpoint {
     /// Take the proxy from the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_from_environment: Option<bool>,
-    /// TLS settings of scrapes (the safe fields and the file variants are rendered).
+    /// Headers sent to the proxy on CONNECT, each value from a key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_connect_header: Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+    /// OAuth 2.0 client credentials, from Secrets and ConfigMaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2>,
+    /// TLS settings of scrapes: CA, client certificate and key from Secrets and ConfigMaps
+    /// (copied into the TLS-assets Secret) or from files in the Prometheus container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
     /// A file in the Prometheus container holding a bearer token (deprecated upstream).
@@ -364,11 +371,78 @@ pub struct SafeAuthorization {
     pub unrendered: BTreeMap<String, serde_json::Value>,
 }
 
-/// TLS settings of scrapes. `ca`, `cert` and `keySecret` (material from Secrets and
-/// ConfigMaps) stay in `unrendered`, so they are refused until they are rendered.
+/// A key of a Secret or of a ConfigMap (exactly one of the two).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretOrConfigMap {
+    /// A key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretKeySelector>,
+    /// A key of a ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapKeySelector>,
+}
+
+impl SecretOrConfigMap {
+    /// Whether neither is set.
+    pub fn is_empty(&self) -> bool {
+        self.secret.is_none() && self.config_map.is_none()
+    }
+}
+
+/// OAuth 2.0 client credentials (`oauth2` in the Prometheus config).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth2 {
+    /// The client id, from a Secret or a ConfigMap.
+    #[serde(default)]
+    pub client_id: SecretOrConfigMap,
+    /// The client secret, from a Secret.
+    #[serde(default)]
+    pub client_secret: SecretKeySelector,
+    /// The token endpoint.
+    #[serde(default)]
+    pub token_url: String,
+    /// Scopes requested.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Extra parameters of the token request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_params: Option<BTreeMap<String, String>>,
+    /// Proxy for token requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+    /// Hosts not to proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+    /// Take the proxy from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_from_environment: Option<bool>,
+    /// Headers sent to the proxy on CONNECT, each value from a key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_connect_header: Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+    /// TLS settings of token requests (from Secrets and ConfigMaps only: no files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// TLS settings of scrapes.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TlsConfig {
+    /// CA bundle from a Secret or a ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<SecretOrConfigMap>,
+    /// Client certificate from a Secret or a ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<SecretOrConfigMap>,
+    /// Client key from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret: Option<SecretKeySelector>,
     /// Do not verify the target's certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure_skip_verify: Option<bool>,

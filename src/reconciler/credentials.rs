@@ -1,29 +1,51 @@
-//! Credentials from Secrets: the values a ServiceMonitor's `basicAuth`, `bearerTokenSecret`
-//! and `authorization` reference, resolved as prometheus-operator resolves them (a key of a
-//! Secret in the ServiceMonitor's namespace; a missing Secret or key rejects the
-//! ServiceMonitor, never a job without its credentials), and written into the config inline,
-//! as the operator writes them (which is why the config is a Secret).
+//! The Secrets and ConfigMaps a ServiceMonitor references (credentials, OAuth 2.0 client ids,
+//! proxy headers, TLS material), resolved as prometheus-operator resolves them: a key of an
+//! object in the ServiceMonitor's namespace. A missing object or key rejects the
+//! ServiceMonitor, never a job without its credentials.
 //!
 //! Errors name the reference (`Secret team-a/gerrit has no key "token"`), never a value.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 
-use super::crd::{Endpoint, SecretKeySelector, ServiceMonitor};
+use super::crd::{
+    ConfigMapKeySelector, Endpoint, SecretKeySelector, SecretOrConfigMap, ServiceMonitor, TlsConfig,
+};
 
-/// Secret contents rendering may read, by `(namespace, name)`: their keys and values, or why
-/// the Secret could not be read.
-#[derive(Debug, Default, Clone)]
-pub struct Secrets {
-    found: HashMap<(String, String), Result<BTreeMap<String, String>, String>>,
+/// The two kinds of object a ServiceMonitor can take values from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// A `v1` Secret.
+    Secret,
+    /// A `v1` ConfigMap.
+    ConfigMap,
 }
 
-impl Secrets {
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Secret => "Secret",
+            Self::ConfigMap => "ConfigMap",
+        })
+    }
+}
+
+/// A referenced object: kind, namespace, name.
+pub type ObjectRef = (Kind, String, String);
+
+/// The contents of referenced Secrets and ConfigMaps that rendering may read: their keys and
+/// text values, or why the object could not be read.
+#[derive(Debug, Default, Clone)]
+pub struct Assets {
+    found: HashMap<ObjectRef, Result<BTreeMap<String, String>, String>>,
+}
+
+impl Assets {
     /// Records a Secret's data (values must be UTF-8 text to go into a YAML config).
-    pub fn insert(&mut self, secret: &Secret) {
-        let id = (secret.namespace().unwrap_or_default(), secret.name_any());
+    pub fn insert_secret(&mut self, secret: &Secret) {
         let mut data = BTreeMap::new();
         for (key, value) in secret.data.iter().flatten() {
             // Kept out of the map when not text: the lookup then says so, by key.
@@ -34,57 +56,115 @@ impl Secrets {
         for (key, value) in secret.string_data.iter().flatten() {
             data.insert(key.clone(), value.clone());
         }
+        let id = (
+            Kind::Secret,
+            secret.namespace().unwrap_or_default(),
+            secret.name_any(),
+        );
         self.found.insert(id, Ok(data));
     }
 
-    /// Records that a Secret could not be read, and why (not found, forbidden).
-    pub fn unreadable(&mut self, namespace: &str, name: &str, why: String) {
+    /// Records a ConfigMap's `data` (as the operator, `binaryData` is not read).
+    pub fn insert_config_map(&mut self, config_map: &ConfigMap) {
+        let id = (
+            Kind::ConfigMap,
+            config_map.namespace().unwrap_or_default(),
+            config_map.name_any(),
+        );
         self.found
-            .insert((namespace.to_string(), name.to_string()), Err(why));
+            .insert(id, Ok(config_map.data.clone().unwrap_or_default()));
     }
 
-    /// Drops a Secret (it changed); returns whether it was there.
-    pub fn forget(&mut self, namespace: &str, name: &str) -> bool {
-        self.found
-            .remove(&(namespace.to_string(), name.to_string()))
-            .is_some()
+    /// Records that an object could not be read, and why (not found, forbidden).
+    pub fn unreadable(&mut self, id: ObjectRef, why: String) {
+        self.found.insert(id, Err(why));
     }
 
-    /// Whether this Secret was looked up already.
-    pub fn contains(&self, namespace: &str, name: &str) -> bool {
-        self.found
-            .contains_key(&(namespace.to_string(), name.to_string()))
+    /// Drops an object (it changed); returns whether it was there.
+    pub fn forget(&mut self, id: &ObjectRef) -> bool {
+        self.found.remove(id).is_some()
+    }
+
+    /// Whether this object was looked up already.
+    pub fn contains(&self, id: &ObjectRef) -> bool {
+        self.found.contains_key(id)
+    }
+
+    fn lookup(&self, kind: Kind, namespace: &str, name: &str, key: &str) -> Result<&str, String> {
+        let id = (kind, namespace.to_string(), name.to_string());
+        match self.found.get(&id) {
+            None => Err(format!("{kind} {namespace}/{name} not found")),
+            Some(Err(why)) => Err(format!("{kind} {namespace}/{name}: {why}")),
+            Some(Ok(data)) => data.get(key).map(String::as_str).ok_or_else(|| {
+                let text = if kind == Kind::Secret {
+                    " (or its value is not UTF-8 text)"
+                } else {
+                    ""
+                };
+                format!("{kind} {namespace}/{name} has no key {key:?}{text}")
+            }),
+        }
     }
 
     /// The value of `sel`'s key in its Secret in `namespace`.
-    pub fn value(&self, namespace: &str, sel: &SecretKeySelector) -> Result<&str, String> {
-        let id = (namespace.to_string(), sel.name.clone());
-        match self.found.get(&id) {
-            None => Err(format!("Secret {namespace}/{} not found", sel.name)),
-            Some(Err(why)) => Err(format!("Secret {namespace}/{}: {why}", sel.name)),
-            Some(Ok(data)) => data.get(&sel.key).map(String::as_str).ok_or_else(|| {
-                format!(
-                    "Secret {namespace}/{} has no key {:?} (or its value is not UTF-8 text)",
-                    sel.name, sel.key
-                )
-            }),
+    pub fn secret_key(&self, namespace: &str, sel: &SecretKeySelector) -> Result<&str, String> {
+        self.lookup(Kind::Secret, namespace, &sel.name, &sel.key)
+    }
+
+    /// The value of `sel`'s key in its ConfigMap in `namespace`.
+    pub fn config_map_key(
+        &self,
+        namespace: &str,
+        sel: &ConfigMapKeySelector,
+    ) -> Result<&str, String> {
+        self.lookup(Kind::ConfigMap, namespace, &sel.name, &sel.key)
+    }
+
+    /// The value a Secret-or-ConfigMap reference points at (validation has checked that
+    /// exactly one is set).
+    pub fn key(&self, namespace: &str, sel: &SecretOrConfigMap) -> Result<&str, String> {
+        match (&sel.secret, &sel.config_map) {
+            (Some(secret), _) => self.secret_key(namespace, secret),
+            (None, Some(cm)) => self.config_map_key(namespace, cm),
+            (None, None) => Err("neither a Secret nor a ConfigMap is set".into()),
         }
     }
 }
 
-/// The Secrets a ServiceMonitor's endpoints reference, as `(namespace, name)`.
-pub fn references(sm: &ServiceMonitor) -> BTreeSet<(String, String)> {
+/// The Secrets and ConfigMaps a ServiceMonitor's endpoints reference.
+pub fn references(sm: &ServiceMonitor) -> BTreeSet<ObjectRef> {
     let ns = sm.namespace().unwrap_or_default();
-    sm.spec
-        .endpoints
-        .iter()
-        .flat_map(selectors)
-        .filter(|sel| !sel.name.is_empty())
-        .map(|sel| (ns.clone(), sel.name.clone()))
-        .collect()
+    let mut out = BTreeSet::new();
+    let mut add = |kind: Kind, name: &str| {
+        if !name.is_empty() {
+            out.insert((kind, ns.clone(), name.to_string()));
+        }
+    };
+    for ep in &sm.spec.endpoints {
+        for sel in secret_selectors(ep) {
+            add(Kind::Secret, &sel.name);
+        }
+        let tls = ep.tls_config.iter();
+        let oauth2_tls = ep.oauth2.iter().flat_map(|o| o.tls_config.iter());
+        let mut either: Vec<&SecretOrConfigMap> = tls
+            .chain(oauth2_tls)
+            .flat_map(|t: &TlsConfig| t.ca.iter().chain(t.cert.iter()))
+            .collect();
+        either.extend(ep.oauth2.iter().map(|o| &o.client_id));
+        for sel in either {
+            if let Some(s) = &sel.secret {
+                add(Kind::Secret, &s.name);
+            }
+            if let Some(cm) = &sel.config_map {
+                add(Kind::ConfigMap, &cm.name);
+            }
+        }
+    }
+    out
 }
 
-fn selectors(ep: &Endpoint) -> Vec<&SecretKeySelector> {
+/// Every Secret key selector of an endpoint (not counting Secret-or-ConfigMap references).
+fn secret_selectors(ep: &Endpoint) -> Vec<&SecretKeySelector> {
     let mut out = Vec::new();
     if let Some(basic) = &ep.basic_auth {
         out.extend(basic.username.iter());
@@ -94,67 +174,21 @@ fn selectors(ep: &Endpoint) -> Vec<&SecretKeySelector> {
     if let Some(auth) = &ep.authorization {
         out.extend(auth.credentials.iter());
     }
+    out.extend(headers(&ep.proxy_connect_header));
+    if let Some(oauth2) = &ep.oauth2 {
+        out.push(&oauth2.client_secret);
+        out.extend(headers(&oauth2.proxy_connect_header));
+        out.extend(oauth2.tls_config.iter().flat_map(|t| t.key_secret.iter()));
+    }
+    out.extend(ep.tls_config.iter().flat_map(|t| t.key_secret.iter()));
     out
 }
 
-/// The credential entries of one endpoint's job, in the operator's order (`bearer_token`,
-/// `basic_auth`, `authorization`), with values resolved from `secrets`. `path` names the
-/// endpoint in errors (`spec.endpoints[0]`).
-pub fn entries(
-    namespace: &str,
-    ep: &Endpoint,
-    path: &str,
-    secrets: &Secrets,
-) -> Result<Vec<(&'static str, serde_yaml_ng::Value)>, String> {
-    use serde_yaml_ng::{Mapping, Value};
-    let lookup = |sel: &SecretKeySelector, what: &str| {
-        secrets
-            .value(namespace, sel)
-            .map(str::to_string)
-            .map_err(|e| format!("{path}.{what}: {e}"))
-    };
-    let mut out = Vec::new();
-    if let Some(sel) = ep
-        .bearer_token_secret
-        .as_ref()
-        .filter(|s| !s.name.is_empty())
-    {
-        out.push(("bearer_token", lookup(sel, "bearerTokenSecret")?.into()));
-    }
-    if let Some(basic) = &ep.basic_auth {
-        let missing = SecretKeySelector::default();
-        let username = lookup(
-            basic.username.as_ref().unwrap_or(&missing),
-            "basicAuth.username",
-        )?;
-        let password = lookup(
-            basic.password.as_ref().unwrap_or(&missing),
-            "basicAuth.password",
-        )?;
-        let mut auth = Mapping::new();
-        auth.insert("username".into(), username.into());
-        auth.insert("password".into(), password.into());
-        out.push(("basic_auth", Value::Mapping(auth)));
-    }
-    if let Some(authz) = &ep.authorization {
-        let kind = authz.type_.as_deref().unwrap_or("").trim();
-        let kind = if kind.is_empty() { "Bearer" } else { kind };
-        if kind.eq_ignore_ascii_case("basic") {
-            return Err(format!(
-                "{path}.authorization: type cannot be \"Basic\", use basicAuth instead"
-            ));
-        }
-        let mut auth = Mapping::new();
-        auth.insert("type".into(), kind.into());
-        if let Some(sel) = &authz.credentials {
-            auth.insert(
-                "credentials".into(),
-                lookup(sel, "authorization.credentials")?.into(),
-            );
-        }
-        out.push(("authorization", Value::Mapping(auth)));
-    }
-    Ok(out)
+/// The Secret key selectors of a `proxyConnectHeader`.
+fn headers(
+    h: &Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+) -> impl Iterator<Item = &SecretKeySelector> {
+    h.iter().flat_map(|m| m.values().flatten())
 }
 
 #[cfg(test)]
@@ -184,57 +218,72 @@ mod tests {
 
     #[test]
     fn references_resolve_and_errors_name_the_reference_not_the_value() {
-        let mut secrets = Secrets::default();
-        secrets.insert(&secret(
+        let mut assets = Assets::default();
+        assets.insert_secret(&secret(
             "a",
             "gerrit",
             &[("user", b"bot"), ("token", b"s3cr3t"), ("bin", b"\xff")],
         ));
-        secrets.unreadable("a", "locked", "forbidden".into());
-        assert_eq!(secrets.value("a", &sel("gerrit", "token")), Ok("s3cr3t"));
+        let mut cm = ConfigMap::default();
+        cm.metadata.namespace = Some("a".into());
+        cm.metadata.name = Some("ca".into());
+        cm.data = Some(BTreeMap::from([("ca.crt".into(), "PEM".into())]));
+        assets.insert_config_map(&cm);
+        assets.unreadable(
+            (Kind::Secret, "a".into(), "locked".into()),
+            "forbidden".into(),
+        );
+        assert_eq!(
+            assets.secret_key("a", &sel("gerrit", "token")),
+            Ok("s3cr3t")
+        );
+        let from_cm = SecretOrConfigMap {
+            secret: None,
+            config_map: Some(ConfigMapKeySelector {
+                name: "ca".into(),
+                key: "ca.crt".into(),
+                optional: None,
+            }),
+        };
+        assert_eq!(assets.key("a", &from_cm), Ok("PEM"));
         let errors = [
-            secrets.value("a", &sel("gerrit", "nope")).unwrap_err(),
-            secrets.value("a", &sel("gerrit", "bin")).unwrap_err(),
-            secrets.value("a", &sel("other", "x")).unwrap_err(),
-            secrets.value("b", &sel("gerrit", "token")).unwrap_err(),
-            secrets.value("a", &sel("locked", "x")).unwrap_err(),
+            assets.secret_key("a", &sel("gerrit", "nope")).unwrap_err(),
+            assets.secret_key("a", &sel("gerrit", "bin")).unwrap_err(),
+            assets.secret_key("a", &sel("other", "x")).unwrap_err(),
+            assets.secret_key("b", &sel("gerrit", "token")).unwrap_err(),
+            assets.secret_key("a", &sel("locked", "x")).unwrap_err(),
+            assets.secret_key("a", &sel("ca", "ca.crt")).unwrap_err(),
         ];
         assert!(errors[0].contains("Secret a/gerrit has no key \"nope\""));
         assert!(errors[2].contains("Secret a/other not found"));
         assert!(errors[4].contains("forbidden"));
+        assert!(errors[5].contains("Secret a/ca not found"), "kinds differ");
         assert!(errors.iter().all(|e| !e.contains("s3cr3t")));
     }
 
     #[test]
-    fn entries_follow_the_operator() {
-        let mut secrets = Secrets::default();
-        secrets.insert(&secret("a", "s", &[("user", b"bot"), ("token", b"t0k")]));
-        let ep: Endpoint = serde_yaml_ng::from_str(
-            "{port: web, bearerTokenSecret: {name: s, key: token}, basicAuth: {username: {name: s, key: user}, password: {name: s, key: token}}, authorization: {credentials: {name: s, key: token}}}",
+    fn references_cover_every_selector() {
+        let sm: ServiceMonitor = serde_yaml_ng::from_str(
+            "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m, namespace: a}\nspec:\n  selector: {}\n  endpoints:\n  - port: web\n    basicAuth: {username: {name: u, key: k}, password: {name: p, key: k}}\n    proxyConnectHeader: {X: [{name: h, key: k}]}\n    tlsConfig: {ca: {configMap: {name: ca, key: k}}, cert: {secret: {name: c, key: k}}, keySecret: {name: key, key: k}}\n  - port: web\n    oauth2: {clientId: {configMap: {name: id, key: k}}, clientSecret: {name: cs, key: k}, tokenUrl: 'http://t', tlsConfig: {ca: {secret: {name: oca, key: k}}}}\n",
         )
         .unwrap();
-        let got = entries("a", &ep, "spec.endpoints[0]", &secrets).unwrap();
-        let map: serde_yaml_ng::Mapping = got.into_iter().map(|(k, v)| (k.into(), v)).collect();
-        let text = serde_yaml_ng::to_string(&map).unwrap();
+        let got: Vec<String> = references(&sm)
+            .into_iter()
+            .map(|(kind, ns, name)| format!("{kind} {ns}/{name}"))
+            .collect();
         assert_eq!(
-            text,
-            "bearer_token: t0k\nbasic_auth:\n  username: bot\n  password: t0k\nauthorization:\n  type: Bearer\n  credentials: t0k\n"
-        );
-        let basic: Endpoint = serde_yaml_ng::from_str(
-            "{authorization: {type: Basic, credentials: {name: s, key: token}}}",
-        )
-        .unwrap();
-        assert!(
-            entries("a", &basic, "e", &secrets)
-                .unwrap_err()
-                .contains("use basicAuth")
-        );
-        let half: Endpoint =
-            serde_yaml_ng::from_str("{basicAuth: {username: {name: s, key: user}}}").unwrap();
-        let err = entries("a", &half, "spec.endpoints[0]", &secrets).unwrap_err();
-        assert!(
-            err.starts_with("spec.endpoints[0].basicAuth.password"),
-            "{err}"
+            got,
+            [
+                "Secret a/c",
+                "Secret a/cs",
+                "Secret a/h",
+                "Secret a/key",
+                "Secret a/oca",
+                "Secret a/p",
+                "Secret a/u",
+                "ConfigMap a/ca",
+                "ConfigMap a/id",
+            ]
         );
     }
 }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::ResourceExt;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::crd::{Prometheus, ServiceMonitor};
-use super::credentials::Secrets;
+use super::credentials::Assets;
 use super::select::NamespaceLabels;
 
 /// The label the API server puts on every namespace.
@@ -32,8 +32,8 @@ pub struct Objects {
     pub prometheuses: Vec<Prometheus>,
     /// ServiceMonitor objects.
     pub service_monitors: Vec<ServiceMonitor>,
-    /// Secrets, for the credentials ServiceMonitors reference.
-    pub secrets: Secrets,
+    /// Secrets and ConfigMaps, for the credentials and TLS material ServiceMonitors reference.
+    pub assets: Assets,
     /// Documents that were skipped, and why.
     pub skipped: Vec<String>,
 }
@@ -72,7 +72,12 @@ impl Objects {
             ("v1", "Secret") => {
                 let mut secret: Secret = serde_yaml_ng::from_value(value).map_err(bad)?;
                 default_namespace(&mut secret.metadata);
-                self.secrets.insert(&secret);
+                self.assets.insert_secret(&secret);
+            }
+            ("v1", "ConfigMap") => {
+                let mut cm: ConfigMap = serde_yaml_ng::from_value(value).map_err(bad)?;
+                default_namespace(&mut cm.metadata);
+                self.assets.insert_config_map(&cm);
             }
             ("v1", "Namespace") => {
                 let ns: Namespace = serde_yaml_ng::from_value(value).map_err(bad)?;
@@ -124,13 +129,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_three_kinds_and_skips_others() {
+    fn reads_the_known_kinds_and_skips_others() {
         let mut o = Objects::default();
         o.add_yaml(
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: team, labels: {a: b}}\n---\n\
              apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {shards: 2, unknownField: 1}\n---\n\
              apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x, namespace: team}\nspec: {endpoints: [{port: web}]}\n---\n\
-             apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n",
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {ca.crt: x}\n---\n\
+             apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\n",
             "t.yaml",
         )
         .unwrap();
@@ -142,6 +148,12 @@ mod tests {
             o.service_monitors[0].spec.endpoints[0].port.as_deref(),
             Some("web")
         );
+        let ca = k8s_openapi::api::core::v1::ConfigMapKeySelector {
+            name: "c".into(),
+            key: "ca.crt".into(),
+            optional: None,
+        };
+        assert_eq!(o.assets.config_map_key("default", &ca), Ok("x"));
         assert_eq!(o.skipped.len(), 1);
     }
 

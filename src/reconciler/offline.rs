@@ -57,7 +57,7 @@ pub fn render_inputs(
             p,
             &objects.namespaces,
             &objects.service_monitors,
-            &objects.secrets,
+            &objects.assets,
             options,
         ) {
             Ok(rendered) => {

@@ -13,9 +13,9 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::crd::{
     Endpoint, NamespaceSelector, Prometheus, PrometheusSpec, RelabelConfig, ServiceMonitor,
-    TlsConfig,
 };
-use super::credentials::{self, Secrets};
+use super::credentials::Assets;
+use super::http::{Client, TlsAssets};
 use super::select::{self, NamespaceLabels, key};
 use super::validate;
 
@@ -42,6 +42,8 @@ pub struct Rendered {
     pub selected: Vec<String>,
     /// ServiceMonitors selected but left out.
     pub rejected: Vec<Rejection>,
+    /// TLS material the config refers to, for the TLS-assets Secret (file name -> PEM).
+    pub tls_assets: TlsAssets,
 }
 
 /// Why no config can be generated for a Prometheus.
@@ -126,7 +128,7 @@ pub fn render(
     prometheus: &Prometheus,
     namespaces: &NamespaceLabels,
     service_monitors: &[ServiceMonitor],
-    secrets: &Secrets,
+    assets: &Assets,
     options: &Options,
 ) -> Result<Rendered, ConfigError> {
     let error = |reason: String| ConfigError {
@@ -141,6 +143,7 @@ pub fn render(
     let mut jobs = String::new();
     let mut selected = Vec::new();
     let mut rejected = Vec::new();
+    let mut tls_assets = TlsAssets::new();
     for sm in chosen {
         let built = validate::service_monitor(sm, global.interval_ms).and_then(|()| {
             let ctx = JobContext {
@@ -148,12 +151,13 @@ pub fn render(
                 options,
                 spec: &prometheus.spec,
             };
-            service_monitor_jobs(sm, &ctx, secrets)
+            service_monitor_jobs(sm, &ctx, assets)
         });
         match built {
-            Ok(sm_jobs) => {
+            Ok((sm_jobs, sm_assets)) => {
                 selected.push(key(sm));
                 jobs.push_str(&sm_jobs);
+                tls_assets.extend(sm_assets);
             }
             Err(reason) => rejected.push(Rejection {
                 service_monitor: key(sm),
@@ -179,6 +183,7 @@ pub fn render(
         yaml,
         selected,
         rejected,
+        tls_assets,
     })
 }
 
@@ -439,8 +444,6 @@ pub fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// The jobs of one ServiceMonitor as YAML, or why it is refused (a credential that cannot be
-/// resolved: never a job without it).
 /// What every job of one Prometheus shares.
 struct JobContext<'a> {
     shards: u64,
@@ -464,19 +467,29 @@ fn supports(spec: &PrometheusSpec, major: u64, minor: u64) -> bool {
         .is_none_or(|v| !version_below(v, (major, minor)))
 }
 
+/// The jobs of one ServiceMonitor as YAML, with the TLS material they refer to, or why it is
+/// refused (a reference that cannot be resolved: never a job without it).
 fn service_monitor_jobs(
     sm: &ServiceMonitor,
     ctx: &JobContext,
-    secrets: &Secrets,
-) -> Result<String, String> {
+    assets: &Assets,
+) -> Result<(String, TlsAssets), String> {
     let ns = sm.namespace().unwrap_or_default();
+    let supports = |major, minor| ctx.supports(major, minor);
+    let client = Client {
+        namespace: &ns,
+        assets,
+        supports: &supports,
+    };
     let mut out = String::new();
+    let mut tls_assets = TlsAssets::new();
     for (i, ep) in sm.spec.endpoints.iter().enumerate() {
-        let creds = credentials::entries(&ns, ep, &format!("spec.endpoints[{i}]"), secrets)?;
-        let job = scrape_job(sm, ep, i, ctx, creds);
+        let path = format!("spec.endpoints[{i}]");
+        let client = client.entries(ep, &path, &mut tls_assets)?;
+        let job = scrape_job(sm, ep, i, ctx, client);
         out.push_str(&to_yaml(&Value::Sequence(vec![Value::Mapping(job)])));
     }
-    Ok(out)
+    Ok((out, tls_assets))
 }
 
 fn scrape_job(
@@ -484,7 +497,7 @@ fn scrape_job(
     ep: &Endpoint,
     index: usize,
     ctx: &JobContext,
-    credentials: Vec<(&'static str, Value)>,
+    client: Mapping,
 ) -> Mapping {
     let ns = sm.namespace().unwrap_or_default();
     let mut job = Mapping::new();
@@ -545,26 +558,7 @@ fn scrape_job(
     if let Some(http2) = ep.enable_http2.filter(|_| ctx.supports(2, 35)) {
         job.insert("enable_http2".into(), http2.into());
     }
-    if let Some(url) = &ep.proxy_url {
-        job.insert("proxy_url".into(), url.as_str().into());
-    }
-    if ctx.supports(2, 43) {
-        if let Some(hosts) = &ep.no_proxy {
-            job.insert("no_proxy".into(), hosts.as_str().into());
-        }
-        if let Some(from_env) = ep.proxy_from_environment {
-            job.insert("proxy_from_environment".into(), from_env.into());
-        }
-    }
-    if let Some(tls) = &ep.tls_config {
-        job.insert("tls_config".into(), tls_config(tls, ctx));
-    }
-    if let Some(file) = ep.bearer_token_file.as_deref().filter(|f| !f.is_empty()) {
-        job.insert("bearer_token_file".into(), file.into());
-    }
-    for (k, v) in credentials {
-        job.insert(k.into(), v);
-    }
+    job.extend(client);
     job.insert(
         "relabel_configs".into(),
         Value::Sequence(relabelings(sm, ep, ctx)),
@@ -625,33 +619,6 @@ fn scrape_job(
         );
     }
     job
-}
-
-/// `tls_config` in the operator's order: the safe fields, then the file variants.
-fn tls_config(tls: &TlsConfig, ctx: &JobContext) -> Value {
-    let mut out = Mapping::new();
-    if let Some(skip) = tls.insecure_skip_verify {
-        out.insert("insecure_skip_verify".into(), skip.into());
-    }
-    if let Some(name) = tls.server_name.as_deref().filter(|n| !n.is_empty()) {
-        out.insert("server_name".into(), name.into());
-    }
-    if let Some(min) = tls.min_version.as_deref().filter(|_| ctx.supports(2, 35)) {
-        out.insert("min_version".into(), min.into());
-    }
-    if let Some(max) = tls.max_version.as_deref().filter(|_| ctx.supports(2, 41)) {
-        out.insert("max_version".into(), max.into());
-    }
-    for (key, file) in [
-        ("ca_file", &tls.ca_file),
-        ("cert_file", &tls.cert_file),
-        ("key_file", &tls.key_file),
-    ] {
-        if let Some(file) = file.as_deref().filter(|f| !f.is_empty()) {
-            out.insert(key.into(), file.into());
-        }
-    }
-    Value::Mapping(out)
 }
 
 /// `enforcedNamespaceLabel`: the label set to the ServiceMonitor's namespace, appended last

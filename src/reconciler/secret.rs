@@ -1,6 +1,11 @@
-//! The config Secret: `prometheus-<name>`, key `prometheus.yaml.gz`, deterministic gzip (zero
-//! mtime, no file name), owned by its Prometheus, written by server-side apply only when its
-//! content, labels or owner changed.
+//! The Secrets of a Prometheus, owned by it and written by server-side apply only when their
+//! content, labels or owner changed:
+//!
+//! - the config, `prometheus-<name>`, key `prometheus.yaml.gz`, deterministic gzip (zero
+//!   mtime, no file name);
+//! - the TLS assets, `prometheus-<name>-tls-assets-<i>`, as prometheus-operator shards them:
+//!   files in name order, a new Secret when one would pass [`MAX_SHARD_BYTES`], and the
+//!   shards no longer needed deleted. The first one always exists (the Pod mounts it).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,6 +18,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::crd::Prometheus;
+use super::http::TlsAssets;
 
 /// The Secret's only key.
 pub const KEY: &str = "prometheus.yaml.gz";
@@ -37,6 +43,68 @@ pub fn gzip(config: &str) -> Vec<u8> {
 
 /// The desired Secret for `prometheus` holding `config`.
 pub fn desired(prometheus: &Prometheus, config: &str) -> Secret {
+    let data = BTreeMap::from([(KEY.to_string(), ByteString(gzip(config)))]);
+    object(prometheus, name(prometheus), data)
+}
+
+/// Keys and values of one TLS-assets Secret may take this many bytes (the API's 1 MiB
+/// limit less the operator's 50 kB margin).
+pub const MAX_SHARD_BYTES: usize = 1024 * 1024 - 50_000;
+
+/// Name of the `index`th TLS-assets Secret of a Prometheus.
+pub fn tls_assets_name(prometheus: &Prometheus, index: usize) -> String {
+    format!("prometheus-{}-tls-assets-{index}", prometheus.name_any())
+}
+
+/// The TLS assets split into Secrets' data, as the operator splits them (always one, maybe
+/// empty).
+pub fn tls_shards(assets: &TlsAssets) -> Vec<BTreeMap<String, ByteString>> {
+    let mut shards = vec![BTreeMap::new()];
+    let mut size = 0;
+    for (key, value) in assets {
+        let bytes = key.len() + value.len();
+        if size + bytes > MAX_SHARD_BYTES && size > 0 {
+            shards.push(BTreeMap::new());
+            size = 0;
+        }
+        size += bytes;
+        let shard = shards.last_mut().expect("never empty");
+        shard.insert(key.clone(), ByteString(value.as_bytes().to_vec()));
+    }
+    shards
+}
+
+/// Applies the TLS-assets Secrets that changed and deletes the shards no longer needed;
+/// returns whether it wrote.
+pub async fn apply_tls_assets(
+    client: &Client,
+    prometheus: &Prometheus,
+    assets: &TlsAssets,
+) -> kube::Result<bool> {
+    let namespace = prometheus.namespace().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let shards = tls_shards(assets);
+    let count = shards.len();
+    let mut wrote = false;
+    for (i, data) in shards.into_iter().enumerate() {
+        let want = object(prometheus, tls_assets_name(prometheus, i), data);
+        wrote |= apply_object(&api, &want).await?;
+    }
+    for i in count.. {
+        match api
+            .delete(&tls_assets_name(prometheus, i), &Default::default())
+            .await
+        {
+            Ok(_) => wrote = true,
+            Err(kube::Error::Api(e)) if e.code == 404 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(wrote)
+}
+
+/// A Secret of `prometheus`: labelled, owned, holding `data`.
+fn object(prometheus: &Prometheus, name: String, data: BTreeMap<String, ByteString>) -> Secret {
     let labels = BTreeMap::from([
         (
             "app.kubernetes.io/managed-by".to_string(),
@@ -49,16 +117,13 @@ pub fn desired(prometheus: &Prometheus, config: &str) -> Secret {
     ]);
     Secret {
         metadata: ObjectMeta {
-            name: Some(name(prometheus)),
+            name: Some(name),
             namespace: prometheus.namespace(),
             labels: Some(labels),
             owner_references: owner(prometheus).map(|o| vec![o]),
             ..ObjectMeta::default()
         },
-        data: Some(BTreeMap::from([(
-            KEY.to_string(),
-            ByteString(gzip(config)),
-        )])),
+        data: Some(data),
         type_: Some("Opaque".into()),
         ..Secret::default()
     }
@@ -76,7 +141,9 @@ pub fn up_to_date(current: &Secret, desired: &Secret) -> bool {
         .labels()
         .iter()
         .all(|(k, v)| current.labels().get(k) == Some(v));
-    current.data == desired.data
+    // The API server leaves out an empty `data`.
+    let data = |s: &Secret| s.data.clone().unwrap_or_default();
+    data(current) == data(desired)
         && labels_present
         && current.metadata.owner_references == desired.metadata.owner_references
 }
@@ -99,19 +166,23 @@ pub async fn create_if_missing(client: &Client, prometheus: &Prometheus) -> kube
     }
 }
 
-/// Applies the Secret if it changed; returns whether it wrote.
+/// Applies the config Secret if it changed; returns whether it wrote.
 pub async fn apply(client: &Client, prometheus: &Prometheus, config: &str) -> kube::Result<bool> {
     let namespace = prometheus.namespace().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let want = desired(prometheus, config);
-    if let Some(current) = api.get_opt(&name(prometheus)).await?
-        && up_to_date(&current, &want)
+    apply_object(&api, &desired(prometheus, config)).await
+}
+
+/// Applies `want` if the stored Secret differs; returns whether it wrote.
+async fn apply_object(api: &Api<Secret>, want: &Secret) -> kube::Result<bool> {
+    let name = want.name_any();
+    if let Some(current) = api.get_opt(&name).await?
+        && up_to_date(&current, want)
     {
         return Ok(false);
     }
     let params = PatchParams::apply(MANAGER).force();
-    api.patch(&name(prometheus), &params, &Patch::Apply(&want))
-        .await?;
+    api.patch(&name, &params, &Patch::Apply(want)).await?;
     Ok(true)
 }
 
@@ -150,5 +221,32 @@ mod tests {
         );
         assert!(up_to_date(&s, &desired(&p, "x")));
         assert!(!up_to_date(&s, &desired(&p, "y")));
+        let empty = object(&p, tls_assets_name(&p, 0), BTreeMap::new());
+        let mut stored = empty.clone();
+        stored.data = None;
+        assert!(up_to_date(&stored, &empty), "an empty data is left out when stored");
+    }
+
+    #[test]
+    fn tls_assets_are_sharded_like_the_operators() {
+        assert_eq!(tls_shards(&TlsAssets::new()), vec![BTreeMap::new()]);
+        let big = "x".repeat(400_000);
+        let assets: TlsAssets = (0..5)
+            .map(|i| (format!("0_ns_s_{i}"), big.clone()))
+            .collect();
+        let shards = tls_shards(&assets);
+        let keys: Vec<Vec<&String>> = shards.iter().map(|s| s.keys().collect()).collect();
+        assert_eq!(
+            keys,
+            [
+                vec!["0_ns_s_0", "0_ns_s_1"],
+                vec!["0_ns_s_2", "0_ns_s_3"],
+                vec!["0_ns_s_4"]
+            ]
+        );
+        for shard in &shards {
+            let bytes: usize = shard.iter().map(|(k, v)| k.len() + v.0.len()).sum();
+            assert!(bytes <= MAX_SHARD_BYTES);
+        }
     }
 }

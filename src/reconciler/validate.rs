@@ -3,9 +3,9 @@
 //! (the Warning Event's message); the rest of the config is still written.
 //!
 //! **No silent drops.** A field this reconciler does not render is refused, never ignored: a
-//! ServiceMonitor using one (for example `basicAuth`, `tlsConfig` or `sampleLimit`) is left out
-//! with a Warning Event naming the field, since scraping without its credentials or limits
-//! would be wrong while looking right. A Prometheus that sets a field shaping the generated
+//! ServiceMonitor using one (for example `attachMetadata`, or a misspelled field) is left out
+//! with a Warning Event naming the field, since scraping without it would be wrong while
+//! looking right. A Prometheus that sets a field shaping the generated
 //! config ([`PROMETHEUS_UNRENDERED`]) gets no config at all (its Secret keeps the last good
 //! one) and a condition naming the field. Fields that do not change the config file (replicas,
 //! storage, resources, ...) are not its business.
@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::crd::{Endpoint, Prometheus, RelabelConfig, ServiceMonitor};
+use super::crd::{
+    Endpoint, Prometheus, RelabelConfig, SecretKeySelector, SecretOrConfigMap, ServiceMonitor,
+    TlsConfig,
+};
 use super::select;
 
 /// `Prometheus` spec fields that prometheus-operator v0.94 reads when it generates the config
@@ -284,27 +287,15 @@ pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(
         if let Some(authz) = &ep.authorization {
             first_unrendered(&format!("{path}.authorization"), &authz.unrendered)?;
         }
+        client(ep).map_err(|e| format!("{path}.{e}"))?;
         if let Some(tls) = &ep.tls_config {
-            first_unrendered(&format!("{path}.tlsConfig"), &tls.unrendered)?;
-            if let (Some(min), Some(max)) = (&tls.min_version, &tls.max_version)
-                && max < min
-            {
-                return Err(format!(
-                    "{path}.tlsConfig: maxVersion {max} is lower than minVersion {min}"
-                ));
-            }
-            for (field, value) in [
-                ("minVersion", &tls.min_version),
-                ("maxVersion", &tls.max_version),
-            ] {
-                if let Some(v) = value
-                    && !TLS_VERSIONS.contains(&v.as_str())
-                {
-                    return Err(format!(
-                        "{path}.tlsConfig.{field}: {v:?} is not one of {}",
-                        TLS_VERSIONS.join(", ")
-                    ));
-                }
+            tls_config(&format!("{path}.tlsConfig"), tls, true)?;
+        }
+        if let Some(oauth2) = &ep.oauth2 {
+            let at = format!("{path}.oauth2");
+            first_unrendered(&at, &oauth2.unrendered)?;
+            if let Some(tls) = &oauth2.tls_config {
+                tls_config(&format!("{at}.tlsConfig"), tls, false)?;
             }
         }
         for (what, rules) in [
@@ -318,6 +309,155 @@ pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(
         endpoint(ep, global_interval_ms).map_err(|e| format!("endpoints[{i}]: {e}"))?;
     }
     Ok(())
+}
+
+/// The operator's rules for an endpoint's client settings: one authentication method at
+/// most, a complete `oauth2`, and a consistent proxy. The error starts with the field.
+fn client(ep: &Endpoint) -> Result<(), String> {
+    let methods = [
+        ("authorization", ep.authorization.is_some()),
+        ("basicAuth", ep.basic_auth.is_some()),
+        ("bearerTokenSecret", ep.bearer_token_secret.is_some()),
+        ("oauth2", ep.oauth2.is_some()),
+    ];
+    let set: Vec<&str> = methods.iter().filter(|m| m.1).map(|m| m.0).collect();
+    if let [first, second, ..] = set[..] {
+        return Err(format!(
+            "{first}: {first} and {second} cannot be configured at the same time"
+        ));
+    }
+    if let Some(oauth2) = &ep.oauth2 {
+        if oauth2.token_url.is_empty() {
+            return Err("oauth2.tokenUrl: must be set".into());
+        }
+        if oauth2.client_id.is_empty() {
+            return Err("oauth2.clientId: must be set".into());
+        }
+        either("oauth2.clientId", &oauth2.client_id)?;
+        proxy(
+            &oauth2.proxy_url,
+            &oauth2.no_proxy,
+            &oauth2.proxy_from_environment,
+            &oauth2.proxy_connect_header,
+        )
+        .map_err(|e| format!("oauth2.{e}"))?;
+    }
+    proxy(
+        &ep.proxy_url,
+        &ep.no_proxy,
+        &ep.proxy_from_environment,
+        &ep.proxy_connect_header,
+    )
+}
+
+/// A Secret-or-ConfigMap reference must not name both.
+fn either(path: &str, sel: &SecretOrConfigMap) -> Result<(), String> {
+    if sel.secret.is_some() && sel.config_map.is_some() {
+        return Err(format!("{path}: cannot specify both secret and configMap"));
+    }
+    Ok(())
+}
+
+/// The operator's proxy rules (`ProxyConfig.Validate`).
+fn proxy(
+    url: &Option<String>,
+    no_proxy: &Option<String>,
+    from_environment: &Option<bool>,
+    connect_header: &Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+) -> Result<(), String> {
+    let from_env = from_environment.unwrap_or(false);
+    let has_url = url.as_deref().is_some_and(|u| !u.is_empty());
+    let has_no_proxy = no_proxy.as_deref().is_some_and(|n| !n.is_empty());
+    let headers = connect_header.as_ref();
+    if headers.is_some_and(|h| !h.is_empty()) && !from_env && !has_url {
+        return Err(
+            "proxyConnectHeader: needs proxyUrl or proxyFromEnvironment to be configured".into(),
+        );
+    }
+    if from_env && has_url {
+        return Err("proxyUrl: cannot be configured together with proxyFromEnvironment".into());
+    }
+    if from_env && has_no_proxy {
+        return Err("noProxy: cannot be configured together with proxyFromEnvironment".into());
+    }
+    if !has_url && has_no_proxy {
+        return Err("noProxy: needs proxyUrl to be configured".into());
+    }
+    for (name, selectors) in headers.into_iter().flatten() {
+        if selectors.is_empty() {
+            return Err(format!("proxyConnectHeader[{name}]: must not be empty"));
+        }
+        if let Some(i) = selectors
+            .iter()
+            .position(|s| s.name.is_empty() && s.key.is_empty())
+        {
+            return Err(format!(
+                "proxyConnectHeader[{name}][{i}]: selector must be defined"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The operator's TLS rules (`TLSConfig.Validate`); `files`: whether the file variants are
+/// allowed (not inside `oauth2`).
+fn tls_config(path: &str, tls: &TlsConfig, files: bool) -> Result<(), String> {
+    first_unrendered(path, &tls.unrendered)?;
+    let set = |sel: &Option<SecretOrConfigMap>| sel.as_ref().is_some_and(|s| !s.is_empty());
+    let file = |f: &Option<String>| f.as_deref().is_some_and(|f| !f.is_empty());
+    for (field, sel) in [("ca", &tls.ca), ("cert", &tls.cert)] {
+        if let Some(sel) = sel {
+            either(&format!("{path}.{field}"), sel)?;
+        }
+    }
+    if let (Some(min), Some(max)) = (&tls.min_version, &tls.max_version)
+        && max < min
+    {
+        return Err(format!(
+            "{path}: maxVersion {max} is lower than minVersion {min}"
+        ));
+    }
+    for (field, value) in [
+        ("minVersion", &tls.min_version),
+        ("maxVersion", &tls.max_version),
+    ] {
+        if let Some(v) = value
+            && !TLS_VERSIONS.contains(&v.as_str())
+        {
+            return Err(format!(
+                "{path}.{field}: {v:?} is not one of {}",
+                TLS_VERSIONS.join(", ")
+            ));
+        }
+    }
+    if !files
+        && let Some(field) = [
+            ("caFile", &tls.ca_file),
+            ("certFile", &tls.cert_file),
+            ("keyFile", &tls.key_file),
+        ]
+        .into_iter()
+        .find(|(_, f)| file(f))
+        .map(|(name, _)| name)
+    {
+        return Err(format!("{path}.{field}: files are not allowed here"));
+    }
+    if set(&tls.ca) && file(&tls.ca_file) {
+        return Err(format!("{path}: cannot specify both caFile and ca"));
+    }
+    if set(&tls.cert) && file(&tls.cert_file) {
+        return Err(format!("{path}: cannot specify both certFile and cert"));
+    }
+    if tls.key_secret.is_some() && file(&tls.key_file) {
+        return Err(format!("{path}: cannot specify both keyFile and keySecret"));
+    }
+    let has_cert = set(&tls.cert) || file(&tls.cert_file);
+    let has_key = tls.key_secret.is_some() || file(&tls.key_file);
+    match (has_cert, has_key) {
+        (true, false) => Err(format!("{path}: a client cert needs a client key")),
+        (false, true) => Err(format!("{path}: a client key needs a client cert")),
+        _ => Ok(()),
+    }
 }
 
 fn endpoint(ep: &Endpoint, global_interval_ms: u64) -> Result<(), String> {
@@ -385,8 +525,8 @@ mod tests {
     fn unrendered_fields_are_refused_by_path_and_empty_ones_ignored() {
         let cases = [
             (
-                "spec: {endpoints: [{port: web, oauth2: {clientId: {secret: {name: s, key: u}}}}]}",
-                "spec.endpoints[0].oauth2",
+                "spec: {endpoints: [{port: web, oauth2: {clientId: {secret: {name: s, key: u}}, tokenUrl: u, audience: x}}]}",
+                "spec.endpoints[0].oauth2.audience",
             ),
             (
                 "spec: {endpoints: [{port: web, basicAuth: {username: {name: s, key: u}, extra: 1}}]}",
@@ -397,8 +537,8 @@ mod tests {
                 "spec.attachMetadata",
             ),
             (
-                "spec: {endpoints: [{port: a}, {port: b, tlsConfig: {insecureSkipVerify: true, keySecret: {name: s, key: k}}}]}",
-                "spec.endpoints[1].tlsConfig.keySecret",
+                "spec: {endpoints: [{port: a}, {port: b, tlsConfig: {insecureSkipVerify: true, keyPassword: x}}]}",
+                "spec.endpoints[1].tlsConfig.keyPassword",
             ),
             (
                 "spec: {endpoints: [{port: a, relabelings: [{action: keep, regex: x, sourceLabels: [a], frobnicate: 1}]}]}",
@@ -416,32 +556,97 @@ mod tests {
     }
 
     #[test]
-    fn tls_material_from_secrets_is_refused_and_versions_checked() {
-        let secret_ca = sm(
-            "spec: {endpoints: [{port: web, tlsConfig: {ca: {secret: {name: s, key: ca.crt}}}}]}",
-        );
-        let err = service_monitor(&secret_ca, 30_000).unwrap_err();
-        assert!(
-            err.starts_with("spec.endpoints[0].tlsConfig.ca is not rendered"),
-            "{err}"
-        );
-        let files = sm(
-            "spec: {endpoints: [{port: web, tlsConfig: {caFile: /ca, serverName: x, minVersion: TLS12}}]}",
-        );
-        assert!(service_monitor(&files, 30_000).is_ok());
-        let inverted =
-            sm("spec: {endpoints: [{tlsConfig: {minVersion: TLS13, maxVersion: TLS12}}]}");
-        assert!(
-            service_monitor(&inverted, 30_000)
-                .unwrap_err()
-                .contains("lower than")
-        );
-        let bogus = sm("spec: {endpoints: [{tlsConfig: {minVersion: SSL3}}]}");
-        assert!(
-            service_monitor(&bogus, 30_000)
-                .unwrap_err()
-                .contains("\"SSL3\"")
-        );
+    fn tls_auth_and_proxy_follow_the_operators_rules() {
+        let ok = [
+            "{tlsConfig: {ca: {secret: {name: s, key: ca.crt}}, cert: {configMap: {name: c, key: k}}, keySecret: {name: s, key: k}}}",
+            "{tlsConfig: {caFile: /ca, serverName: x, minVersion: TLS12}}",
+            "{oauth2: {clientId: {configMap: {name: c, key: id}}, clientSecret: {name: s, key: k}, tokenUrl: 'https://t', tlsConfig: {ca: {secret: {name: s, key: ca}}}}}",
+            "{proxyUrl: 'http://p', noProxy: x, proxyConnectHeader: {X: [{name: s, key: k}]}}",
+            "{proxyFromEnvironment: true, proxyConnectHeader: {X: [{name: s, key: k}]}}",
+        ];
+        for ep in ok {
+            let sm = sm(&format!("spec: {{endpoints: [{ep}]}}"));
+            assert_eq!(service_monitor(&sm, 30_000), Ok(()), "{ep}");
+        }
+        let refused = [
+            (
+                "{tlsConfig: {minVersion: TLS13, maxVersion: TLS12}}",
+                "spec.endpoints[0].tlsConfig: maxVersion TLS12 is lower than minVersion TLS13",
+            ),
+            (
+                "{tlsConfig: {minVersion: SSL3}}",
+                "spec.endpoints[0].tlsConfig.minVersion: \"SSL3\" is not one of",
+            ),
+            (
+                "{tlsConfig: {ca: {secret: {name: s, key: k}, configMap: {name: c, key: k}}}}",
+                "spec.endpoints[0].tlsConfig.ca: cannot specify both",
+            ),
+            (
+                "{tlsConfig: {ca: {secret: {name: s, key: k}}, caFile: /ca}}",
+                "spec.endpoints[0].tlsConfig: cannot specify both caFile and ca",
+            ),
+            (
+                "{tlsConfig: {cert: {secret: {name: s, key: k}}, certFile: /c, keyFile: /k}}",
+                "spec.endpoints[0].tlsConfig: cannot specify both certFile and cert",
+            ),
+            (
+                "{tlsConfig: {certFile: /c, keyFile: /k, keySecret: {name: s, key: k}}}",
+                "spec.endpoints[0].tlsConfig: cannot specify both keyFile and keySecret",
+            ),
+            (
+                "{tlsConfig: {cert: {secret: {name: s, key: k}}}}",
+                "spec.endpoints[0].tlsConfig: a client cert needs a client key",
+            ),
+            (
+                "{tlsConfig: {keyFile: /k}}",
+                "spec.endpoints[0].tlsConfig: a client key needs a client cert",
+            ),
+            (
+                "{basicAuth: {}, authorization: {}}",
+                "spec.endpoints[0].authorization: authorization and basicAuth cannot be configured at the same time",
+            ),
+            (
+                "{bearerTokenSecret: {name: s, key: k}, oauth2: {}}",
+                "spec.endpoints[0].bearerTokenSecret: bearerTokenSecret and oauth2",
+            ),
+            (
+                "{oauth2: {clientId: {secret: {name: s, key: k}}}}",
+                "spec.endpoints[0].oauth2.tokenUrl: must be set",
+            ),
+            (
+                "{oauth2: {tokenUrl: t}}",
+                "spec.endpoints[0].oauth2.clientId: must be set",
+            ),
+            (
+                "{oauth2: {clientId: {secret: {name: s, key: k}}, tokenUrl: t, tlsConfig: {caFile: /ca}}}",
+                "spec.endpoints[0].oauth2.tlsConfig.caFile: files are not allowed here",
+            ),
+            (
+                "{oauth2: {clientId: {secret: {name: s, key: k}}, tokenUrl: t, noProxy: x}}",
+                "spec.endpoints[0].oauth2.noProxy: needs proxyUrl",
+            ),
+            (
+                "{proxyConnectHeader: {X: [{name: s, key: k}]}}",
+                "spec.endpoints[0].proxyConnectHeader: needs proxyUrl or proxyFromEnvironment",
+            ),
+            (
+                "{proxyUrl: 'http://p', proxyFromEnvironment: true}",
+                "spec.endpoints[0].proxyUrl: cannot be configured together",
+            ),
+            (
+                "{proxyFromEnvironment: true, noProxy: x}",
+                "spec.endpoints[0].noProxy: cannot be configured together",
+            ),
+            (
+                "{proxyUrl: 'http://p', proxyConnectHeader: {X: []}}",
+                "spec.endpoints[0].proxyConnectHeader[X]: must not be empty",
+            ),
+        ];
+        for (ep, want) in refused {
+            let sm = sm(&format!("spec: {{endpoints: [{ep}]}}"));
+            let err = service_monitor(&sm, 30_000).unwrap_err();
+            assert!(err.starts_with(want), "{ep}: {err}");
+        }
     }
 
     #[test]

@@ -1,0 +1,493 @@
+//! The HTTP client part of a scrape job, in prometheus-operator's order: proxy, `oauth2`,
+//! `tls_config`, then the credentials (`bearer_token_file`, `bearer_token`, `basic_auth`,
+//! `authorization`).
+//!
+//! Values from Secrets and ConfigMaps are resolved here. Credentials are written inline, as
+//! the operator writes them (which is why the config is a Secret). TLS material (CA, client
+//! certificate and key) is not: it is collected into the TLS assets, which the controller
+//! writes to the operator's `prometheus-<name>-tls-assets-<i>` Secrets, mounted at
+//! [`TLS_ASSETS_DIR`]; the config refers to the files. PEM that does not parse, or a client
+//! certificate that does not match its key, rejects the ServiceMonitor, as with the operator.
+
+use std::collections::BTreeMap;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_yaml_ng::{Mapping, Value};
+
+use super::crd::{Endpoint, OAuth2, SecretKeySelector, SecretOrConfigMap, TlsConfig};
+use super::credentials::{Assets, Kind};
+
+/// Where the Prometheus container mounts the TLS assets.
+pub const TLS_ASSETS_DIR: &str = "/etc/prometheus/certs";
+
+/// TLS material the config refers to: file name in [`TLS_ASSETS_DIR`] -> PEM.
+pub type TlsAssets = BTreeMap<String, String>;
+
+/// What resolving a job's client settings needs.
+pub struct Client<'a> {
+    /// The ServiceMonitor's namespace, where its references live.
+    pub namespace: &'a str,
+    /// Referenced Secrets and ConfigMaps.
+    pub assets: &'a Assets,
+    /// Whether the Prometheus version supports a setting added in `(major, minor)`.
+    pub supports: &'a dyn Fn(u64, u64) -> bool,
+}
+
+/// The proxy settings shared by endpoints and `oauth2`.
+struct Proxy<'a> {
+    url: &'a Option<String>,
+    no_proxy: &'a Option<String>,
+    from_environment: &'a Option<bool>,
+    connect_header: &'a Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+}
+
+impl Client<'_> {
+    /// The client entries of one endpoint's job, TLS material added to `tls_assets`. `path`
+    /// names the endpoint in errors (`spec.endpoints[0]`).
+    pub fn entries(
+        &self,
+        ep: &Endpoint,
+        path: &str,
+        tls_assets: &mut TlsAssets,
+    ) -> Result<Mapping, String> {
+        let mut out = Mapping::new();
+        let proxy = Proxy {
+            url: &ep.proxy_url,
+            no_proxy: &ep.no_proxy,
+            from_environment: &ep.proxy_from_environment,
+            connect_header: &ep.proxy_connect_header,
+        };
+        self.proxy(&proxy, path, false, &mut out)?;
+        if let Some(oauth2) = &ep.oauth2 {
+            let value = self.oauth2(oauth2, &format!("{path}.oauth2"), tls_assets)?;
+            if (self.supports)(2, 27) {
+                out.insert("oauth2".into(), Value::Mapping(value));
+            }
+        }
+        if let Some(tls) = &ep.tls_config {
+            let value = self.tls(tls, &format!("{path}.tlsConfig"), tls_assets)?;
+            out.insert("tls_config".into(), Value::Mapping(value));
+        }
+        if let Some(file) = ep.bearer_token_file.as_deref().filter(|f| !f.is_empty()) {
+            out.insert("bearer_token_file".into(), file.into());
+        }
+        let lookup = |sel: &SecretKeySelector, what: &str| {
+            self.assets
+                .secret_key(self.namespace, sel)
+                .map(str::to_string)
+                .map_err(|e| format!("{path}.{what}: {e}"))
+        };
+        if let Some(sel) = ep
+            .bearer_token_secret
+            .as_ref()
+            .filter(|s| !s.name.is_empty())
+        {
+            out.insert(
+                "bearer_token".into(),
+                lookup(sel, "bearerTokenSecret")?.into(),
+            );
+        }
+        if let Some(basic) = &ep.basic_auth {
+            let missing = SecretKeySelector::default();
+            let username = lookup(
+                basic.username.as_ref().unwrap_or(&missing),
+                "basicAuth.username",
+            )?;
+            let password = lookup(
+                basic.password.as_ref().unwrap_or(&missing),
+                "basicAuth.password",
+            )?;
+            let mut auth = Mapping::new();
+            auth.insert("username".into(), username.into());
+            auth.insert("password".into(), password.into());
+            out.insert("basic_auth".into(), Value::Mapping(auth));
+        }
+        if let Some(authz) = &ep.authorization {
+            let kind = authz.type_.as_deref().unwrap_or("").trim();
+            let kind = if kind.is_empty() { "Bearer" } else { kind };
+            if kind.eq_ignore_ascii_case("basic") {
+                return Err(format!(
+                    "{path}.authorization: type cannot be \"Basic\", use basicAuth instead"
+                ));
+            }
+            let mut auth = Mapping::new();
+            auth.insert("type".into(), kind.into());
+            if let Some(sel) = &authz.credentials {
+                auth.insert(
+                    "credentials".into(),
+                    lookup(sel, "authorization.credentials")?.into(),
+                );
+            }
+            out.insert("authorization".into(), Value::Mapping(auth));
+        }
+        Ok(out)
+    }
+
+    /// `proxy_url`, then (from Prometheus 2.43) `no_proxy`, `proxy_from_environment` and
+    /// `proxy_connect_header`; all of them need 2.43 inside `oauth2` (`gated`).
+    fn proxy(
+        &self,
+        proxy: &Proxy,
+        path: &str,
+        gated: bool,
+        out: &mut Mapping,
+    ) -> Result<(), String> {
+        let recent = (self.supports)(2, 43);
+        if let Some(url) = proxy.url.as_deref().filter(|_| recent || !gated) {
+            out.insert("proxy_url".into(), url.into());
+        }
+        let mut headers = Mapping::new();
+        for (name, selectors) in proxy.connect_header.iter().flatten() {
+            let mut values = Vec::new();
+            for (i, sel) in selectors.iter().enumerate() {
+                let value = self
+                    .assets
+                    .secret_key(self.namespace, sel)
+                    .map_err(|e| format!("{path}.proxyConnectHeader[{name}][{i}]: {e}"))?;
+                values.push(Value::from(value));
+            }
+            headers.insert(name.as_str().into(), Value::Sequence(values));
+        }
+        if !recent {
+            return Ok(());
+        }
+        if let Some(hosts) = proxy.no_proxy {
+            out.insert("no_proxy".into(), hosts.as_str().into());
+        }
+        if let Some(from_env) = proxy.from_environment {
+            out.insert("proxy_from_environment".into(), (*from_env).into());
+        }
+        if proxy.connect_header.is_some() {
+            out.insert("proxy_connect_header".into(), Value::Mapping(headers));
+        }
+        Ok(())
+    }
+
+    /// `oauth2`: client id and secret resolved, then scopes, parameters, proxy and TLS.
+    fn oauth2(
+        &self,
+        oauth2: &OAuth2,
+        path: &str,
+        tls_assets: &mut TlsAssets,
+    ) -> Result<Mapping, String> {
+        let client_id = self
+            .assets
+            .key(self.namespace, &oauth2.client_id)
+            .map_err(|e| format!("{path}.clientId: {e}"))?;
+        let client_secret = self
+            .assets
+            .secret_key(self.namespace, &oauth2.client_secret)
+            .map_err(|e| format!("{path}.clientSecret: {e}"))?;
+        let mut out = Mapping::new();
+        out.insert("client_id".into(), client_id.into());
+        out.insert("client_secret".into(), client_secret.into());
+        out.insert("token_url".into(), oauth2.token_url.as_str().into());
+        if !oauth2.scopes.is_empty() {
+            let scopes = oauth2.scopes.iter().map(|s| s.as_str().into()).collect();
+            out.insert("scopes".into(), Value::Sequence(scopes));
+        }
+        if let Some(params) = oauth2.endpoint_params.as_ref().filter(|p| !p.is_empty()) {
+            let params = params
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect();
+            out.insert("endpoint_params".into(), Value::Mapping(params));
+        }
+        let proxy = Proxy {
+            url: &oauth2.proxy_url,
+            no_proxy: &oauth2.no_proxy,
+            from_environment: &oauth2.proxy_from_environment,
+            connect_header: &oauth2.proxy_connect_header,
+        };
+        self.proxy(&proxy, path, true, &mut out)?;
+        if let Some(tls) = &oauth2.tls_config {
+            let value = self.tls(tls, &format!("{path}.tlsConfig"), tls_assets)?;
+            if (self.supports)(2, 43) {
+                out.insert("tls_config".into(), Value::Mapping(value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `tls_config` in the operator's order: material from Secrets and ConfigMaps (as files
+    /// in the TLS assets), the name and versions, then the user's own files.
+    fn tls(
+        &self,
+        tls: &TlsConfig,
+        path: &str,
+        tls_assets: &mut TlsAssets,
+    ) -> Result<Mapping, String> {
+        let mut out = Mapping::new();
+        if let Some(skip) = tls.insecure_skip_verify {
+            out.insert("insecure_skip_verify".into(), skip.into());
+        }
+        let set = |sel: &Option<SecretOrConfigMap>| sel.clone().filter(|s| !s.is_empty());
+        if let Some(ca) = set(&tls.ca) {
+            let pem = self.material(&ca, &format!("{path}.ca"))?;
+            check_ca(pem).map_err(|e| format!("{path}.ca: {e}"))?;
+            let file = asset_name(self.namespace, &ca);
+            out.insert("ca_file".into(), asset_path(&file).into());
+            tls_assets.insert(file, pem.to_string());
+        }
+        if let (Some(cert), Some(key)) = (set(&tls.cert), &tls.key_secret) {
+            let cert_pem = self.material(&cert, &format!("{path}.cert"))?;
+            let key_pem = self
+                .assets
+                .secret_key(self.namespace, key)
+                .map_err(|e| format!("{path}.keySecret: {e}"))?;
+            check_pair(cert_pem, key_pem)
+                .map_err(|e| format!("{path}: cert and keySecret: {e}"))?;
+            let cert_file = asset_name(self.namespace, &cert);
+            let key_ref = SecretOrConfigMap {
+                secret: Some(key.clone()),
+                config_map: None,
+            };
+            let key_file = asset_name(self.namespace, &key_ref);
+            out.insert("cert_file".into(), asset_path(&cert_file).into());
+            out.insert("key_file".into(), asset_path(&key_file).into());
+            tls_assets.insert(cert_file, cert_pem.to_string());
+            tls_assets.insert(key_file, key_pem.to_string());
+        }
+        if let Some(name) = tls.server_name.as_deref().filter(|n| !n.is_empty()) {
+            out.insert("server_name".into(), name.into());
+        }
+        if let Some(min) = tls
+            .min_version
+            .as_deref()
+            .filter(|_| (self.supports)(2, 35))
+        {
+            out.insert("min_version".into(), min.into());
+        }
+        if let Some(max) = tls
+            .max_version
+            .as_deref()
+            .filter(|_| (self.supports)(2, 41))
+        {
+            out.insert("max_version".into(), max.into());
+        }
+        for (key, file) in [
+            ("ca_file", &tls.ca_file),
+            ("cert_file", &tls.cert_file),
+            ("key_file", &tls.key_file),
+        ] {
+            if let Some(file) = file.as_deref().filter(|f| !f.is_empty()) {
+                out.insert(key.into(), file.into());
+            }
+        }
+        Ok(out)
+    }
+
+    /// A PEM value from a Secret or ConfigMap; an empty one is refused (the operator would
+    /// point the config at a file it never writes).
+    fn material(&self, sel: &SecretOrConfigMap, path: &str) -> Result<&str, String> {
+        let pem = self
+            .assets
+            .key(self.namespace, sel)
+            .map_err(|e| format!("{path}: {e}"))?;
+        if pem.trim().is_empty() {
+            return Err(format!("{path}: the value is empty"));
+        }
+        Ok(pem)
+    }
+}
+
+/// The operator's file name for a TLS asset: `<0 (Secret) or 1 (ConfigMap)>_<namespace>_<name>_<key>`.
+pub fn asset_name(namespace: &str, sel: &SecretOrConfigMap) -> String {
+    let (kind, name, key) = match (&sel.secret, &sel.config_map) {
+        (Some(s), _) => (Kind::Secret, s.name.as_str(), s.key.as_str()),
+        (None, Some(cm)) => (Kind::ConfigMap, cm.name.as_str(), cm.key.as_str()),
+        (None, None) => (Kind::Secret, "", ""),
+    };
+    let source = match kind {
+        Kind::Secret => 0,
+        Kind::ConfigMap => 1,
+    };
+    format!("{source}_{namespace}_{name}_{key}")
+}
+
+fn asset_path(file: &str) -> String {
+    format!("{TLS_ASSETS_DIR}/{file}")
+}
+
+/// A CA bundle must start with a certificate that parses (as the operator checks it).
+fn check_ca(pem: &str) -> Result<(), String> {
+    let der = CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("no PEM certificate: {e}"))?;
+    rustls::server::ParsedCertificate::try_from(&der)
+        .map_err(|e| format!("the certificate does not parse: {e}"))?;
+    Ok(())
+}
+
+/// A client certificate must parse and match its private key.
+fn check_pair(cert: &str, key: &str) -> Result<(), String> {
+    let cert = CertificateDer::from_pem_slice(cert.as_bytes())
+        .map_err(|e| format!("no PEM certificate in cert: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+        .map_err(|e| format!("no PEM private key in keySecret: {e}"))?;
+    let provider = rustls::crypto::ring::default_provider();
+    rustls::sign::CertifiedKey::from_der(vec![cert], key, &provider)
+        .map(drop)
+        .map_err(|e| format!("the certificate and key do not form a pair: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+
+    /// A self-signed certificate and its key, made once with
+    /// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=test`.
+    const CERT: &str = include_str!("testdata/cert.pem");
+    const KEY: &str = include_str!("testdata/key.pem");
+    /// A second key, which does not match `CERT`.
+    const OTHER_KEY: &str = include_str!("testdata/other-key.pem");
+
+    fn assets() -> Assets {
+        let mut assets = Assets::default();
+        let mut s = Secret::default();
+        s.metadata.namespace = Some("a".into());
+        s.metadata.name = Some("tls".into());
+        s.string_data = Some(BTreeMap::from([
+            ("tls.crt".into(), CERT.into()),
+            ("tls.key".into(), KEY.into()),
+            ("other.key".into(), OTHER_KEY.into()),
+            (
+                "junk".into(),
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into(),
+            ),
+            ("id".into(), "client".into()),
+            ("secret".into(), "s3cr3t".into()),
+        ]));
+        assets.insert_secret(&s);
+        let mut cm = ConfigMap::default();
+        cm.metadata.namespace = Some("a".into());
+        cm.metadata.name = Some("ca".into());
+        cm.data = Some(BTreeMap::from([
+            ("ca.crt".into(), CERT.into()),
+            ("empty".into(), String::new()),
+        ]));
+        assets.insert_config_map(&cm);
+        assets
+    }
+
+    fn render(
+        ep: &str,
+        supports: &dyn Fn(u64, u64) -> bool,
+    ) -> Result<(String, TlsAssets), String> {
+        let assets = assets();
+        let client = Client {
+            namespace: "a",
+            assets: &assets,
+            supports,
+        };
+        let ep: Endpoint = serde_yaml_ng::from_str(ep).unwrap();
+        let mut tls = TlsAssets::new();
+        let out = client.entries(&ep, "spec.endpoints[0]", &mut tls)?;
+        Ok((serde_yaml_ng::to_string(&out).unwrap(), tls))
+    }
+
+    const ALL: &dyn Fn(u64, u64) -> bool = &|_, _| true;
+
+    #[test]
+    fn tls_material_becomes_asset_files() {
+        let (yaml, tls) = render(
+            "{tlsConfig: {ca: {configMap: {name: ca, key: ca.crt}}, cert: {secret: {name: tls, key: tls.crt}}, keySecret: {name: tls, key: tls.key}, serverName: x}}",
+            ALL,
+        )
+        .unwrap();
+        assert_eq!(
+            yaml,
+            "tls_config:\n  ca_file: /etc/prometheus/certs/1_a_ca_ca.crt\n  cert_file: /etc/prometheus/certs/0_a_tls_tls.crt\n  key_file: /etc/prometheus/certs/0_a_tls_tls.key\n  server_name: x\n"
+        );
+        assert_eq!(
+            tls.keys().collect::<Vec<_>>(),
+            ["0_a_tls_tls.crt", "0_a_tls_tls.key", "1_a_ca_ca.crt"]
+        );
+        assert_eq!(tls["0_a_tls_tls.key"], KEY);
+    }
+
+    #[test]
+    fn bad_material_is_refused_by_reference() {
+        let cases = [
+            (
+                "{tlsConfig: {ca: {secret: {name: tls, key: junk}}}}",
+                "spec.endpoints[0].tlsConfig.ca: the certificate does not parse",
+            ),
+            (
+                "{tlsConfig: {ca: {secret: {name: tls, key: id}}}}",
+                "spec.endpoints[0].tlsConfig.ca: no PEM certificate",
+            ),
+            (
+                "{tlsConfig: {ca: {configMap: {name: ca, key: empty}}}}",
+                "spec.endpoints[0].tlsConfig.ca: the value is empty",
+            ),
+            (
+                "{tlsConfig: {ca: {configMap: {name: ca, key: nope}}}}",
+                "spec.endpoints[0].tlsConfig.ca: ConfigMap a/ca has no key \"nope\"",
+            ),
+            (
+                "{tlsConfig: {cert: {secret: {name: tls, key: tls.crt}}, keySecret: {name: tls, key: other.key}}}",
+                "spec.endpoints[0].tlsConfig: cert and keySecret: the certificate and key do not form a pair",
+            ),
+            (
+                "{tlsConfig: {cert: {secret: {name: tls, key: tls.crt}}, keySecret: {name: tls, key: tls.crt}}}",
+                "spec.endpoints[0].tlsConfig: cert and keySecret: no PEM private key",
+            ),
+            (
+                "{oauth2: {clientId: {secret: {name: tls, key: id}}, clientSecret: {name: gone, key: x}, tokenUrl: 'https://t'}}",
+                "spec.endpoints[0].oauth2.clientSecret: Secret a/gone not found",
+            ),
+            (
+                "{proxyUrl: 'http://p', proxyConnectHeader: {X-Auth: [{name: tls, key: nope}]}}",
+                "spec.endpoints[0].proxyConnectHeader[X-Auth][0]: Secret a/tls has no key \"nope\"",
+            ),
+        ];
+        for (ep, want) in cases {
+            let err = render(ep, ALL).unwrap_err();
+            assert!(err.starts_with(want), "{ep}: {err}");
+            assert!(!err.contains("s3cr3t") && !err.contains("BEGIN"), "{err}");
+        }
+    }
+
+    #[test]
+    fn oauth2_and_proxy_follow_the_operator() {
+        let ep = "{proxyUrl: 'http://p:3128', proxyConnectHeader: {X-Auth: [{name: tls, key: secret}]}, oauth2: {clientId: {secret: {name: tls, key: id}}, clientSecret: {name: tls, key: secret}, tokenUrl: 'https://t/token', scopes: [a, b], endpointParams: {aud: x}, proxyFromEnvironment: true, tlsConfig: {insecureSkipVerify: true}}, authorization: {credentials: {name: tls, key: secret}}}";
+        let (yaml, _) = render(ep, ALL).unwrap();
+        assert_eq!(
+            yaml,
+            "proxy_url: http://p:3128\nproxy_connect_header:\n  X-Auth:\n  - s3cr3t\noauth2:\n  client_id: client\n  client_secret: s3cr3t\n  token_url: https://t/token\n  scopes:\n  - a\n  - b\n  endpoint_params:\n    aud: x\n  proxy_from_environment: true\n  tls_config:\n    insecure_skip_verify: true\nauthorization:\n  type: Bearer\n  credentials: s3cr3t\n"
+        );
+        // Prometheus 2.42: no proxy extras, and nothing of them inside oauth2.
+        let old = |major, minor| (major, minor) < (2, 43);
+        let (yaml, _) = render(ep, &old).unwrap();
+        assert_eq!(
+            yaml,
+            "proxy_url: http://p:3128\noauth2:\n  client_id: client\n  client_secret: s3cr3t\n  token_url: https://t/token\n  scopes:\n  - a\n  - b\n  endpoint_params:\n    aud: x\nauthorization:\n  type: Bearer\n  credentials: s3cr3t\n"
+        );
+    }
+
+    #[test]
+    fn credentials_follow_the_operator() {
+        let (yaml, _) = render(
+            "{port: web, bearerTokenSecret: {name: tls, key: secret}, basicAuth: {username: {name: tls, key: id}, password: {name: tls, key: secret}}, authorization: {credentials: {name: tls, key: secret}}}",
+            ALL,
+        )
+        .unwrap();
+        assert_eq!(
+            yaml,
+            "bearer_token: s3cr3t\nbasic_auth:\n  username: client\n  password: s3cr3t\nauthorization:\n  type: Bearer\n  credentials: s3cr3t\n"
+        );
+        let err = render(
+            "{authorization: {type: Basic, credentials: {name: tls, key: secret}}}",
+            ALL,
+        )
+        .unwrap_err();
+        assert!(err.contains("use basicAuth"), "{err}");
+        let err = render("{basicAuth: {username: {name: tls, key: id}}}", ALL).unwrap_err();
+        assert!(
+            err.starts_with("spec.endpoints[0].basicAuth.password"),
+            "{err}"
+        );
+    }
+}
