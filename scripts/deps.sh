@@ -10,6 +10,10 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
 # mkfs.ext4: the hung-filesystem test freezes a loop-mounted ext4 image.
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+# ip: the walk-through finds the machine's address for its scrape target; unshare: its
+# Prometheus gets ServiceAccount files in a private mount namespace.
+command -v ip >/dev/null || missing+=(iproute2)
+command -v unshare >/dev/null || missing+=(util-linux)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -29,4 +33,4 @@ if [ ! -e "$policy" ]; then
 fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v openssl >/dev/null \
-  && command -v mkfs.ext4 >/dev/null
+  && command -v mkfs.ext4 >/dev/null && command -v ip >/dev/null && command -v unshare >/dev/null

@@ -224,7 +224,10 @@ mod tests {
         let empty = object(&p, tls_assets_name(&p, 0), BTreeMap::new());
         let mut stored = empty.clone();
         stored.data = None;
-        assert!(up_to_date(&stored, &empty), "an empty data is left out when stored");
+        assert!(
+            up_to_date(&stored, &empty),
+            "an empty data is left out when stored"
+        );
     }
 
     #[test]

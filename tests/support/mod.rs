@@ -138,9 +138,12 @@ fn http() -> reqwest::blocking::Client {
 }
 
 /// How to start a Prometheus: which executable (a symlink gives it another process name),
-/// an optional web config, and how to talk to it.
+/// the address it listens on, extra environment, an optional web config, and how to talk
+/// to it.
 pub struct PromOptions {
     pub exe: PathBuf,
+    pub host: String,
+    pub env: Vec<(String, String)>,
     pub web_config: Option<PathBuf>,
     pub scheme: &'static str,
     pub client: reqwest::blocking::Client,
@@ -151,6 +154,8 @@ impl Default for PromOptions {
     fn default() -> Self {
         Self {
             exe: PathBuf::from("prometheus"),
+            host: "127.0.0.1".into(),
+            env: Vec::new(),
             web_config: None,
             scheme: "http",
             client: http(),
@@ -174,7 +179,7 @@ impl Prometheus {
         let log = storage.path().join("prometheus.log");
         let mut cmd = Command::new(&opts.exe);
         cmd.arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--web.listen-address={}:{port}", opts.host))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 storage.path().join("data").display()
@@ -184,6 +189,7 @@ impl Prometheus {
         if let Some(web) = &opts.web_config {
             cmd.arg(format!("--web.config.file={}", web.display()));
         }
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         let child = cmd
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"))
@@ -222,7 +228,10 @@ impl Prometheus {
     }
 
     fn get(&self, path: &str) -> reqwest::blocking::RequestBuilder {
-        let url = format!("{}://127.0.0.1:{}{path}", self.opts.scheme, self.port);
+        let url = format!(
+            "{}://{}:{}{path}",
+            self.opts.scheme, self.opts.host, self.port
+        );
         let request = self.opts.client.get(url);
         match &self.opts.basic_auth {
             Some((user, password)) => request.basic_auth(user, Some(password)),
@@ -266,6 +275,15 @@ impl Prometheus {
             [one] => one["value"][1].as_str()?.parse().ok(),
             _ => None,
         }
+    }
+
+    /// The active targets, from `/api/v1/targets`.
+    pub fn active_targets(&self) -> Vec<serde_json::Value> {
+        let body = self.get_json("/api/v1/targets?state=active");
+        body["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The loaded config, from `/api/v1/status/config`.
