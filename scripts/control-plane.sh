@@ -8,13 +8,15 @@
 #   scripts/control-plane.sh down DIR   stop them
 #
 # Binaries are cached outside the clone, keyed by version:
-#   ${PROMRELOAD_CACHE:-$HOME/.cache/promreload}/control-plane-k8s<K8S>-etcd<ETCD>/
+#   ${PROMRELOAD_CACHE:-$HOME/.cache/promreload}/control-plane-k8s<K8S>-etcd<ETCD>-<REV>/
+# (REV changes when the build itself changes).
 set -euo pipefail
 
 K8S_VERSION=v1.34.4      # kube 5 / k8s-openapi 0.29 (feature v1_34) support 1.33 to 1.37
 ETCD_VERSION=v3.6.16     # the etcd line Kubernetes 1.34 is tested with
 CACHE=${PROMRELOAD_CACHE:-$HOME/.cache/promreload}
-BIN="$CACHE/control-plane-k8s${K8S_VERSION}-etcd${ETCD_VERSION}"
+REV=r2                   # r2: the version is stamped (the API server reports v1.34.4)
+BIN="$CACHE/control-plane-k8s${K8S_VERSION}-etcd${ETCD_VERSION}-$REV"
 
 log() { echo "control-plane: $*" >&2; }
 
@@ -73,8 +75,17 @@ import (
 )
 EOF
     go mod tidy >/dev/null 2>&1 || go mod tidy
-    CGO_ENABLED=0 go build -o "$BIN/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-    CGO_ENABLED=0 go build -o "$BIN/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+    # Stamped as a release build does: unstamped, the API server reports v0.0.0-master, and
+    # clients that gate features on the server's version (prometheus-operator's EndpointSlice
+    # support needs 1.21+) behave as with an ancient cluster.
+    local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+    local ldflags=""
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+      ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+    done
+    CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$BIN/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+    CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$BIN/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
     mv "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
     mv "$BIN/kubectl.tmp" "$BIN/kubectl"
   )

@@ -18,6 +18,7 @@ pub mod secret;
 pub mod select;
 pub mod status;
 pub mod validate;
+pub mod yaml;
 
 use kube::CustomResourceExt;
 

@@ -356,6 +356,50 @@ spec:
     authorization: {credentials: {name: tls, key: client-secret}}
 ",
     ),
+    (
+        "discovery-roles-metadata-histograms",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+  serviceDiscoveryRole: EndpointSlice
+  podTargetLabels: [app.kubernetes.io/version, team]
+---
+kind: ServiceMonitor
+metadata: {name: slices-by-default}
+spec:
+  selector: {matchLabels: {app: a}}
+  podTargetLabels: [zone]
+  attachMetadata: {node: true}
+  endpoints: [{port: web}, {targetPort: 8080}]
+---
+kind: ServiceMonitor
+metadata: {name: endpoints-role-selector}
+spec:
+  serviceDiscoveryRole: Endpoints
+  selectorMechanism: RoleSelector
+  selector:
+    matchLabels: {app: b, team: x}
+    matchExpressions:
+    - {key: tier, operator: In, values: [web, api]}
+    - {key: canary, operator: DoesNotExist}
+  attachMetadata: {node: false}
+  endpoints: [{port: web}]
+---
+kind: ServiceMonitor
+metadata: {name: histograms}
+spec:
+  selector: {matchLabels: {app: c}}
+  selectorMechanism: RelabelConfig
+  scrapeNativeHistograms: true
+  scrapeClassicHistograms: true
+  nativeHistogramBucketLimit: 160
+  nativeHistogramMinBucketFactor: '1.1'
+  convertClassicHistogramsToNHCB: true
+  endpoints: [{port: web}]
+",
+    ),
 ];
 
 const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");

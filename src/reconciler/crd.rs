@@ -71,6 +71,12 @@ pub struct PrometheusSpec {
     /// A label set to each target's ServiceMonitor namespace, last, on targets and samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforced_namespace_label: Option<String>,
+    /// Pod labels copied onto the targets of every ServiceMonitor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_target_labels: Vec<String>,
+    /// Default discovery role of ServiceMonitors: `Endpoints` (default) or `EndpointSlice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_discovery_role: Option<String>,
     /// Name of the `prometheus` external label (`""` leaves it out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus_external_label_name: Option<String>,
@@ -169,6 +175,36 @@ pub struct ServiceMonitorSpec {
     /// Pod labels copied onto the targets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pod_target_labels: Vec<String>,
+    /// Node metadata on the targets (`attach_metadata`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_metadata: Option<AttachMetadata>,
+    /// How Services are selected: `RelabelConfig` (keep rules, default) or `RoleSelector`
+    /// (Kubernetes SD `selectors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector_mechanism: Option<String>,
+    /// Discovery role: `Endpoints` or `EndpointSlice` (default: the Prometheus's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_discovery_role: Option<String>,
+    /// Ingest native histograms (`scrape_native_histograms`, Prometheus 3.8+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_native_histograms: Option<bool>,
+    /// Keep scraping the classic form of histograms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_classic_histograms: Option<bool>,
+    /// Bucket limit of native histograms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_histogram_bucket_limit: Option<u64>,
+    /// Lowest growth factor between native histogram buckets (a Kubernetes quantity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-int-or-string" = true))]
+    pub native_histogram_min_bucket_factor: Option<serde_json::Value>,
+    /// Convert classic histograms to native histograms with custom buckets.
+    #[serde(
+        default,
+        rename = "convertClassicHistogramsToNHCB",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub convert_classic_histograms_to_nhcb: Option<bool>,
     /// Per-scrape sample limit (`sample_limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_limit: Option<u64>,
@@ -365,6 +401,19 @@ pub struct SafeAuthorization {
     /// The credentials, from a key of a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<SecretKeySelector>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// Metadata attached to discovered targets.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachMetadata {
+    /// The node's labels (`__meta_kubernetes_node_*`); needs `get`/`list`/`watch` on nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<bool>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

@@ -13,11 +13,13 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::crd::{
     Endpoint, NamespaceSelector, Prometheus, PrometheusSpec, RelabelConfig, ServiceMonitor,
+    ServiceMonitorSpec,
 };
 use super::credentials::Assets;
 use super::http::{Client, TlsAssets};
 use super::select::{self, NamespaceLabels, key};
 use super::validate;
+use super::yaml;
 
 /// Defaults of the Prometheus spec.
 const DEFAULT_SCRAPE_INTERVAL: &str = "30s";
@@ -139,40 +141,44 @@ pub fn render(
     let global = Global::of(prometheus).map_err(error)?;
     let chosen =
         select::service_monitors(prometheus, namespaces, service_monitors).map_err(error)?;
-    // Each job is serialized as soon as it is built, so only one job's tree is alive at a time.
-    let mut jobs = String::new();
+    // Each job is written as soon as it is built, so only one job's tree is alive at a time;
+    // a rejected ServiceMonitor's jobs are cut off again.
+    let mut head = Mapping::new();
+    head.insert("global".into(), Value::Mapping(global.yaml));
+    let mut yaml = to_yaml(&head);
+    let jobs_start = yaml.len();
+    yaml.push_str("scrape_configs:\n");
+    let jobs_header = yaml.len();
     let mut selected = Vec::new();
     let mut rejected = Vec::new();
     let mut tls_assets = TlsAssets::new();
     for sm in chosen {
+        let mark = yaml.len();
         let built = validate::service_monitor(sm, global.interval_ms).and_then(|()| {
             let ctx = JobContext {
                 shards: global.shards,
                 options,
                 spec: &prometheus.spec,
             };
-            service_monitor_jobs(sm, &ctx, assets)
+            service_monitor_jobs(sm, &ctx, assets, &mut yaml)
         });
         match built {
-            Ok((sm_jobs, sm_assets)) => {
+            Ok(sm_assets) => {
                 selected.push(key(sm));
-                jobs.push_str(&sm_jobs);
                 tls_assets.extend(sm_assets);
             }
-            Err(reason) => rejected.push(Rejection {
-                service_monitor: key(sm),
-                reason,
-            }),
+            Err(reason) => {
+                yaml.truncate(mark);
+                rejected.push(Rejection {
+                    service_monitor: key(sm),
+                    reason,
+                });
+            }
         }
     }
-    let mut head = Mapping::new();
-    head.insert("global".into(), Value::Mapping(global.yaml));
-    let mut yaml = to_yaml(&head);
-    if jobs.is_empty() {
+    if yaml.len() == jobs_header {
+        yaml.truncate(jobs_start);
         yaml.push_str("scrape_configs: []\n");
-    } else {
-        yaml.push_str("scrape_configs:\n");
-        yaml.push_str(&jobs);
     }
     if let Some(storage) = storage(prometheus) {
         let mut tail = Mapping::new();
@@ -467,13 +473,15 @@ fn supports(spec: &PrometheusSpec, major: u64, minor: u64) -> bool {
         .is_none_or(|v| !version_below(v, (major, minor)))
 }
 
-/// The jobs of one ServiceMonitor as YAML, with the TLS material they refer to, or why it is
+/// Appends the jobs of one ServiceMonitor to `out` and returns the TLS material they refer
+/// to, or why it is
 /// refused (a reference that cannot be resolved: never a job without it).
 fn service_monitor_jobs(
     sm: &ServiceMonitor,
     ctx: &JobContext,
     assets: &Assets,
-) -> Result<(String, TlsAssets), String> {
+    out: &mut String,
+) -> Result<TlsAssets, String> {
     let ns = sm.namespace().unwrap_or_default();
     let supports = |major, minor| ctx.supports(major, minor);
     let client = Client {
@@ -481,15 +489,14 @@ fn service_monitor_jobs(
         assets,
         supports: &supports,
     };
-    let mut out = String::new();
     let mut tls_assets = TlsAssets::new();
     for (i, ep) in sm.spec.endpoints.iter().enumerate() {
         let path = format!("spec.endpoints[{i}]");
         let client = client.entries(ep, &path, &mut tls_assets)?;
         let job = scrape_job(sm, ep, i, ctx, client);
-        out.push_str(&to_yaml(&Value::Sequence(vec![Value::Mapping(job)])));
+        yaml::append(out, &Value::Sequence(vec![Value::Mapping(job)]));
     }
-    Ok((out, tls_assets))
+    Ok(tls_assets)
 }
 
 fn scrape_job(
@@ -525,7 +532,7 @@ fn scrape_job(
     let ignore_selectors = spec.ignore_namespace_selectors.unwrap_or(false);
     job.insert(
         "kubernetes_sd_configs".into(),
-        sd_config(sm, &ns, ignore_selectors),
+        sd_config(sm, &ns, ignore_selectors, ctx),
     );
     let optional = [
         ("scrape_interval", ep.interval.clone()),
@@ -587,6 +594,7 @@ fn scrape_job(
             job.insert(key.into(), limit.into());
         }
     }
+    native_histograms(spec, ctx, &mut job);
     if !spec.scrape_protocols.is_empty() && ctx.supports(2, 49) {
         let protocols: Vec<&str> = spec
             .scrape_protocols
@@ -621,6 +629,45 @@ fn scrape_job(
     job
 }
 
+/// The native-histogram settings, each from the Prometheus version that has it.
+fn native_histograms(spec: &ServiceMonitorSpec, ctx: &JobContext, job: &mut Mapping) {
+    if let Some(on) = spec.scrape_native_histograms.filter(|_| ctx.supports(3, 8)) {
+        job.insert("scrape_native_histograms".into(), on.into());
+    }
+    if let Some(limit) = spec
+        .native_histogram_bucket_limit
+        .filter(|_| ctx.supports(2, 45))
+    {
+        job.insert("native_histogram_bucket_limit".into(), limit.into());
+    }
+    let factor = spec.native_histogram_min_bucket_factor.as_ref();
+    if let Some(factor) = factor
+        .and_then(validate::quantity)
+        .filter(|_| ctx.supports(2, 50))
+    {
+        // Go writes a whole float without a fraction (`1`, not `1.0`).
+        let value: Value = if factor.fract() == 0.0 && factor.abs() < 1e15 {
+            (factor as i64).into()
+        } else {
+            factor.into()
+        };
+        job.insert("native_histogram_min_bucket_factor".into(), value);
+    }
+    if let Some(classic) = spec.scrape_classic_histograms {
+        if ctx.supports(3, 0) {
+            job.insert("always_scrape_classic_histograms".into(), classic.into());
+        } else if ctx.supports(2, 45) {
+            job.insert("scrape_classic_histograms".into(), classic.into());
+        }
+    }
+    if let Some(convert) = spec
+        .convert_classic_histograms_to_nhcb
+        .filter(|_| ctx.supports(3, 0))
+    {
+        job.insert("convert_classic_histograms_to_nhcb".into(), convert.into());
+    }
+}
+
 /// `enforcedNamespaceLabel`: the label set to the ServiceMonitor's namespace, appended last
 /// so no relabeling of the user's can override it.
 fn namespace_label_rule(ctx: &JobContext, ns: &str) -> Option<Value> {
@@ -635,14 +682,34 @@ fn namespace_label_rule(ctx: &JobContext, ns: &str) -> Option<Value> {
     ]))
 }
 
-fn sd_config(sm: &ServiceMonitor, ns: &str, ignore_selectors: bool) -> Value {
+/// The Kubernetes SD role of a ServiceMonitor's jobs: `endpointslice` when it (or, by
+/// default, its Prometheus) asks for `EndpointSlice` and Prometheus supports it (2.21+).
+fn role(sm: &ServiceMonitor, ctx: &JobContext) -> &'static str {
+    let wanted = sm
+        .spec
+        .service_discovery_role
+        .as_deref()
+        .or(ctx.spec.service_discovery_role.as_deref());
+    if wanted == Some("EndpointSlice") && ctx.supports(2, 21) {
+        "endpointslice"
+    } else {
+        "endpoints"
+    }
+}
+
+/// Whether Services are selected by the SD's label selectors rather than by keep rules.
+fn role_selector(sm: &ServiceMonitor) -> bool {
+    sm.spec.selector_mechanism.as_deref() == Some("RoleSelector")
+}
+
+fn sd_config(sm: &ServiceMonitor, ns: &str, ignore_selectors: bool, ctx: &JobContext) -> Value {
     let selector = if ignore_selectors {
         NamespaceSelector::default()
     } else {
         sm.spec.namespace_selector.clone().unwrap_or_default()
     };
     let mut sd = Mapping::new();
-    sd.insert("role".into(), "endpoints".into());
+    sd.insert("role".into(), role(sm, ctx).into());
     if !selector.any {
         let names: Vec<&str> = if selector.match_names.is_empty() {
             vec![ns]
@@ -650,6 +717,23 @@ fn sd_config(sm: &ServiceMonitor, ns: &str, ignore_selectors: bool) -> Value {
             selector.match_names.iter().map(String::as_str).collect()
         };
         sd.insert("namespaces".into(), map([("names", strings(&names))]));
+    }
+    if let Some(attach) = sm
+        .spec
+        .attach_metadata
+        .as_ref()
+        .filter(|_| ctx.supports(2, 37))
+    {
+        let node = attach.node.unwrap_or(false);
+        sd.insert("attach_metadata".into(), map([("node", node.into())]));
+    }
+    if role_selector(sm) {
+        let label = select::selector_string(&sm.spec.selector);
+        let selectors = [role(sm, ctx), "service"]
+            .into_iter()
+            .map(|r| map([("role", r.into()), ("label", label.as_str().into())]))
+            .collect();
+        sd.insert("selectors".into(), Value::Sequence(selectors));
     }
     Value::Sequence(vec![Value::Mapping(sd)])
 }
@@ -660,12 +744,16 @@ fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, ctx: &JobContext) -> Vec<Valu
         ("source_labels", strings(&["job"])),
         ("target_label", "__tmp_prometheus_job_name".into()),
     ])];
-    rules.extend(selector_rules(sm));
-    rules.extend(port_rule(ep));
-    rules.extend(meta_rules(ep));
+    if !role_selector(sm) {
+        rules.extend(selector_rules(sm));
+    }
+    let slices = role(sm, ctx) == "endpointslice";
+    rules.extend(port_rule(ep, slices));
+    rules.extend(meta_rules(ep, slices));
     for (labels, prefix) in [
         (&sm.spec.target_labels, "__meta_kubernetes_service_label_"),
         (&sm.spec.pod_target_labels, "__meta_kubernetes_pod_label_"),
+        (&ctx.spec.pod_target_labels, "__meta_kubernetes_pod_label_"),
     ] {
         rules.extend(labels.iter().map(|l| copy_label(prefix, l, &sanitize(l))));
     }
@@ -747,10 +835,15 @@ fn selector_rules(sm: &ServiceMonitor) -> Vec<Value> {
     rules
 }
 
-fn port_rule(ep: &Endpoint) -> Option<Value> {
+fn port_rule(ep: &Endpoint, slices: bool) -> Option<Value> {
+    let port_name = if slices {
+        "__meta_kubernetes_endpointslice_port_name"
+    } else {
+        "__meta_kubernetes_endpoint_port_name"
+    };
     // A port number is written as a YAML integer, as the operator writes it.
     let (source, regex): (&str, Value) = match (&ep.port, &ep.target_port) {
-        (Some(port), _) => ("__meta_kubernetes_endpoint_port_name", port.as_str().into()),
+        (Some(port), _) => (port_name, port.as_str().into()),
         (None, Some(IntOrString::String(name))) => (
             "__meta_kubernetes_pod_container_port_name",
             name.as_str().into(),
@@ -776,11 +869,18 @@ fn endpoint_name(ep: &Endpoint) -> Option<String> {
     }
 }
 
-fn meta_rules(ep: &Endpoint) -> Vec<Value> {
-    let target = [
-        "__meta_kubernetes_endpoint_address_target_kind",
-        "__meta_kubernetes_endpoint_address_target_name",
-    ];
+fn meta_rules(ep: &Endpoint, slices: bool) -> Vec<Value> {
+    let target = if slices {
+        [
+            "__meta_kubernetes_endpointslice_address_target_kind",
+            "__meta_kubernetes_endpointslice_address_target_name",
+        ]
+    } else {
+        [
+            "__meta_kubernetes_endpoint_address_target_kind",
+            "__meta_kubernetes_endpoint_address_target_name",
+        ]
+    };
     let from_target = |kind: &str, label: &str| {
         map([
             ("source_labels", strings(&target)),

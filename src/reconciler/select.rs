@@ -64,6 +64,35 @@ pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
         })
 }
 
+/// The selector in Kubernetes' string form, as Go's `labels.Selector.String()` writes it
+/// (what the operator puts in Kubernetes SD `selectors`): requirements sorted by key, joined
+/// by commas; `k=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, values sorted. Empty for a
+/// selector that selects everything.
+pub fn selector_string(selector: &LabelSelector) -> String {
+    let mut requirements: Vec<(&str, String)> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), format!("{k}={v}")))
+        .collect();
+    for req in selector.match_expressions.iter().flatten() {
+        let mut values: Vec<&str> = req.values.iter().flatten().map(String::as_str).collect();
+        values.sort_unstable();
+        values.dedup();
+        let k = &req.key;
+        let text = match req.operator.as_str() {
+            "In" => format!("{k} in ({})", values.join(",")),
+            "NotIn" => format!("{k} notin ({})", values.join(",")),
+            "Exists" => k.clone(),
+            _ => format!("!{k}"),
+        };
+        requirements.push((k, text));
+    }
+    requirements.sort_by(|a, b| a.0.cmp(b.0));
+    let texts: Vec<String> = requirements.into_iter().map(|(_, t)| t).collect();
+    texts.join(",")
+}
+
 /// A selector with no requirement: it selects everything.
 pub fn is_everything(selector: &LabelSelector) -> bool {
     selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
@@ -111,6 +140,19 @@ pub fn key<K: ResourceExt>(obj: &K) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selector_strings_are_gos() {
+        let sel: LabelSelector = serde_yaml_ng::from_str(
+            "{matchLabels: {team: a, app: web}, matchExpressions: [{key: tier, operator: In, values: [z, b]}, {key: canary, operator: NotIn, values: ['true']}, {key: legacy, operator: DoesNotExist}, {key: monitored, operator: Exists}]}",
+        )
+        .unwrap();
+        assert_eq!(
+            selector_string(&sel),
+            "app=web,canary notin (true),!legacy,monitored,team=a,tier in (b,z)"
+        );
+        assert_eq!(selector_string(&LabelSelector::default()), "");
+    }
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

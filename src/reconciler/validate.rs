@@ -3,7 +3,7 @@
 //! (the Warning Event's message); the rest of the config is still written.
 //!
 //! **No silent drops.** A field this reconciler does not render is refused, never ignored: a
-//! ServiceMonitor using one (for example `attachMetadata`, or a misspelled field) is left out
+//! ServiceMonitor using one (for example `scrapeClass`, or a misspelled field) is left out
 //! with a Warning Event naming the field, since scraping without it would be wrong while
 //! looking right. A Prometheus that sets a field shaping the generated
 //! config ([`PROMETHEUS_UNRENDERED`]) gets no config at all (its Secret keeps the last good
@@ -38,7 +38,6 @@ pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "otlp",
     "podMonitorNamespaceSelector",
     "podMonitorSelector",
-    "podTargetLabels",
     "probeNamespaceSelector",
     "probeSelector",
     "queryLogFile",
@@ -55,7 +54,6 @@ pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "scrapeConfigSelector",
     "scrapeFailureLogFile",
     "scrapeNativeHistograms",
-    "serviceDiscoveryRole",
     "tracingConfig",
     "tsdb",
 ];
@@ -128,6 +126,11 @@ pub fn prometheus(p: &Prometheus) -> Result<(), String> {
             ));
         }
     }
+    one_of(
+        "spec.serviceDiscoveryRole",
+        &p.spec.service_discovery_role,
+        DISCOVERY_ROLES,
+    )?;
     let set = PROMETHEUS_UNRENDERED
         .iter()
         .find(|f| p.spec.unrendered.get(**f).is_some_and(is_set));
@@ -259,6 +262,26 @@ pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(
         first_unrendered("spec.namespaceSelector", &ns.unrendered)?;
     }
     select::validate(&sm.spec.selector).map_err(|e| format!("selector: {e}"))?;
+    if let Some(attach) = &sm.spec.attach_metadata {
+        first_unrendered("spec.attachMetadata", &attach.unrendered)?;
+    }
+    one_of(
+        "spec.selectorMechanism",
+        &sm.spec.selector_mechanism,
+        &["RelabelConfig", "RoleSelector"],
+    )?;
+    one_of(
+        "spec.serviceDiscoveryRole",
+        &sm.spec.service_discovery_role,
+        DISCOVERY_ROLES,
+    )?;
+    if let Some(factor) = &sm.spec.native_histogram_min_bucket_factor
+        && quantity(factor).is_none()
+    {
+        return Err(format!(
+            "spec.nativeHistogramMinBucketFactor: {factor} is not a quantity such as 1.1 or 1100m"
+        ));
+    }
     let protocols = sm.spec.scrape_protocols.iter();
     for (i, protocol) in protocols
         .chain(&sm.spec.fallback_scrape_protocol)
@@ -348,6 +371,58 @@ fn client(ep: &Endpoint) -> Result<(), String> {
         &ep.proxy_from_environment,
         &ep.proxy_connect_header,
     )
+}
+
+/// The discovery roles of ServiceMonitors.
+pub const DISCOVERY_ROLES: &[&str] = &["Endpoints", "EndpointSlice"];
+
+/// An optional enumerated field must hold one of `allowed`.
+pub fn one_of(path: &str, value: &Option<String>, allowed: &[&str]) -> Result<(), String> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(format!(
+            "{path}: {v:?} is not one of {}",
+            allowed.join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A Kubernetes quantity (`1.1`, `1100m`, `2k`, `1Ki`) as a number, as the operator's
+/// `AsApproximateFloat64` reads it; `None` when it is not one.
+pub fn quantity(value: &Value) -> Option<f64> {
+    let text = match value {
+        Value::Number(n) => return n.as_f64(),
+        Value::String(s) => s.trim(),
+        _ => return None,
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exponent => {
+            let e: i32 = exponent.strip_prefix(['e', 'E'])?.parse().ok()?;
+            10f64.powi(e)
+        }
+    };
+    Some(number * scale)
 }
 
 /// A Secret-or-ConfigMap reference must not name both.
@@ -533,8 +608,8 @@ mod tests {
                 "spec.endpoints[0].basicAuth.extra",
             ),
             (
-                "spec: {attachMetadata: {node: true}, endpoints: []}",
-                "spec.attachMetadata",
+                "spec: {scrapeClass: internal, endpoints: []}",
+                "spec.scrapeClass",
             ),
             (
                 "spec: {endpoints: [{port: a}, {port: b, tlsConfig: {insecureSkipVerify: true, keyPassword: x}}]}",
