@@ -400,6 +400,38 @@ spec:
   endpoints: [{port: web}]
 ",
     ),
+    (
+        "enforcement-exclusions-and-file-access",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+  enforcedNamespaceLabel: tenant
+  excludedFromEnforcement:
+  - {resource: servicemonitors, namespace: NS, name: trusted}
+  - {group: monitoring.coreos.com, resource: servicemonitors, namespace: other-ns}
+  arbitraryFSAccessThroughSMs: {deny: true}
+---
+kind: ServiceMonitor
+metadata: {name: trusted}
+spec:
+  selector: {matchLabels: {app: t}}
+  endpoints: [{port: web, metricRelabelings: [{action: labeldrop, regex: x}]}]
+---
+kind: ServiceMonitor
+metadata: {name: tenant}
+spec:
+  selector: {matchLabels: {app: u}}
+  endpoints: [{port: web}]
+---
+kind: ServiceMonitor
+metadata: {name: reads-files}
+spec:
+  selector: {matchLabels: {app: f}}
+  endpoints: [{port: web, bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token}]
+",
+    ),
 ];
 
 const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");

@@ -158,7 +158,8 @@ fn our_goldens_match_byte_for_byte_and_pass_promtool() {
 
 #[test]
 fn rendering_is_deterministic() {
-    let input = golden_cases()[0].join("input.yaml");
+    let input =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/multi-namespace/input.yaml");
     let first = render(&[input.to_str().unwrap()]).stdout;
     for _ in 0..3 {
         assert_eq!(render(&[input.to_str().unwrap()]).stdout, first);
@@ -167,7 +168,8 @@ fn rendering_is_deterministic() {
 
 #[test]
 fn one_prometheus_can_be_chosen_and_stdin_read() {
-    let input = golden_cases()[0].join("input.yaml");
+    let input =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/multi-namespace/input.yaml");
     let text = fs::read(&input).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_promreload-reconciler"))
         .args(["render", "--prometheus", "team-b/local", "-"])
@@ -214,7 +216,8 @@ fn bad_usage_and_bad_yaml_are_reported() {
 #[test]
 fn render_into_a_closed_pipe_does_not_panic() {
     // `render ... | head` closes the pipe early: the rest is dropped quietly.
-    let input = golden_cases()[0].join("input.yaml");
+    let input =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/multi-namespace/input.yaml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_promreload-reconciler"))
         .arg("render")
         .arg(&input)

@@ -74,6 +74,17 @@ pub struct PrometheusSpec {
     /// Pod labels copied onto the targets of every ServiceMonitor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pod_target_labels: Vec<String>,
+    /// Objects `enforcedNamespaceLabel` does not apply to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_from_enforcement: Vec<ObjectReference>,
+    /// Whether ServiceMonitors may name files of the Prometheus container (`deny: true`
+    /// rejects those with `bearerTokenFile` or TLS files).
+    #[serde(
+        default,
+        rename = "arbitraryFSAccessThroughSMs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub arbitrary_fs_access_through_sms: Option<ArbitraryFsAccess>,
     /// Default discovery role of ServiceMonitors: `Endpoints` (default) or `EndpointSlice`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_discovery_role: Option<String>,
@@ -405,6 +416,33 @@ pub struct SafeAuthorization {
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// An object, or all objects of a resource in a namespace (`name` unset).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectReference {
+    /// API group (`monitoring.coreos.com` when empty).
+    #[serde(default)]
+    pub group: String,
+    /// Resource (`servicemonitors`, ...).
+    #[serde(default)]
+    pub resource: String,
+    /// Namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// Name; unset means every object of the resource in the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `arbitraryFSAccessThroughSMs`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ArbitraryFsAccess {
+    /// Reject ServiceMonitors that name files of the Prometheus container.
+    #[serde(default)]
+    pub deny: bool,
 }
 
 /// Metadata attached to discovered targets.

@@ -490,8 +490,16 @@ fn service_monitor_jobs(
         supports: &supports,
     };
     let mut tls_assets = TlsAssets::new();
+    let deny_files = ctx
+        .spec
+        .arbitrary_fs_access_through_sms
+        .as_ref()
+        .is_some_and(|a| a.deny);
     for (i, ep) in sm.spec.endpoints.iter().enumerate() {
         let path = format!("spec.endpoints[{i}]");
+        if deny_files {
+            validate::no_files(ep).map_err(|e| format!("{path}: {e}"))?;
+        }
         let client = client.entries(ep, &path, &mut tls_assets)?;
         let job = scrape_job(sm, ep, i, ctx, client);
         yaml::append(out, &Value::Sequence(vec![Value::Mapping(job)]));
@@ -619,7 +627,7 @@ fn scrape_job(
         job.insert("body_size_limit".into(), size.into());
     }
     let mut metric_rules: Vec<Value> = ep.metric_relabelings.iter().map(user_rule).collect();
-    metric_rules.extend(namespace_label_rule(ctx, &ns));
+    metric_rules.extend(namespace_label_rule(ctx, sm));
     if !metric_rules.is_empty() {
         job.insert(
             "metric_relabel_configs".into(),
@@ -669,16 +677,34 @@ fn native_histograms(spec: &ServiceMonitorSpec, ctx: &JobContext, job: &mut Mapp
 }
 
 /// `enforcedNamespaceLabel`: the label set to the ServiceMonitor's namespace, appended last
-/// so no relabeling of the user's can override it.
-fn namespace_label_rule(ctx: &JobContext, ns: &str) -> Option<Value> {
+/// so no relabeling of the user's can override it; not for ServiceMonitors listed in
+/// `excludedFromEnforcement`.
+fn namespace_label_rule(ctx: &JobContext, sm: &ServiceMonitor) -> Option<Value> {
     let label = ctx
         .spec
         .enforced_namespace_label
         .as_deref()
         .filter(|l| !l.is_empty())?;
+    let ns = sm.namespace().unwrap_or_default();
+    let excluded = ctx.spec.excluded_from_enforcement.iter().any(|r| {
+        let group = if r.group.is_empty() {
+            "monitoring.coreos.com"
+        } else {
+            r.group.as_str()
+        };
+        group == "monitoring.coreos.com"
+            && r.resource == "servicemonitors"
+            && r.namespace == ns
+            && r.name
+                .as_deref()
+                .is_none_or(|n| n.is_empty() || n == sm.name_any())
+    });
+    if excluded {
+        return None;
+    }
     Some(map([
         ("target_label", label.into()),
-        ("replacement", ns.into()),
+        ("replacement", ns.as_str().into()),
     ]))
 }
 
@@ -779,10 +805,7 @@ fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, ctx: &JobContext) -> Vec<Valu
         ]));
     }
     rules.extend(ep.relabelings.iter().map(user_rule));
-    rules.extend(namespace_label_rule(
-        ctx,
-        &sm.namespace().unwrap_or_default(),
-    ));
+    rules.extend(namespace_label_rule(ctx, sm));
     rules.extend(sharding_rules(
         ctx.shards,
         ctx.options.shard_retention_policy,

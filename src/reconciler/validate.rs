@@ -29,9 +29,7 @@ pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "additionalScrapeConfigs",
     "alerting",
     "apiserverConfig",
-    "arbitraryFSAccessThroughSMs",
     "convertClassicHistogramsToNHCB",
-    "excludedFromEnforcement",
     "exemplars",
     "nameEscapingScheme",
     "nameValidationScheme",
@@ -371,6 +369,27 @@ fn client(ep: &Endpoint) -> Result<(), String> {
         &ep.proxy_from_environment,
         &ep.proxy_connect_header,
     )
+}
+
+/// For a Prometheus with `arbitraryFSAccessThroughSMs.deny`: an endpoint must not read files
+/// of the Prometheus container (`bearerTokenFile`, TLS files).
+pub fn no_files(ep: &Endpoint) -> Result<(), String> {
+    let set = |f: &Option<String>| f.as_deref().is_some_and(|f| !f.is_empty());
+    if set(&ep.bearer_token_file) {
+        return Err(
+            "bearerTokenFile reads a file of the Prometheus container, which \
+             arbitraryFSAccessThroughSMs.deny prohibits"
+                .into(),
+        );
+    }
+    if let Some(tls) = &ep.tls_config
+        && (set(&tls.ca_file) || set(&tls.cert_file) || set(&tls.key_file))
+    {
+        return Err("tlsConfig reads files of the Prometheus container, which \
+             arbitraryFSAccessThroughSMs.deny prohibits"
+            .into());
+    }
+    Ok(())
 }
 
 /// The discovery roles of ServiceMonitors.
