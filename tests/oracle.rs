@@ -432,6 +432,61 @@ spec:
   endpoints: [{port: web, bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token}]
 ",
     ),
+    (
+        "scrape-classes",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+  scrapeClasses:
+  - name: mesh
+    default: true
+    tlsConfig: {caFile: /etc/mesh/root.pem, certFile: /etc/mesh/chain.pem, keyFile: /etc/mesh/key.pem, insecureSkipVerify: true}
+    relabelings: [{targetLabel: mesh, replacement: 'on'}]
+    metricRelabelings: [{action: labeldrop, regex: mesh_.*}]
+    attachMetadata: {node: true}
+    fallbackScrapeProtocol: PrometheusText0.0.4
+  - name: token
+    authorization: {credentialsFile: /var/run/secrets/token}
+---
+kind: ServiceMonitor
+metadata: {name: default-class}
+spec:
+  selector: {matchLabels: {app: a}}
+  endpoints: [{port: web}, {port: https, tlsConfig: {serverName: x, caFile: /own/ca.pem}}]
+---
+kind: ServiceMonitor
+metadata: {name: token-class}
+spec:
+  scrapeClass: token
+  selector: {matchLabels: {app: b}}
+  endpoints: [{port: web}]
+---
+kind: ServiceMonitor
+metadata: {name: authorization-without-credentials}
+spec:
+  scrapeClass: token
+  selector: {matchLabels: {app: e}}
+  endpoints: [{port: web, authorization: {type: Custom}}]
+---
+kind: ServiceMonitor
+metadata: {name: own-settings}
+spec:
+  scrapeClass: mesh
+  attachMetadata: {node: false}
+  fallbackScrapeProtocol: PrometheusProto
+  selector: {matchLabels: {app: c}}
+  endpoints: [{port: web, metricRelabelings: [{action: drop, regex: x, sourceLabels: [__name__]}]}]
+---
+kind: ServiceMonitor
+metadata: {name: unknown-class}
+spec:
+  scrapeClass: nope
+  selector: {matchLabels: {app: d}}
+  endpoints: [{port: web}]
+",
+    ),
 ];
 
 const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");

@@ -74,6 +74,10 @@ pub struct PrometheusSpec {
     /// Pod labels copied onto the targets of every ServiceMonitor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pod_target_labels: Vec<String>,
+    /// Named sets of scrape settings that ServiceMonitors opt into (`scrapeClass`); the one
+    /// marked `default` applies to those that name none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scrape_classes: Vec<ScrapeClass>,
     /// Objects `enforcedNamespaceLabel` does not apply to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_from_enforcement: Vec<ObjectReference>,
@@ -189,6 +193,9 @@ pub struct ServiceMonitorSpec {
     /// Node metadata on the targets (`attach_metadata`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach_metadata: Option<AttachMetadata>,
+    /// The Prometheus scrape class whose settings apply (the default class when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_class: Option<String>,
     /// How Services are selected: `RelabelConfig` (keep rules, default) or `RoleSelector`
     /// (Kubernetes SD `selectors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -413,6 +420,57 @@ pub struct SafeAuthorization {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<SecretKeySelector>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// A scrape class of a Prometheus: settings its ServiceMonitors inherit.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScrapeClass {
+    /// The name ServiceMonitors use in `scrapeClass`.
+    #[serde(default)]
+    pub name: String,
+    /// Applies to ServiceMonitors that name no class (one class at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
+    /// Fallback scrape protocol when the ServiceMonitor sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_scrape_protocol: Option<String>,
+    /// TLS settings: the whole of it when an endpoint has none, else its files fill in what
+    /// the endpoint leaves unset (files and the plain fields only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    /// The `Authorization` header when an endpoint has none (a credentials file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<ClassAuthorization>,
+    /// Relabelings applied before each endpoint's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relabelings: Vec<RelabelConfig>,
+    /// Metric relabelings applied before each endpoint's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_relabelings: Vec<RelabelConfig>,
+    /// Node metadata when the ServiceMonitor sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_metadata: Option<AttachMetadata>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// A scrape class's `Authorization` header, from a file of the Prometheus container.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassAuthorization {
+    /// The scheme (`Bearer` when unset).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// The file holding the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+    /// Fields this reconciler does not render (`credentials` from a Secret): refused.
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unrendered: BTreeMap<String, serde_json::Value>,

@@ -15,7 +15,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_yaml_ng::{Mapping, Value};
 
-use super::crd::{Endpoint, OAuth2, SecretKeySelector, SecretOrConfigMap, TlsConfig};
+use super::crd::{
+    Endpoint, OAuth2, SafeAuthorization, ScrapeClass, SecretKeySelector, SecretOrConfigMap,
+    TlsConfig,
+};
 use super::credentials::{Assets, Kind};
 
 /// Where the Prometheus container mounts the TLS assets.
@@ -48,6 +51,7 @@ impl Client<'_> {
     pub fn entries(
         &self,
         ep: &Endpoint,
+        class: Option<&ScrapeClass>,
         path: &str,
         tls_assets: &mut TlsAssets,
     ) -> Result<Mapping, String> {
@@ -65,8 +69,8 @@ impl Client<'_> {
                 out.insert("oauth2".into(), Value::Mapping(value));
             }
         }
-        if let Some(tls) = &ep.tls_config {
-            let value = self.tls(tls, &format!("{path}.tlsConfig"), tls_assets)?;
+        if let Some(tls) = merge_tls(ep.tls_config.as_ref(), class) {
+            let value = self.tls(&tls, &format!("{path}.tlsConfig"), tls_assets)?;
             out.insert("tls_config".into(), Value::Mapping(value));
         }
         if let Some(file) = ep.bearer_token_file.as_deref().filter(|f| !f.is_empty()) {
@@ -103,8 +107,25 @@ impl Client<'_> {
             auth.insert("password".into(), password.into());
             out.insert("basic_auth".into(), Value::Mapping(auth));
         }
-        if let Some(authz) = &ep.authorization {
-            let kind = authz.type_.as_deref().unwrap_or("").trim();
+        // The scrape class's header applies when the endpoint sets none; its credentials file
+        // when the endpoint's header has no credentials.
+        let own = ep
+            .authorization
+            .as_ref()
+            .filter(|a| **a != SafeAuthorization::default());
+        let class_authz = class.and_then(|c| c.authorization.as_ref());
+        let authz_type = match (own, class_authz) {
+            (Some(a), _) => Some(a.type_.as_deref()),
+            (None, Some(c)) => Some(c.type_.as_deref()),
+            (None, None) => None,
+        };
+        // Resolved whatever the version, so a missing Secret rejects as with the operator.
+        let credentials = match own.and_then(|a| a.credentials.as_ref()) {
+            Some(sel) => Some(lookup(sel, "authorization.credentials")?),
+            None => None,
+        };
+        if let Some(kind) = authz_type.filter(|_| (self.supports)(2, 26)) {
+            let kind = kind.unwrap_or("").trim();
             let kind = if kind.is_empty() { "Bearer" } else { kind };
             if kind.eq_ignore_ascii_case("basic") {
                 return Err(format!(
@@ -113,11 +134,16 @@ impl Client<'_> {
             }
             let mut auth = Mapping::new();
             auth.insert("type".into(), kind.into());
-            if let Some(sel) = &authz.credentials {
-                auth.insert(
-                    "credentials".into(),
-                    lookup(sel, "authorization.credentials")?.into(),
-                );
+            match credentials {
+                Some(value) => {
+                    auth.insert("credentials".into(), value.into());
+                }
+                None => {
+                    let file = class_authz.and_then(|c| c.credentials_file.as_deref());
+                    if let Some(file) = file.filter(|f| !f.is_empty()) {
+                        auth.insert("credentials_file".into(), file.into());
+                    }
+                }
             }
             out.insert("authorization".into(), Value::Mapping(auth));
         }
@@ -292,6 +318,29 @@ impl Client<'_> {
     }
 }
 
+/// An endpoint's TLS settings with its scrape class's: the class's whole when the endpoint
+/// has none; otherwise the class's files fill in what the endpoint leaves unset.
+fn merge_tls(own: Option<&TlsConfig>, class: Option<&ScrapeClass>) -> Option<TlsConfig> {
+    let class_tls = class.and_then(|c| c.tls_config.as_ref());
+    let (mut tls, class_tls) = match (own, class_tls) {
+        (None, class_tls) => return class_tls.cloned(),
+        (Some(own), None) => return Some(own.clone()),
+        (Some(own), Some(class_tls)) => (own.clone(), class_tls),
+    };
+    let unset = |f: &Option<String>| f.as_deref().is_none_or(str::is_empty);
+    let no_ref = |r: &Option<SecretOrConfigMap>| r.as_ref().is_none_or(SecretOrConfigMap::is_empty);
+    if unset(&tls.ca_file) && no_ref(&tls.ca) {
+        tls.ca_file = class_tls.ca_file.clone();
+    }
+    if unset(&tls.cert_file) && no_ref(&tls.cert) {
+        tls.cert_file = class_tls.cert_file.clone();
+    }
+    if unset(&tls.key_file) && tls.key_secret.is_none() {
+        tls.key_file = class_tls.key_file.clone();
+    }
+    Some(tls)
+}
+
 /// The operator's file name for a TLS asset: `<0 (Secret) or 1 (ConfigMap)>_<namespace>_<name>_<key>`.
 pub fn asset_name(namespace: &str, sel: &SecretOrConfigMap) -> String {
     let (kind, name, key) = match (&sel.secret, &sel.config_map) {
@@ -383,7 +432,7 @@ mod tests {
         };
         let ep: Endpoint = serde_yaml_ng::from_str(ep).unwrap();
         let mut tls = TlsAssets::new();
-        let out = client.entries(&ep, "spec.endpoints[0]", &mut tls)?;
+        let out = client.entries(&ep, None, "spec.endpoints[0]", &mut tls)?;
         Ok((serde_yaml_ng::to_string(&out).unwrap(), tls))
     }
 

@@ -12,8 +12,8 @@ use kube::ResourceExt;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::crd::{
-    Endpoint, NamespaceSelector, Prometheus, PrometheusSpec, RelabelConfig, ServiceMonitor,
-    ServiceMonitorSpec,
+    Endpoint, NamespaceSelector, Prometheus, PrometheusSpec, RelabelConfig, ScrapeClass,
+    ServiceMonitor, ServiceMonitorSpec,
 };
 use super::credentials::Assets;
 use super::http::{Client, TlsAssets};
@@ -159,6 +159,7 @@ pub fn render(
                 shards: global.shards,
                 options,
                 spec: &prometheus.spec,
+                class: scrape_class(sm, &prometheus.spec)?,
             };
             service_monitor_jobs(sm, &ctx, assets, &mut yaml)
         });
@@ -456,6 +457,26 @@ struct JobContext<'a> {
     options: &'a Options,
     /// The Prometheus's settings that shape every job.
     spec: &'a PrometheusSpec,
+    /// The ServiceMonitor's scrape class (named, or the default one).
+    class: Option<&'a ScrapeClass>,
+}
+
+/// The scrape class a ServiceMonitor names (which must exist), or the Prometheus's default.
+fn scrape_class<'a>(
+    sm: &ServiceMonitor,
+    spec: &'a PrometheusSpec,
+) -> Result<Option<&'a ScrapeClass>, String> {
+    match sm.spec.scrape_class.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => spec
+            .scrape_classes
+            .iter()
+            .find(|c| c.name == name)
+            .map(Some)
+            .ok_or_else(|| {
+                format!("spec.scrapeClass: {name:?} is not one of the Prometheus's scrapeClasses")
+            }),
+        None => Ok(spec.scrape_classes.iter().find(|c| c.default == Some(true))),
+    }
 }
 
 impl JobContext<'_> {
@@ -500,7 +521,7 @@ fn service_monitor_jobs(
         if deny_files {
             validate::no_files(ep).map_err(|e| format!("{path}: {e}"))?;
         }
-        let client = client.entries(ep, &path, &mut tls_assets)?;
+        let client = client.entries(ep, ctx.class, &path, &mut tls_assets)?;
         let job = scrape_job(sm, ep, i, ctx, client);
         yaml::append(out, &Value::Sequence(vec![Value::Mapping(job)]));
     }
@@ -612,9 +633,13 @@ fn scrape_job(
             .collect();
         job.insert("scrape_protocols".into(), strings(&protocols));
     }
+    let class_fallback = ctx
+        .class
+        .and_then(|c| c.fallback_scrape_protocol.as_deref());
     if let Some(fallback) = spec
         .fallback_scrape_protocol
         .as_deref()
+        .or(class_fallback)
         .filter(|_| ctx.supports(3, 0))
     {
         job.insert("fallback_scrape_protocol".into(), fallback.into());
@@ -626,7 +651,13 @@ fn scrape_job(
     if let Some(size) = size.filter(|_| ctx.supports(2, 28)) {
         job.insert("body_size_limit".into(), size.into());
     }
-    let mut metric_rules: Vec<Value> = ep.metric_relabelings.iter().map(user_rule).collect();
+    let class_rules = ctx.class.map(|c| c.metric_relabelings.as_slice());
+    let mut metric_rules: Vec<Value> = class_rules
+        .unwrap_or_default()
+        .iter()
+        .chain(&ep.metric_relabelings)
+        .map(user_rule)
+        .collect();
     metric_rules.extend(namespace_label_rule(ctx, sm));
     if !metric_rules.is_empty() {
         job.insert(
@@ -744,10 +775,12 @@ fn sd_config(sm: &ServiceMonitor, ns: &str, ignore_selectors: bool, ctx: &JobCon
         };
         sd.insert("namespaces".into(), map([("names", strings(&names))]));
     }
+    let class_attach = ctx.class.and_then(|c| c.attach_metadata.as_ref());
     if let Some(attach) = sm
         .spec
         .attach_metadata
         .as_ref()
+        .or(class_attach)
         .filter(|_| ctx.supports(2, 37))
     {
         let node = attach.node.unwrap_or(false);
@@ -804,6 +837,8 @@ fn relabelings(sm: &ServiceMonitor, ep: &Endpoint, ctx: &JobContext) -> Vec<Valu
             ("replacement", endpoint.into()),
         ]));
     }
+    let class_rules = ctx.class.map(|c| c.relabelings.as_slice());
+    rules.extend(class_rules.unwrap_or_default().iter().map(user_rule));
     rules.extend(ep.relabelings.iter().map(user_rule));
     rules.extend(namespace_label_rule(ctx, sm));
     rules.extend(sharding_rules(

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::crd::{
-    Endpoint, Prometheus, RelabelConfig, SecretKeySelector, SecretOrConfigMap, ServiceMonitor,
-    TlsConfig,
+    Endpoint, Prometheus, RelabelConfig, ScrapeClass, SecretKeySelector, SecretOrConfigMap,
+    ServiceMonitor, TlsConfig,
 };
 use super::select;
 
@@ -46,7 +46,6 @@ pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "ruleQueryOffset",
     "ruleSelector",
     "runtime",
-    "scrapeClasses",
     "scrapeClassicHistograms",
     "scrapeConfigNamespaceSelector",
     "scrapeConfigSelector",
@@ -129,6 +128,7 @@ pub fn prometheus(p: &Prometheus) -> Result<(), String> {
         &p.spec.service_discovery_role,
         DISCOVERY_ROLES,
     )?;
+    scrape_classes(&p.spec.scrape_classes)?;
     let set = PROMETHEUS_UNRENDERED
         .iter()
         .find(|f| p.spec.unrendered.get(**f).is_some_and(is_set));
@@ -347,6 +347,13 @@ fn client(ep: &Endpoint) -> Result<(), String> {
             "{first}: {first} and {second} cannot be configured at the same time"
         ));
     }
+    if ep
+        .authorization
+        .as_ref()
+        .is_some_and(|a| a.credentials.is_none())
+    {
+        return Err("authorization.credentials: must be set".into());
+    }
     if let Some(oauth2) = &ep.oauth2 {
         if oauth2.token_url.is_empty() {
             return Err("oauth2.tokenUrl: must be set".into());
@@ -369,6 +376,76 @@ fn client(ep: &Endpoint) -> Result<(), String> {
         &ep.proxy_from_environment,
         &ep.proxy_connect_header,
     )
+}
+
+/// The operator's rules for `scrapeClasses`: named, one default at most, valid relabelings,
+/// TLS and authorization from files (material from Secrets is not rendered for classes).
+fn scrape_classes(classes: &[ScrapeClass]) -> Result<(), String> {
+    let mut default = None;
+    for (i, class) in classes.iter().enumerate() {
+        let path = format!("spec.scrapeClasses[{i}]");
+        first_unrendered(&path, &class.unrendered)?;
+        if class.name.is_empty() {
+            return Err(format!("{path}.name: must be set"));
+        }
+        if class.default.unwrap_or(false) {
+            if let Some(first) = default {
+                return Err(format!(
+                    "{path}: multiple default scrape classes defined ({first} and {})",
+                    class.name
+                ));
+            }
+            default = Some(&class.name);
+        }
+        for (what, rules) in [
+            ("relabelings", &class.relabelings),
+            ("metricRelabelings", &class.metric_relabelings),
+        ] {
+            for (j, rule) in rules.iter().enumerate() {
+                let at = format!("{path}.{what}[{j}]");
+                first_unrendered(&at, &rule.unrendered)?;
+                relabel(rule).map_err(|e| format!("{at}: {e}"))?;
+            }
+        }
+        if let Some(tls) = &class.tls_config {
+            let at = format!("{path}.tlsConfig");
+            for (field, set) in [
+                ("ca", tls.ca.as_ref().is_some_and(|s| !s.is_empty())),
+                ("cert", tls.cert.as_ref().is_some_and(|s| !s.is_empty())),
+                ("keySecret", tls.key_secret.is_some()),
+            ] {
+                if set {
+                    return Err(format!(
+                        "{at}.{field} is not rendered by promreload-reconciler for scrape \
+                         classes (use the file variant); no config is generated rather than \
+                         one without it"
+                    ));
+                }
+            }
+            tls_config(&at, tls, true)?;
+        }
+        if let Some(authz) = &class.authorization {
+            first_unrendered(&format!("{path}.authorization"), &authz.unrendered)?;
+            if authz
+                .type_
+                .as_deref()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("basic"))
+            {
+                return Err(format!(
+                    "{path}.authorization: type cannot be \"Basic\", use basicAuth instead"
+                ));
+            }
+        }
+        if let Some(attach) = &class.attach_metadata {
+            first_unrendered(&format!("{path}.attachMetadata"), &attach.unrendered)?;
+        }
+        one_of(
+            &format!("{path}.fallbackScrapeProtocol"),
+            &class.fallback_scrape_protocol,
+            SCRAPE_PROTOCOLS,
+        )?;
+    }
+    Ok(())
 }
 
 /// For a Prometheus with `arbitraryFSAccessThroughSMs.deny`: an endpoint must not read files
@@ -627,8 +704,8 @@ mod tests {
                 "spec.endpoints[0].basicAuth.extra",
             ),
             (
-                "spec: {scrapeClass: internal, endpoints: []}",
-                "spec.scrapeClass",
+                "spec: {sampleLimits: 5, endpoints: []}",
+                "spec.sampleLimits",
             ),
             (
                 "spec: {endpoints: [{port: a}, {port: b, tlsConfig: {insecureSkipVerify: true, keyPassword: x}}]}",
@@ -700,6 +777,10 @@ mod tests {
                 "spec.endpoints[0].authorization: authorization and basicAuth cannot be configured at the same time",
             ),
             (
+                "{authorization: {type: Custom}}",
+                "spec.endpoints[0].authorization.credentials: must be set",
+            ),
+            (
                 "{bearerTokenSecret: {name: s, key: k}, oauth2: {}}",
                 "spec.endpoints[0].bearerTokenSecret: bearerTokenSecret and oauth2",
             ),
@@ -740,6 +821,50 @@ mod tests {
             let sm = sm(&format!("spec: {{endpoints: [{ep}]}}"));
             let err = service_monitor(&sm, 30_000).unwrap_err();
             assert!(err.starts_with(want), "{ep}: {err}");
+        }
+    }
+
+    #[test]
+    fn scrape_classes_follow_the_operators_rules() {
+        let prom = |classes: &str| -> Prometheus {
+            serde_yaml_ng::from_str(&format!(
+                "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: k, namespace: n}}\nspec: {{scrapeClasses: {classes}}}"
+            ))
+            .unwrap()
+        };
+        let ok = prom(
+            "[{name: a, default: true, tlsConfig: {caFile: /ca}, authorization: {credentialsFile: /t}}, {name: b}]",
+        );
+        assert_eq!(prometheus(&ok), Ok(()));
+        let refused = [
+            (
+                "[{name: a, default: true}, {name: b, default: true}]",
+                "spec.scrapeClasses[1]: multiple default",
+            ),
+            (
+                "[{default: true}]",
+                "spec.scrapeClasses[0].name: must be set",
+            ),
+            (
+                "[{name: a, tlsConfig: {ca: {secret: {name: s, key: k}}}}]",
+                "spec.scrapeClasses[0].tlsConfig.ca is not rendered",
+            ),
+            (
+                "[{name: a, authorization: {credentials: {name: s, key: k}}}]",
+                "spec.scrapeClasses[0].authorization.credentials is not rendered",
+            ),
+            (
+                "[{name: a, relabelings: [{action: hashmod, targetLabel: x}]}]",
+                "spec.scrapeClasses[0].relabelings[0]:",
+            ),
+            (
+                "[{name: a, fallbackScrapeProtocol: Nope}]",
+                "spec.scrapeClasses[0].fallbackScrapeProtocol:",
+            ),
+        ];
+        for (classes, want) in refused {
+            let err = prometheus(&prom(classes)).unwrap_err();
+            assert!(err.starts_with(want), "{classes}: {err}");
         }
     }
 
