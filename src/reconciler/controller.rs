@@ -74,6 +74,8 @@ struct Context {
     /// Referenced Secrets and ConfigMaps read so far (or why they could not be), dropped
     /// when they change.
     assets: Arc<Mutex<Assets>>,
+    /// TLS-assets shards each Prometheus has, as this process last left them.
+    tls_shards: Mutex<HashMap<String, usize>>,
 }
 
 /// The reconciler's state as the admin endpoints see it.
@@ -172,6 +174,7 @@ pub async fn run(
         namespaces,
         warned: Mutex::new(HashMap::new()),
         assets,
+        tls_shards: Mutex::new(HashMap::new()),
     });
     state.probes.set_ready(true);
     tracing::info!("caches synced; reconciling");
@@ -324,7 +327,7 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     };
     if render::unmanaged(&prometheus, &ctx.config.options) {
         // The Pod mounts the TLS assets whatever the config: the operator writes them empty.
-        if secret::apply_tls_assets(&ctx.client, &prometheus, &Default::default()).await? {
+        if tls_assets(&ctx, &prometheus, &Default::default()).await? {
             ctx.metrics.secret_writes.inc();
         }
         if secret::create_if_missing(&ctx.client, &prometheus).await? {
@@ -352,7 +355,7 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     let outcome = match rendered {
         Ok(rendered) => {
             // The files first, so the config never refers to a file not yet published.
-            if secret::apply_tls_assets(&ctx.client, &prometheus, &rendered.tls_assets).await? {
+            if tls_assets(&ctx, &prometheus, &rendered.tls_assets).await? {
                 ctx.metrics.secret_writes.inc();
                 tracing::info!(
                     files = rendered.tls_assets.len(),
@@ -400,6 +403,19 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     status::set(&ctx.client, &prometheus, &outcome).await?;
     ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
     Ok(Action::requeue(ctx.config.resync_interval))
+}
+
+/// Writes a Prometheus's TLS-assets Secrets; returns whether it wrote.
+async fn tls_assets(
+    ctx: &Context,
+    prometheus: &Prometheus,
+    assets: &super::http::TlsAssets,
+) -> kube::Result<bool> {
+    let name = key(prometheus);
+    let known = ctx.tls_shards.lock().await.get(&name).copied();
+    let (wrote, count) = secret::apply_tls_assets(&ctx.client, prometheus, assets, known).await?;
+    ctx.tls_shards.lock().await.insert(name, count);
+    Ok(wrote)
 }
 
 async fn warn_rejected(

@@ -495,8 +495,7 @@ fn supports(spec: &PrometheusSpec, major: u64, minor: u64) -> bool {
 }
 
 /// Appends the jobs of one ServiceMonitor to `out` and returns the TLS material they refer
-/// to, or why it is
-/// refused (a reference that cannot be resolved: never a job without it).
+/// to, or why it is refused (a reference that cannot be resolved: never a job without it).
 fn service_monitor_jobs(
     sm: &ServiceMonitor,
     ctx: &JobContext,

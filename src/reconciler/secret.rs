@@ -75,12 +75,15 @@ pub fn tls_shards(assets: &TlsAssets) -> Vec<BTreeMap<String, ByteString>> {
 }
 
 /// Applies the TLS-assets Secrets that changed and deletes the shards no longer needed;
-/// returns whether it wrote.
+/// returns whether it wrote, and how many shards there are now. `known`: the shard count
+/// this process last left, when it knows it; surplus shards are only looked for when it does
+/// not, or when the count fell (each look is an API call on every reconcile otherwise).
 pub async fn apply_tls_assets(
     client: &Client,
     prometheus: &Prometheus,
     assets: &TlsAssets,
-) -> kube::Result<bool> {
+    known: Option<usize>,
+) -> kube::Result<(bool, usize)> {
     let namespace = prometheus.namespace().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let shards = tls_shards(assets);
@@ -89,6 +92,9 @@ pub async fn apply_tls_assets(
     for (i, data) in shards.into_iter().enumerate() {
         let want = object(prometheus, tls_assets_name(prometheus, i), data);
         wrote |= apply_object(&api, &want).await?;
+    }
+    if known.is_some_and(|k| k <= count) {
+        return Ok((wrote, count));
     }
     for i in count.. {
         match api
@@ -100,7 +106,7 @@ pub async fn apply_tls_assets(
             Err(e) => return Err(e),
         }
     }
-    Ok(wrote)
+    Ok((wrote, count))
 }
 
 /// A Secret of `prometheus`: labelled, owned, holding `data`.
