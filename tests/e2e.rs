@@ -340,25 +340,7 @@ spec:
 ",
         port = gerrit.port
     );
-    let out = std::process::Command::new(kubectl())
-        .arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
-        .args(["apply", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(objects.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kubectl_run(&cluster, &["apply", "-f", "-"], Some(&objects));
     let _reconciler = cluster.reconciler(&[("RECONCILER_NAMESPACE", &ns)]);
 
     // Prometheus as in its Pod: the in-cluster config of ServiceAccount `prometheus`.

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -493,27 +492,6 @@ const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");
 const KEY: &str = include_str!("../src/reconciler/testdata/key.pem");
 const OTHER_KEY: &str = include_str!("../src/reconciler/testdata/other-key.pem");
 
-fn kubectl_run(cluster: &Cluster, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(kubectl())
-        .args(args)
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubectl");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The case's objects, in namespace `ns`, with their apiVersions.
 fn objects(yaml: &str, ns: &str) -> String {
     yaml.split("\n---\n")
@@ -569,17 +547,14 @@ async fn settled_config(client: &Client, ns: &str, managed_by_us: bool) -> Strin
 }
 
 /// The data of `prometheus-k8s-tls-assets-0`, once it exists.
-async fn tls_assets(client: &Client, ns: &str) -> std::collections::BTreeMap<String, String> {
-    let api = Api::<Secret>::namespaced(client.clone(), ns);
+async fn settled_tls_assets(
+    client: &Client,
+    ns: &str,
+) -> std::collections::BTreeMap<String, String> {
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(secret) = api.get_opt("prometheus-k8s-tls-assets-0").await.unwrap() {
-            return secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                .collect();
+        if let Some(data) = tls_assets(client, ns).await {
+            return data;
         }
         assert!(Instant::now() < deadline, "no TLS-assets Secret in {ns}");
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -670,7 +645,7 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
 
         let op = operator(&cluster, &ns);
         let theirs = settled_config(&client, &ns, false).await;
-        let their_assets = tls_assets(&client, &ns).await;
+        let their_assets = settled_tls_assets(&client, &ns).await;
         drop(op);
         let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
         for name in ["prometheus-k8s", "prometheus-k8s-tls-assets-0"] {
@@ -681,7 +656,7 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
         }
         let reconciler = cluster.reconciler(&[("RECONCILER_NAMESPACE", &ns)]);
         let ours = settled_config(&client, &ns, true).await;
-        let our_assets = tls_assets(&client, &ns).await;
+        let our_assets = settled_tls_assets(&client, &ns).await;
         drop(reconciler);
         if their_assets != our_assets {
             failures.push(format!(

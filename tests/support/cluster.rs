@@ -290,6 +290,46 @@ pub async fn secret_config(
     Some((text, secret))
 }
 
+/// Runs kubectl against `cluster` with `stdin`; panics with kubectl's words if it fails, and
+/// returns its stdout.
+pub fn kubectl_run(cluster: &Cluster, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new(kubectl())
+        .args(args)
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The data of `prometheus-k8s-tls-assets-0` in `namespace` as text, if the Secret exists.
+pub async fn tls_assets(
+    client: &Client,
+    namespace: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt("prometheus-k8s-tls-assets-0")
+        .await
+        .ok()??;
+    let data = secret.data.unwrap_or_default().into_iter();
+    Some(
+        data.map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+            .collect(),
+    )
+}
+
 /// The job names in a config, in order.
 pub fn job_names(config: &str) -> Vec<String> {
     config
