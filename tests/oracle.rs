@@ -486,6 +486,54 @@ spec:
   endpoints: [{port: web}]
 ",
     ),
+    (
+        "global-runtime-storage",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+  scrapeFailureLogFile: failures.log
+  queryLogFile: /tmp/query.log
+  nameValidationScheme: Legacy
+  nameEscapingScheme: Underscores
+  convertClassicHistogramsToNHCB: true
+  scrapeClassicHistograms: true
+  scrapeNativeHistograms: false
+  ruleQueryOffset: 1m
+  runtime: {goGC: 75}
+  exemplars: {maxSize: 100000}
+  tsdb: {outOfOrderTimeWindow: 10m, staleSeriesCompactionThreshold: '0.5', chunkEncoding: {floats: Xor2}}
+  retentionSize: 10GB
+  retentionPercentage: 50
+---
+kind: ServiceMonitor
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  endpoints: [{port: http}]
+",
+    ),
+    (
+        "global-runtime-storage-older-version",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  version: v2.54.1
+  serviceMonitorSelector: {}
+  scrapeFailureLogFile: failures.log
+  queryLogFile: query.log
+  nameValidationScheme: Legacy
+  convertClassicHistogramsToNHCB: true
+  scrapeNativeHistograms: true
+  ruleQueryOffset: 30s
+  runtime: {goGC: 50}
+  exemplars: {maxSize: 1000}
+  tsdb: {outOfOrderTimeWindow: 5m, staleSeriesCompactionThreshold: '0.25'}
+  retention: 7d
+",
+    ),
 ];
 
 const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");
@@ -638,7 +686,13 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
         None,
     );
     let mut failures = Vec::new();
-    for (name, yaml) in CASES {
+    // `PROMRELOAD_ORACLE_CASES=a,b` runs only those cases (while working on them).
+    let only = std::env::var("PROMRELOAD_ORACLE_CASES").ok();
+    let chosen = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|c| c == name))
+    };
+    for (name, yaml) in CASES.iter().filter(|(name, _)| chosen(name)) {
         let ns = unique(&format!("oracle-{name}"));
         namespace(&client, &ns, &[]).await;
         kubectl_run(&cluster, &["apply", "-f", "-"], Some(&objects(yaml, &ns)));

@@ -143,6 +143,109 @@ pub struct PrometheusSpec {
     /// Global `scrape_protocols`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scrape_protocols: Vec<String>,
+    /// `global.rule_query_offset` (Prometheus 2.53).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_query_offset: Option<String>,
+    /// `global.query_log_file`; a bare file name is under `/var/log/prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_log_file: Option<String>,
+    /// `global.scrape_failure_log_file` (2.55); a bare file name is under `/var/log/prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_failure_log_file: Option<String>,
+    /// `global.metric_name_validation_scheme` (3.0): `UTF8` or `Legacy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_validation_scheme: Option<String>,
+    /// `global.metric_name_escaping_scheme` (3.4): `AllowUTF8`, `Underscores`, `Dots`, `Values`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_escaping_scheme: Option<String>,
+    /// `global.convert_classic_histograms_to_nhcb` (3.4).
+    #[serde(
+        default,
+        rename = "convertClassicHistogramsToNHCB",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub convert_classic_histograms_to_nhcb: Option<bool>,
+    /// `global.always_scrape_classic_histograms` (3.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_classic_histograms: Option<bool>,
+    /// `global.scrape_native_histograms` (3.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_native_histograms: Option<bool>,
+    /// The `runtime` section (2.53).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeConfig>,
+    /// `storage.exemplars` (2.29).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exemplars: Option<Exemplars>,
+    /// `storage.tsdb` settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsdb: Option<TsdbSpec>,
+    /// `storage.tsdb.retention.percentage` (3.11), a quantity from 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-int-or-string" = true))]
+    pub retention_percentage: Option<serde_json::Value>,
+    /// Prometheus feature flags; `st-storage` cannot go with `Xor` float chunks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enable_features: Vec<String>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// The `runtime` section of the config.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeConfig {
+    /// The Go garbage collection target percentage.
+    #[serde(default, rename = "goGC", skip_serializing_if = "Option::is_none")]
+    pub go_gc: Option<i32>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// Exemplar storage.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Exemplars {
+    /// Most exemplars kept in memory (`storage.exemplars.max_exemplars`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<i64>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// TSDB settings that live in the config file.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TsdbSpec {
+    /// `out_of_order_time_window` (2.39).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_order_time_window: Option<String>,
+    /// `stale_series_compaction_threshold` (3.10), a quantity from 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-int-or-string" = true))]
+    pub stale_series_compaction_threshold: Option<serde_json::Value>,
+    /// `chunk_encoding` (3.13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_encoding: Option<ChunkEncoding>,
+    /// Fields this reconciler does not render: refused, never dropped (see `validate`).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// Chunk encodings by chunk type.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkEncoding {
+    /// `Xor` or `Xor2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floats: Option<String>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

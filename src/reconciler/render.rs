@@ -145,6 +145,9 @@ pub fn render(
     // a rejected ServiceMonitor's jobs are cut off again.
     let mut head = Mapping::new();
     head.insert("global".into(), Value::Mapping(global.yaml));
+    if let Some(runtime) = runtime(&prometheus.spec) {
+        head.insert("runtime".into(), runtime);
+    }
     let mut yaml = to_yaml(&head);
     let jobs_start = yaml.len();
     yaml.push_str("scrape_configs:\n");
@@ -285,28 +288,77 @@ fn size_bytes(s: &str) -> f64 {
 /// set at all; `size` is `spec.retentionSize`.
 fn storage(prometheus: &Prometheus) -> Option<Value> {
     let spec = &prometheus.spec;
-    if !supports(spec, 3, 11) {
+    if !supports(spec, 2, 29) {
         return None;
     }
-    let time = spec.retention.as_deref().filter(|t| !t.is_empty());
-    let size = spec.retention_size.as_deref().filter(|s| !s.is_empty());
-    let mut retention = Mapping::new();
-    match (time, size) {
-        (Some(t), _) => {
-            retention.insert("time".into(), t.into());
-        }
-        (None, None) => {
-            retention.insert("time".into(), DEFAULT_RETENTION.into());
-        }
-        (None, Some(_)) => {}
+    let mut storage = Mapping::new();
+    if let Some(max) = spec.exemplars.as_ref().and_then(|e| e.max_size) {
+        storage.insert("exemplars".into(), map([("max_exemplars", max.into())]));
     }
-    if let Some(size) = size {
-        retention.insert("size".into(), size.into());
+    let mut tsdb = Mapping::new();
+    if let Some(settings) = &spec.tsdb {
+        if let Some(window) = settings
+            .out_of_order_time_window
+            .as_deref()
+            .filter(|_| supports(spec, 2, 39))
+        {
+            tsdb.insert("out_of_order_time_window".into(), window.into());
+        }
+        if let Some(threshold) = settings
+            .stale_series_compaction_threshold
+            .as_ref()
+            .and_then(validate::quantity)
+            .filter(|_| supports(spec, 3, 10))
+        {
+            tsdb.insert(
+                "stale_series_compaction_threshold".into(),
+                go_float(threshold),
+            );
+        }
+        if let Some(floats) = settings
+            .chunk_encoding
+            .as_ref()
+            .and_then(|c| c.floats.as_deref())
+            .filter(|_| supports(spec, 3, 13))
+        {
+            tsdb.insert(
+                "chunk_encoding".into(),
+                map([("floats", floats.to_ascii_lowercase().into())]),
+            );
+        }
     }
-    Some(map([(
-        "tsdb",
-        map([("retention", Value::Mapping(retention))]),
-    )]))
+    let percentage = spec
+        .retention_percentage
+        .as_ref()
+        .and_then(validate::quantity);
+    if supports(spec, 3, 11) {
+        let time = spec.retention.as_deref().filter(|t| !t.is_empty());
+        let size = spec.retention_size.as_deref().filter(|s| !s.is_empty());
+        let by_percentage = percentage.is_some_and(|p| p != 0.0);
+        let mut retention = Mapping::new();
+        match (time, size) {
+            (Some(t), _) => {
+                retention.insert("time".into(), t.into());
+            }
+            (None, None) if !by_percentage => {
+                retention.insert("time".into(), DEFAULT_RETENTION.into());
+            }
+            (None, _) => {}
+        }
+        if let Some(size) = size {
+            retention.insert("size".into(), size.into());
+        }
+        if let Some(percentage) = percentage {
+            retention.insert("percentage".into(), go_float(percentage));
+        }
+        if !retention.is_empty() {
+            tsdb.insert("retention".into(), Value::Mapping(retention));
+        }
+    }
+    if !tsdb.is_empty() {
+        storage.insert("tsdb".into(), Value::Mapping(tsdb));
+    }
+    (!storage.is_empty()).then_some(Value::Mapping(storage))
 }
 
 /// Whether a Prometheus version (`v3.9.1`, `3.11.0`) is below `(major, minor)`; an
@@ -318,6 +370,39 @@ fn version_below(version: &str, (major, minor): (u64, u64)) -> bool {
         (Some(a), Some(b)) => (a, b) < (major, minor),
         _ => false,
     }
+}
+
+/// A float as Go writes it: a whole one without a fraction (`1`, not `1.0`).
+fn go_float(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        (value as i64).into()
+    } else {
+        value.into()
+    }
+}
+
+/// A log file as the operator places it: a bare file name goes under `/var/log/prometheus`
+/// (the volume it mounts there), a path is kept.
+fn log_file_path(file: &str) -> String {
+    let mut bare = file;
+    while let Some(rest) = bare.strip_prefix("./") {
+        bare = rest.trim_start_matches('/');
+    }
+    if file.is_empty() || bare.contains('/') {
+        file.to_string()
+    } else {
+        format!("/var/log/prometheus/{bare}")
+    }
+}
+
+/// The `runtime` section (from Prometheus 2.53).
+fn runtime(spec: &PrometheusSpec) -> Option<Value> {
+    let runtime = spec.runtime.as_ref().filter(|_| supports(spec, 2, 53))?;
+    let mut out = Mapping::new();
+    if let Some(gogc) = runtime.go_gc {
+        out.insert("gogc".into(), gogc.into());
+    }
+    Some(Value::Mapping(out))
 }
 
 fn to_yaml<T: serde::Serialize>(value: &T) -> String {
@@ -407,7 +492,69 @@ impl Global {
                 }
             }
         }
+        if let Some(file) = spec
+            .scrape_failure_log_file
+            .as_deref()
+            .filter(|_| supports(2, 55))
+        {
+            yaml.insert("scrape_failure_log_file".into(), log_file_path(file).into());
+        }
+        if let Some(scheme) = spec
+            .name_validation_scheme
+            .as_deref()
+            .filter(|_| supports(3, 0))
+        {
+            yaml.insert(
+                "metric_name_validation_scheme".into(),
+                scheme.to_ascii_lowercase().into(),
+            );
+        }
+        let escaping = match spec.name_escaping_scheme.as_deref() {
+            Some("AllowUTF8") => Some("allow-utf-8"),
+            Some("Underscores") => Some("underscores"),
+            Some("Dots") => Some("dots"),
+            Some("Values") => Some("values"),
+            _ => None,
+        };
+        if let Some(scheme) = escaping.filter(|_| supports(3, 4)) {
+            yaml.insert("metric_name_escaping_scheme".into(), scheme.into());
+        }
+        for (key, setting, min) in [
+            (
+                "convert_classic_histograms_to_nhcb",
+                spec.convert_classic_histograms_to_nhcb,
+                (3, 4),
+            ),
+            (
+                "always_scrape_classic_histograms",
+                spec.scrape_classic_histograms,
+                (3, 5),
+            ),
+            (
+                "scrape_native_histograms",
+                spec.scrape_native_histograms,
+                (3, 8),
+            ),
+        ] {
+            if let Some(on) = setting.filter(|_| supports(min.0, min.1)) {
+                yaml.insert(key.into(), on.into());
+            }
+        }
         yaml.insert("evaluation_interval".into(), evaluation.into());
+        if let Some(offset) = spec
+            .rule_query_offset
+            .as_deref()
+            .filter(|_| supports(2, 53))
+        {
+            yaml.insert("rule_query_offset".into(), offset.into());
+        }
+        if let Some(file) = spec
+            .query_log_file
+            .as_deref()
+            .filter(|f| !f.is_empty() && supports(2, 16))
+        {
+            yaml.insert("query_log_file".into(), log_file_path(file).into());
+        }
         let shards = match spec.shards {
             None => 1,
             Some(n) if n >= 1 => n as u64,
@@ -683,13 +830,10 @@ fn native_histograms(spec: &ServiceMonitorSpec, ctx: &JobContext, job: &mut Mapp
         .and_then(validate::quantity)
         .filter(|_| ctx.supports(2, 50))
     {
-        // Go writes a whole float without a fraction (`1`, not `1.0`).
-        let value: Value = if factor.fract() == 0.0 && factor.abs() < 1e15 {
-            (factor as i64).into()
-        } else {
-            factor.into()
-        };
-        job.insert("native_histogram_min_bucket_factor".into(), value);
+        job.insert(
+            "native_histogram_min_bucket_factor".into(),
+            go_float(factor),
+        );
     }
     if let Some(classic) = spec.scrape_classic_histograms {
         if ctx.supports(3, 0) {
@@ -1059,6 +1203,15 @@ fn sharding_rules(shards: u64, retention_policy: bool) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_files_go_where_the_operator_puts_them() {
+        assert_eq!(log_file_path("q.log"), "/var/log/prometheus/q.log");
+        assert_eq!(log_file_path("./q.log"), "/var/log/prometheus/q.log");
+        assert_eq!(log_file_path("/tmp/q.log"), "/tmp/q.log");
+        assert_eq!(log_file_path("logs/q.log"), "logs/q.log");
+        assert_eq!(log_file_path(""), "");
+    }
 
     #[test]
     fn label_names_are_sanitised() {

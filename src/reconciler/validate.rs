@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::crd::{
-    Endpoint, Prometheus, RelabelConfig, ScrapeClass, SecretKeySelector, SecretOrConfigMap,
-    ServiceMonitor, TlsConfig,
+    Endpoint, Prometheus, PrometheusSpec, RelabelConfig, ScrapeClass, SecretKeySelector,
+    SecretOrConfigMap, ServiceMonitor, TlsConfig,
 };
 use super::select;
 
@@ -29,30 +29,18 @@ pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "additionalScrapeConfigs",
     "alerting",
     "apiserverConfig",
-    "convertClassicHistogramsToNHCB",
-    "exemplars",
-    "nameEscapingScheme",
-    "nameValidationScheme",
     "otlp",
     "podMonitorNamespaceSelector",
     "podMonitorSelector",
     "probeNamespaceSelector",
     "probeSelector",
-    "queryLogFile",
     "remoteRead",
     "remoteWrite",
-    "retentionPercentage",
     "ruleNamespaceSelector",
-    "ruleQueryOffset",
     "ruleSelector",
-    "runtime",
-    "scrapeClassicHistograms",
     "scrapeConfigNamespaceSelector",
     "scrapeConfigSelector",
-    "scrapeFailureLogFile",
-    "scrapeNativeHistograms",
     "tracingConfig",
-    "tsdb",
 ];
 
 /// The TLS versions Prometheus accepts.
@@ -129,6 +117,7 @@ pub fn prometheus(p: &Prometheus) -> Result<(), String> {
         DISCOVERY_ROLES,
     )?;
     scrape_classes(&p.spec.scrape_classes)?;
+    storage_settings(&p.spec)?;
     let set = PROMETHEUS_UNRENDERED
         .iter()
         .find(|f| p.spec.unrendered.get(**f).is_some_and(is_set));
@@ -139,6 +128,74 @@ pub fn prometheus(p: &Prometheus) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+/// The global, runtime and storage settings: enums, durations and ranges as the CRD and the
+/// operator check them.
+fn storage_settings(spec: &PrometheusSpec) -> Result<(), String> {
+    one_of(
+        "spec.nameValidationScheme",
+        &spec.name_validation_scheme,
+        &["UTF8", "Legacy"],
+    )?;
+    one_of(
+        "spec.nameEscapingScheme",
+        &spec.name_escaping_scheme,
+        &["AllowUTF8", "Underscores", "Dots", "Values"],
+    )?;
+    if let Some(offset) = &spec.rule_query_offset {
+        duration_ms(offset).map_err(|e| format!("spec.ruleQueryOffset: {e}"))?;
+    }
+    if let Some(runtime) = &spec.runtime {
+        first_unrendered("spec.runtime", &runtime.unrendered)?;
+    }
+    if let Some(exemplars) = &spec.exemplars {
+        first_unrendered("spec.exemplars", &exemplars.unrendered)?;
+    }
+    if let Some(percentage) = &spec.retention_percentage {
+        match quantity(percentage) {
+            Some(v) if (0.0..=100.0).contains(&v) => {}
+            _ => {
+                return Err(format!(
+                    "spec.retentionPercentage must be a number from 0 to 100, not {percentage}"
+                ));
+            }
+        }
+    }
+    let Some(tsdb) = &spec.tsdb else {
+        return Ok(());
+    };
+    first_unrendered("spec.tsdb", &tsdb.unrendered)?;
+    if let Some(window) = &tsdb.out_of_order_time_window {
+        duration_ms(window).map_err(|e| format!("spec.tsdb.outOfOrderTimeWindow: {e}"))?;
+    }
+    if let Some(threshold) = &tsdb.stale_series_compaction_threshold {
+        match quantity(threshold) {
+            Some(v) if (0.0..=1.0).contains(&v) => {}
+            _ => {
+                return Err(format!(
+                    "spec.tsdb.staleSeriesCompactionThreshold must be a number from 0 to 1, \
+                     not {threshold}"
+                ));
+            }
+        }
+    }
+    if let Some(encoding) = &tsdb.chunk_encoding {
+        first_unrendered("spec.tsdb.chunkEncoding", &encoding.unrendered)?;
+        one_of(
+            "spec.tsdb.chunkEncoding.floats",
+            &encoding.floats,
+            &["Xor", "Xor2"],
+        )?;
+        if encoding.floats.as_deref() == Some("Xor")
+            && spec.enable_features.iter().any(|f| f == "st-storage")
+        {
+            return Err("spec.tsdb.chunkEncoding.floats \"Xor\" cannot go with the \
+                        st-storage feature (XOR chunks do not store start timestamps)"
+                .into());
+        }
+    }
+    Ok(())
 }
 
 /// Relabel actions Prometheus 2.42 understands (lower case).
@@ -865,6 +922,54 @@ mod tests {
         for (classes, want) in refused {
             let err = prometheus(&prom(classes)).unwrap_err();
             assert!(err.starts_with(want), "{classes}: {err}");
+        }
+    }
+
+    #[test]
+    fn global_runtime_and_storage_settings_are_checked() {
+        let prom = |spec: &str| -> Prometheus {
+            serde_yaml_ng::from_str(&format!(
+                "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: k, namespace: n}}\nspec: {spec}"
+            ))
+            .unwrap()
+        };
+        let ok = prom(
+            "{nameValidationScheme: UTF8, nameEscapingScheme: Dots, ruleQueryOffset: 1m, runtime: {goGC: 1}, exemplars: {maxSize: 1}, tsdb: {outOfOrderTimeWindow: 5m, staleSeriesCompactionThreshold: 1, chunkEncoding: {floats: Xor}}, retentionPercentage: '12.5'}",
+        );
+        assert_eq!(prometheus(&ok), Ok(()));
+        let refused = [
+            ("{nameValidationScheme: utf8}", "spec.nameValidationScheme:"),
+            ("{nameEscapingScheme: Slashes}", "spec.nameEscapingScheme:"),
+            ("{ruleQueryOffset: 1 minute}", "spec.ruleQueryOffset:"),
+            ("{runtime: {goGc: 5}}", "spec.runtime.goGc is not rendered"),
+            (
+                "{retentionPercentage: 101}",
+                "spec.retentionPercentage must",
+            ),
+            (
+                "{retentionPercentage: lots}",
+                "spec.retentionPercentage must",
+            ),
+            (
+                "{tsdb: {outOfOrderTimeWindow: 5}}",
+                "spec.tsdb.outOfOrderTimeWindow:",
+            ),
+            (
+                "{tsdb: {staleSeriesCompactionThreshold: '1.5'}}",
+                "spec.tsdb.staleSeriesCompactionThreshold must",
+            ),
+            (
+                "{tsdb: {chunkEncoding: {floats: Gorilla}}}",
+                "spec.tsdb.chunkEncoding.floats:",
+            ),
+            (
+                "{enableFeatures: [st-storage], tsdb: {chunkEncoding: {floats: Xor}}}",
+                "spec.tsdb.chunkEncoding.floats \"Xor\" cannot go with the st-storage",
+            ),
+        ];
+        for (spec, want) in refused {
+            let err = prometheus(&prom(spec)).unwrap_err();
+            assert!(err.starts_with(want), "{spec}: {err}");
         }
     }
 
