@@ -19,7 +19,7 @@ use support::{Process, free_port};
 const WAIT: Duration = Duration::from_secs(60);
 
 /// The cases: Prometheus + ServiceMonitors (+ Secrets and ConfigMaps) as users write them,
-/// covering what the reconciler renders. `NS` is replaced by the case's namespace, `@CERT@`,
+/// covering what the reconciler renders. The word `NS` is replaced by the case's namespace, `@CERT@`,
 /// `@KEY@` and `@OTHER_KEY@` by PEM (a self-signed certificate, its key, another key).
 const CASES: &[(&str, &str)] = &[
     (
@@ -534,6 +534,120 @@ spec:
   retention: 7d
 ",
     ),
+    (
+        "remote-write-read-alerting-additional",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+  shards: 2
+  remoteWrite:
+  - url: https://thanos.example/api/v1/receive
+    name: thanos
+    remoteTimeout: 30s
+    headers: {X-Scope-OrgID: team-a}
+    messageVersion: V2.0
+    sendExemplars: true
+    sendNativeHistograms: true
+    writeRelabelConfigs:
+    - {sourceLabels: [__name__], regex: 'go_.*', action: drop}
+    - {targetLabel: cluster, replacement: eu-1}
+    basicAuth: {username: {name: rw, key: user}, password: {name: rw, key: pass}}
+    tlsConfig: {ca: {secret: {name: rw, key: ca.crt}}, cert: {configMap: {name: rw-cm, key: tls.crt}}, keySecret: {name: rw, key: tls.key}, serverName: thanos}
+    proxyUrl: http://proxy:3128
+    followRedirects: false
+    enableHTTP2: true
+    queueConfig: {capacity: 10000, minShards: 1, maxShards: 50, maxSamplesPerSend: 2000, batchSendDeadline: 5s, minBackoff: 30ms, maxBackoff: 5s, retryOnRateLimit: true, sampleAgeLimit: 1h}
+    metadataConfig: {send: true, sendInterval: 1m, maxSamplesPerSend: 500}
+    roundRobinDNS: true
+  - url: http://cortex/push
+    authorization: {type: Bearer, credentials: {name: rw, key: token}}
+    metadataConfig: {send: false}
+    queueConfig: {}
+  - url: http://mimir/push
+    oauth2: {clientId: {configMap: {name: rw-cm, key: id}}, clientSecret: {name: rw, key: pass}, tokenUrl: 'https://idp/token', scopes: [write], endpointParams: {a: b}}
+  - url: http://vm/push
+    authorization: {credentialsFile: /etc/token}
+  - url: http://token/push
+    bearerToken: inline-token
+  - url: http://token-file/push
+    bearerTokenFile: /etc/other
+  remoteRead:
+  - url: http://thanos-query/api/v1/read
+    name: thanos
+    readRecent: true
+    requiredMatchers: {job: x}
+    headers: {A: b}
+    filterExternalLabels: false
+    remoteTimeout: 1m
+    basicAuth: {username: {name: rw, key: user}, password: {name: rw, key: pass}}
+  - url: http://other/read
+    tlsConfig: {caFile: /etc/ca.pem, insecureSkipVerify: true}
+    followRedirects: true
+  alerting:
+    alertmanagers:
+    - name: alertmanager-main
+      namespace: monitoring
+      port: web
+      apiVersion: V2
+      pathPrefix: /am
+      timeout: 10s
+      scheme: HTTPS
+      enableHttp2: false
+      tlsConfig: {caFile: /etc/ca.pem, serverName: am}
+      authorization: {credentials: {name: rw, key: token}}
+      relabelings: [{targetLabel: am_x, replacement: am-value}]
+      alertRelabelings: [{action: drop, sourceLabels: [severity], regex: none}]
+    - {name: am-other, port: 9093, basicAuth: {username: {name: rw, key: user}, password: {name: rw, key: pass}}}
+    - {name: am-third, port: 0, bearerTokenFile: /etc/am-token, proxyUrl: 'http://proxy:3128'}
+  additionalScrapeConfigs: {name: extra, key: jobs.yaml}
+  additionalAlertRelabelConfigs: {name: extra, key: relabel.yaml}
+  additionalAlertManagerConfigs: {name: extra, key: am.yaml}
+---
+kind: Secret
+metadata: {name: rw}
+stringData: {user: u, pass: p, token: t, ca.crt: @CERT@, tls.key: @KEY@}
+---
+kind: ConfigMap
+metadata: {name: rw-cm}
+data: {tls.crt: @CERT@, id: client-1}
+---
+kind: Secret
+metadata: {name: extra}
+stringData:
+  jobs.yaml: |
+    - job_name: static
+      static_configs: [{targets: ['a:9100']}]
+    - job_name: sharded-own
+      static_configs: [{targets: ['b:9100']}]
+      relabel_configs: [{source_labels: [__address__], target_label: __tmp_hash, modulus: 4, action: hashmod}]
+  relabel.yaml: |
+    - {action: labeldrop, regex: tenant}
+  am.yaml: |
+    - static_configs: [{targets: ['am:9093']}]
+---
+kind: ServiceMonitor
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  endpoints: [{port: http}]
+",
+    ),
+    (
+        "alerting-only-additional-optional",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+  replicaExternalLabelName: ''
+  serviceDiscoveryRole: EndpointSlice
+  alerting:
+    alertmanagers: [{name: am, port: web, apiVersion: v1}]
+  additionalScrapeConfigs: {name: missing, key: jobs.yaml, optional: true}
+",
+    ),
 ];
 
 const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");
@@ -549,11 +663,10 @@ fn objects(yaml: &str, ns: &str) -> String {
             } else {
                 "monitoring.coreos.com/v1"
             };
-            let doc = doc.trim().replace("NS", ns).replacen(
-                "metadata: {",
-                &format!("metadata: {{namespace: {ns}, "),
-                1,
-            );
+            let doc = regex::Regex::new(r"\bNS\b")
+                .unwrap()
+                .replace_all(doc.trim(), ns)
+                .replacen("metadata: {", &format!("metadata: {{namespace: {ns}, "), 1);
             // PEM as a JSON string, which YAML reads as a double-quoted scalar.
             let pem = |p: &str| serde_json::to_string(p).unwrap();
             let doc = doc
@@ -735,4 +848,44 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Every field of the upstream Prometheus spec is rendered (a field of our CRD), refused
+/// (`PROMETHEUS_UNRENDERED`) or outside the config file (`PROMETHEUS_IGNORED`), and nothing
+/// else is in those lists: a new upstream field fails here until it is placed.
+#[test]
+fn every_upstream_prometheus_field_is_rendered_refused_or_not_config() {
+    use kube::CustomResourceExt;
+    use promreload::reconciler::crd::Prometheus;
+    use promreload::reconciler::validate::{PROMETHEUS_IGNORED, PROMETHEUS_UNRENDERED};
+    use std::collections::BTreeSet;
+
+    let spec_fields = |crd: &serde_json::Value| -> BTreeSet<String> {
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+            .as_object()
+            .expect("spec properties")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let path = operator_dir().join("crds/monitoring.coreos.com_prometheuses.yaml");
+    let upstream: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let upstream = spec_fields(&upstream);
+    let rendered = spec_fields(&serde_json::to_value(Prometheus::crd()).unwrap());
+    let mut placed = rendered.clone();
+    for field in PROMETHEUS_UNRENDERED.iter().chain(PROMETHEUS_IGNORED) {
+        assert!(
+            placed.insert(field.to_string()),
+            "{field} is listed twice, or listed and rendered"
+        );
+    }
+    let unplaced: Vec<_> = upstream.difference(&placed).collect();
+    let unknown: Vec<_> = placed.difference(&upstream).collect();
+    assert!(
+        unplaced.is_empty(),
+        "upstream fields not placed: {unplaced:?}"
+    );
+    assert!(unknown.is_empty(), "not upstream fields: {unknown:?}");
+    assert!(rendered.len() > 50, "{} rendered", rendered.len());
 }

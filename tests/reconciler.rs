@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use promreload::reconciler::crd::{Prometheus, ServiceMonitor};
 use serde_json::json;
@@ -338,18 +338,19 @@ async fn fields_it_cannot_render_are_refused_loudly_never_dropped() {
         .1
         .resource_version();
     let prometheuses = Api::<Prometheus>::namespaced(client.clone(), mon);
-    let limit = |value: serde_json::Value| Patch::Merge(json!({"spec": {"remoteWrite": value}}));
+    let limit =
+        |value: serde_json::Value| Patch::Merge(json!({"spec": {"apiserverConfig": value}}));
     prometheuses
         .patch(
             "k8s",
             &PatchParams::default(),
-            &limit(json!([{"url": "http://thanos:19291/api/v1/receive"}])),
+            &limit(json!({"host": "https://api.example:6443"})),
         )
         .await
         .unwrap();
     eventually("status False naming the field", || async {
         condition(client, mon).await.is_some_and(|(s, r, m, _, _)| {
-            s == "False" && r == "InvalidConfiguration" && m.starts_with("spec.remoteWrite")
+            s == "False" && r == "InvalidConfiguration" && m.starts_with("spec.apiserverConfig")
         })
     })
     .await;
@@ -394,6 +395,85 @@ fn basic_auth(config: &serde_yaml_ng::Value, job: &str) -> Option<(String, Strin
         auth["username"].as_str()?.to_string(),
         auth["password"].as_str()?.to_string(),
     ))
+}
+
+#[tokio::test]
+async fn remote_write_credentials_follow_rotation_and_a_missing_one_keeps_the_last_config() {
+    use k8s_openapi::api::core::v1::Secret;
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let reconciler = cluster.reconciler(&[]);
+    let (client, mon) = (&f.client, f.mon.as_str());
+    let secrets = Api::<Secret>::namespaced(client.clone(), mon);
+    let remote = |password: &str| {
+        serde_json::from_value::<Secret>(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "remote", "namespace": mon},
+            "stringData": {"user": "writer", "password": password}
+        }))
+        .unwrap()
+    };
+    secrets
+        .create(&Default::default(), &remote("first-password"))
+        .await
+        .unwrap();
+    let prometheuses = Api::<Prometheus>::namespaced(client.clone(), mon);
+    let remote_write = json!({"spec": {"remoteWrite": [{
+        "url": "https://thanos.example/api/v1/receive",
+        "basicAuth": {"username": {"name": "remote", "key": "user"},
+                      "password": {"name": "remote", "key": "password"}}
+    }]}});
+    prometheuses
+        .patch("k8s", &PatchParams::default(), &Patch::Merge(remote_write))
+        .await
+        .unwrap();
+    let password = |config: serde_yaml_ng::Value| {
+        config["remote_write"][0]["basic_auth"]["password"]
+            .as_str()
+            .map(str::to_string)
+    };
+    eventually("the remote write carries the password", || async {
+        password(config_yaml(client, mon).await).as_deref() == Some("first-password")
+    })
+    .await;
+    let start = Instant::now();
+    secrets
+        .replace("remote", &Default::default(), &remote("second-password"))
+        .await
+        .unwrap();
+    eventually("the rotated password is in the config", || async {
+        password(config_yaml(client, mon).await).as_deref() == Some("second-password")
+    })
+    .await;
+    eprintln!(
+        "remote-write Secret rotation -> config Secret: {:?}",
+        start.elapsed()
+    );
+
+    // The Secret gone: no config without the password; the last good one stays.
+    secrets
+        .delete("remote", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the condition names the reference", || async {
+        condition(client, mon).await.is_some_and(|(s, r, m, _, _)| {
+            s == "False"
+                && r == "InvalidConfiguration"
+                && m.contains("spec.remoteWrite[0].basicAuth")
+        })
+    })
+    .await;
+    assert_eq!(
+        password(config_yaml(client, mon).await).as_deref(),
+        Some("second-password"),
+        "the last good config stays"
+    );
+    let log = reconciler.process.log();
+    assert!(
+        !log.contains("first-password") && !log.contains("second-password"),
+        "credentials never reach the log"
+    );
 }
 
 #[tokio::test]

@@ -261,13 +261,18 @@ async fn watch_versions<K>(
     }
 }
 
-/// The Secrets and ConfigMaps `service_monitors` reference, from the cache, reading the
-/// missing ones.
-async fn referenced_assets(ctx: &Context, service_monitors: &[ServiceMonitor]) -> Assets {
-    let wanted: std::collections::BTreeSet<ObjectRef> = service_monitors
+/// The Secrets and ConfigMaps `prometheus` and `service_monitors` reference, from the cache,
+/// reading the missing ones.
+async fn referenced_assets(
+    ctx: &Context,
+    prometheus: &Prometheus,
+    service_monitors: &[ServiceMonitor],
+) -> Assets {
+    let mut wanted: std::collections::BTreeSet<ObjectRef> = service_monitors
         .iter()
         .flat_map(credentials::references)
         .collect();
+    wanted.extend(credentials::prometheus_references(prometheus));
     let mut cache = ctx.assets.lock().await;
     for id in wanted {
         if cache.contains(&id) {
@@ -343,7 +348,7 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
         return Ok(Action::requeue(ctx.config.resync_interval));
     }
-    let assets = referenced_assets(&ctx, &service_monitors).await;
+    let assets = referenced_assets(&ctx, &prometheus, &service_monitors).await;
     let options = ctx.config.options;
     let rendered = render::render(
         &prometheus,

@@ -6,6 +6,8 @@
 //! never scraped without its credentials. The CRDs generated from these types keep unknown fields
 //! (`x-kubernetes-preserve-unknown-fields`) so that such objects are accepted and stored whole.
 
+mod outputs;
+
 use std::collections::BTreeMap;
 
 pub use k8s_openapi::api::core::v1::{ConfigMapKeySelector, SecretKeySelector};
@@ -14,6 +16,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub use outputs::{
+    AlertingSpec, AlertmanagerEndpoints, Authorization, MetadataConfig, QueueConfig,
+    RemoteReadSpec, RemoteWriteSpec,
+};
 
 /// A Prometheus server whose configuration the reconciler generates.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
@@ -184,6 +191,24 @@ pub struct PrometheusSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-int-or-string" = true))]
     pub retention_percentage: Option<serde_json::Value>,
+    /// Where samples are sent (`remote_write`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_write: Vec<RemoteWriteSpec>,
+    /// Where samples are read from (`remote_read`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_read: Vec<RemoteReadSpec>,
+    /// The Alertmanagers alerts go to (`alerting.alertmanagers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerting: Option<AlertingSpec>,
+    /// Scrape jobs from a Secret key (a YAML list), appended after the generated ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_scrape_configs: Option<SecretKeySelector>,
+    /// Alert relabelings from a Secret key (a YAML list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_alert_relabel_configs: Option<SecretKeySelector>,
+    /// Alertmanager configs from a Secret key (a YAML list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_alert_manager_configs: Option<SecretKeySelector>,
     /// Prometheus feature flags; `st-storage` cannot go with `Xor` float chunks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enable_features: Vec<String>,

@@ -12,7 +12,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 
 use super::crd::{
-    ConfigMapKeySelector, Endpoint, SecretKeySelector, SecretOrConfigMap, ServiceMonitor, TlsConfig,
+    ConfigMapKeySelector, Endpoint, Prometheus, SecretKeySelector, SecretOrConfigMap,
+    ServiceMonitor, TlsConfig,
 };
 
 /// The two kinds of object a ServiceMonitor can take values from.
@@ -159,6 +160,110 @@ pub fn references(sm: &ServiceMonitor) -> BTreeSet<ObjectRef> {
                 add(Kind::ConfigMap, &cm.name);
             }
         }
+    }
+    out
+}
+
+/// The Secrets and ConfigMaps a Prometheus's remote writes and reads, Alertmanagers and
+/// `additional*` keys reference (all in its own namespace).
+pub fn prometheus_references(p: &Prometheus) -> BTreeSet<ObjectRef> {
+    let ns = p.namespace().unwrap_or_default();
+    let spec = &p.spec;
+    let mut out = BTreeSet::new();
+    let mut secret = |sel: &SecretKeySelector| {
+        if !sel.name.is_empty() {
+            out.insert((Kind::Secret, ns.clone(), sel.name.clone()));
+        }
+    };
+    let mut either = Vec::new();
+    let no_oauth2 = None;
+    let clients = spec
+        .remote_write
+        .iter()
+        .map(|rw| {
+            let credentials = rw
+                .authorization
+                .as_ref()
+                .and_then(|a| a.credentials.as_ref());
+            (
+                &rw.basic_auth,
+                credentials,
+                &rw.oauth2,
+                &rw.tls_config,
+                &rw.proxy_connect_header,
+            )
+        })
+        .chain(spec.remote_read.iter().map(|rr| {
+            let credentials = rr
+                .authorization
+                .as_ref()
+                .and_then(|a| a.credentials.as_ref());
+            (
+                &rr.basic_auth,
+                credentials,
+                &rr.oauth2,
+                &rr.tls_config,
+                &rr.proxy_connect_header,
+            )
+        }))
+        .chain(
+            spec.alerting
+                .iter()
+                .flat_map(|a| &a.alertmanagers)
+                .map(|am| {
+                    let credentials = am
+                        .authorization
+                        .as_ref()
+                        .and_then(|a| a.credentials.as_ref());
+                    (
+                        &am.basic_auth,
+                        credentials,
+                        &no_oauth2,
+                        &am.tls_config,
+                        &am.proxy_connect_header,
+                    )
+                }),
+        );
+    for (basic, credentials, oauth2, tls, proxy) in clients {
+        if let Some(basic) = basic {
+            basic
+                .username
+                .iter()
+                .chain(basic.password.iter())
+                .for_each(&mut secret);
+        }
+        credentials.into_iter().for_each(&mut secret);
+        headers(proxy).for_each(&mut secret);
+        if let Some(oauth2) = oauth2 {
+            secret(&oauth2.client_secret);
+            headers(&oauth2.proxy_connect_header).for_each(&mut secret);
+            either.push(&oauth2.client_id);
+        }
+        for tls in tls
+            .iter()
+            .chain(oauth2.iter().flat_map(|o| o.tls_config.iter()))
+        {
+            tls.key_secret.iter().for_each(&mut secret);
+            either.extend(tls.ca.iter().chain(tls.cert.iter()));
+        }
+    }
+    [
+        &spec.additional_scrape_configs,
+        &spec.additional_alert_relabel_configs,
+        &spec.additional_alert_manager_configs,
+    ]
+    .into_iter()
+    .flatten()
+    .for_each(&mut secret);
+    let mut config_maps = Vec::new();
+    for sel in either {
+        if let Some(s) = &sel.secret {
+            secret(s);
+        }
+        config_maps.extend(sel.config_map.iter().filter(|cm| !cm.name.is_empty()));
+    }
+    for cm in config_maps {
+        out.insert((Kind::ConfigMap, ns.clone(), cm.name.clone()));
     }
     out
 }

@@ -16,8 +16,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_yaml_ng::{Mapping, Value};
 
 use super::crd::{
-    Endpoint, OAuth2, SafeAuthorization, ScrapeClass, SecretKeySelector, SecretOrConfigMap,
-    TlsConfig,
+    BasicAuth, Endpoint, OAuth2, SafeAuthorization, ScrapeClass, SecretKeySelector,
+    SecretOrConfigMap, TlsConfig,
 };
 use super::credentials::{Assets, Kind};
 
@@ -37,12 +37,66 @@ pub struct Client<'a> {
     pub supports: &'a dyn Fn(u64, u64) -> bool,
 }
 
-/// The proxy settings shared by endpoints and `oauth2`.
-struct Proxy<'a> {
-    url: &'a Option<String>,
-    no_proxy: &'a Option<String>,
-    from_environment: &'a Option<bool>,
-    connect_header: &'a Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+/// The proxy settings shared by every client and `oauth2`.
+#[derive(Default, Clone, Copy)]
+pub struct Proxy<'a> {
+    /// `proxyUrl`.
+    pub url: Option<&'a str>,
+    /// `noProxy`.
+    pub no_proxy: Option<&'a str>,
+    /// `proxyFromEnvironment`.
+    pub from_environment: Option<bool>,
+    /// `proxyConnectHeader`.
+    pub connect_header: Option<&'a BTreeMap<String, Vec<SecretKeySelector>>>,
+}
+
+/// An `authorization` header: its scheme, and credentials from a Secret or a file.
+#[derive(Default, Clone, Copy)]
+pub struct Authz<'a> {
+    /// The scheme; `Bearer` when unset or blank.
+    pub type_: Option<&'a str>,
+    /// The credentials, from a Secret.
+    pub credentials: Option<&'a SecretKeySelector>,
+    /// The credentials, from a file.
+    pub credentials_file: Option<&'a str>,
+}
+
+/// The client settings of one HTTP client (a scrape endpoint, a remote write or read, an
+/// Alertmanager), as references into the object that sets them.
+#[derive(Default)]
+pub struct Settings<'a> {
+    /// `basicAuth`.
+    pub basic_auth: Option<&'a BasicAuth>,
+    /// `bearerTokenSecret` (endpoints).
+    pub bearer_token_secret: Option<&'a SecretKeySelector>,
+    /// An inline `bearerToken` (remote write and read).
+    pub bearer_token: Option<&'a str>,
+    /// `bearerTokenFile`.
+    pub bearer_token_file: Option<&'a str>,
+    /// `authorization`.
+    pub authorization: Option<Authz<'a>>,
+    /// `oauth2`.
+    pub oauth2: Option<&'a OAuth2>,
+    /// `tlsConfig`.
+    pub tls: Option<TlsConfig>,
+    /// The proxy settings.
+    pub proxy: Proxy<'a>,
+}
+
+impl<'a> Proxy<'a> {
+    fn of(
+        url: &'a Option<String>,
+        no_proxy: &'a Option<String>,
+        from_environment: &'a Option<bool>,
+        connect_header: &'a Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+    ) -> Self {
+        Self {
+            url: url.as_deref(),
+            no_proxy: no_proxy.as_deref(),
+            from_environment: *from_environment,
+            connect_header: connect_header.as_ref(),
+        }
+    }
 }
 
 impl Client<'_> {
@@ -55,25 +109,69 @@ impl Client<'_> {
         path: &str,
         tls_assets: &mut TlsAssets,
     ) -> Result<Mapping, String> {
-        let mut out = Mapping::new();
-        let proxy = Proxy {
-            url: &ep.proxy_url,
-            no_proxy: &ep.no_proxy,
-            from_environment: &ep.proxy_from_environment,
-            connect_header: &ep.proxy_connect_header,
+        // The scrape class's header applies when the endpoint sets none; its credentials file
+        // when the endpoint's header has no credentials.
+        let own = ep
+            .authorization
+            .as_ref()
+            .filter(|a| **a != SafeAuthorization::default());
+        let class_authz = class.and_then(|c| c.authorization.as_ref());
+        let class_file = class_authz.and_then(|c| c.credentials_file.as_deref());
+        let authorization = match (own, class_authz) {
+            (Some(a), _) => Some(Authz {
+                type_: a.type_.as_deref(),
+                credentials: a.credentials.as_ref(),
+                credentials_file: class_file.filter(|_| a.credentials.is_none()),
+            }),
+            (None, Some(c)) => Some(Authz {
+                type_: c.type_.as_deref(),
+                credentials: None,
+                credentials_file: class_file,
+            }),
+            (None, None) => None,
         };
-        self.proxy(&proxy, path, false, &mut out)?;
-        if let Some(oauth2) = &ep.oauth2 {
+        let settings = Settings {
+            basic_auth: ep.basic_auth.as_ref(),
+            bearer_token_secret: ep
+                .bearer_token_secret
+                .as_ref()
+                .filter(|s| !s.name.is_empty()),
+            bearer_token: None,
+            bearer_token_file: ep.bearer_token_file.as_deref(),
+            authorization,
+            oauth2: ep.oauth2.as_ref(),
+            tls: merge_tls(ep.tls_config.as_ref(), class),
+            proxy: Proxy::of(
+                &ep.proxy_url,
+                &ep.no_proxy,
+                &ep.proxy_from_environment,
+                &ep.proxy_connect_header,
+            ),
+        };
+        self.settings(&settings, path, tls_assets)
+    }
+
+    /// The client entries of any client, TLS material added to `tls_assets`; `path` names
+    /// the client in errors.
+    pub fn settings(
+        &self,
+        settings: &Settings,
+        path: &str,
+        tls_assets: &mut TlsAssets,
+    ) -> Result<Mapping, String> {
+        let mut out = Mapping::new();
+        self.proxy(&settings.proxy, path, false, &mut out)?;
+        if let Some(oauth2) = settings.oauth2 {
             let value = self.oauth2(oauth2, &format!("{path}.oauth2"), tls_assets)?;
             if (self.supports)(2, 27) {
                 out.insert("oauth2".into(), Value::Mapping(value));
             }
         }
-        if let Some(tls) = merge_tls(ep.tls_config.as_ref(), class) {
-            let value = self.tls(&tls, &format!("{path}.tlsConfig"), tls_assets)?;
+        if let Some(tls) = &settings.tls {
+            let value = self.tls(tls, &format!("{path}.tlsConfig"), tls_assets)?;
             out.insert("tls_config".into(), Value::Mapping(value));
         }
-        if let Some(file) = ep.bearer_token_file.as_deref().filter(|f| !f.is_empty()) {
+        if let Some(file) = settings.bearer_token_file.filter(|f| !f.is_empty()) {
             out.insert("bearer_token_file".into(), file.into());
         }
         let lookup = |sel: &SecretKeySelector, what: &str| {
@@ -82,17 +180,16 @@ impl Client<'_> {
                 .map(str::to_string)
                 .map_err(|e| format!("{path}.{what}: {e}"))
         };
-        if let Some(sel) = ep
-            .bearer_token_secret
-            .as_ref()
-            .filter(|s| !s.name.is_empty())
-        {
+        if let Some(sel) = settings.bearer_token_secret {
             out.insert(
                 "bearer_token".into(),
                 lookup(sel, "bearerTokenSecret")?.into(),
             );
         }
-        if let Some(basic) = &ep.basic_auth {
+        if let Some(token) = settings.bearer_token.filter(|t| !t.is_empty()) {
+            out.insert("bearer_token".into(), token.into());
+        }
+        if let Some(basic) = settings.basic_auth {
             let missing = SecretKeySelector::default();
             let username = lookup(
                 basic.username.as_ref().unwrap_or(&missing),
@@ -107,25 +204,16 @@ impl Client<'_> {
             auth.insert("password".into(), password.into());
             out.insert("basic_auth".into(), Value::Mapping(auth));
         }
-        // The scrape class's header applies when the endpoint sets none; its credentials file
-        // when the endpoint's header has no credentials.
-        let own = ep
-            .authorization
-            .as_ref()
-            .filter(|a| **a != SafeAuthorization::default());
-        let class_authz = class.and_then(|c| c.authorization.as_ref());
-        let authz_type = match (own, class_authz) {
-            (Some(a), _) => Some(a.type_.as_deref()),
-            (None, Some(c)) => Some(c.type_.as_deref()),
-            (None, None) => None,
+        let Some(authz) = settings.authorization else {
+            return Ok(out);
         };
         // Resolved whatever the version, so a missing Secret rejects as with the operator.
-        let credentials = match own.and_then(|a| a.credentials.as_ref()) {
+        let credentials = match authz.credentials {
             Some(sel) => Some(lookup(sel, "authorization.credentials")?),
             None => None,
         };
-        if let Some(kind) = authz_type.filter(|_| (self.supports)(2, 26)) {
-            let kind = kind.unwrap_or("").trim();
+        if (self.supports)(2, 26) {
+            let kind = authz.type_.unwrap_or("").trim();
             let kind = if kind.is_empty() { "Bearer" } else { kind };
             if kind.eq_ignore_ascii_case("basic") {
                 return Err(format!(
@@ -139,8 +227,7 @@ impl Client<'_> {
                     auth.insert("credentials".into(), value.into());
                 }
                 None => {
-                    let file = class_authz.and_then(|c| c.credentials_file.as_deref());
-                    if let Some(file) = file.filter(|f| !f.is_empty()) {
+                    if let Some(file) = authz.credentials_file.filter(|f| !f.is_empty()) {
                         auth.insert("credentials_file".into(), file.into());
                     }
                 }
@@ -160,11 +247,11 @@ impl Client<'_> {
         out: &mut Mapping,
     ) -> Result<(), String> {
         let recent = (self.supports)(2, 43);
-        if let Some(url) = proxy.url.as_deref().filter(|_| recent || !gated) {
+        if let Some(url) = proxy.url.filter(|_| recent || !gated) {
             out.insert("proxy_url".into(), url.into());
         }
         let mut headers = Mapping::new();
-        for (name, selectors) in proxy.connect_header.iter().flatten() {
+        for (name, selectors) in proxy.connect_header.into_iter().flatten() {
             let mut values = Vec::new();
             for (i, sel) in selectors.iter().enumerate() {
                 let value = self
@@ -179,10 +266,10 @@ impl Client<'_> {
             return Ok(());
         }
         if let Some(hosts) = proxy.no_proxy {
-            out.insert("no_proxy".into(), hosts.as_str().into());
+            out.insert("no_proxy".into(), hosts.into());
         }
         if let Some(from_env) = proxy.from_environment {
-            out.insert("proxy_from_environment".into(), (*from_env).into());
+            out.insert("proxy_from_environment".into(), from_env.into());
         }
         if proxy.connect_header.is_some() {
             out.insert("proxy_connect_header".into(), Value::Mapping(headers));
@@ -220,12 +307,12 @@ impl Client<'_> {
                 .collect();
             out.insert("endpoint_params".into(), Value::Mapping(params));
         }
-        let proxy = Proxy {
-            url: &oauth2.proxy_url,
-            no_proxy: &oauth2.no_proxy,
-            from_environment: &oauth2.proxy_from_environment,
-            connect_header: &oauth2.proxy_connect_header,
-        };
+        let proxy = Proxy::of(
+            &oauth2.proxy_url,
+            &oauth2.no_proxy,
+            &oauth2.proxy_from_environment,
+            &oauth2.proxy_connect_header,
+        );
         self.proxy(&proxy, path, true, &mut out)?;
         if let Some(tls) = &oauth2.tls_config {
             let value = self.tls(tls, &format!("{path}.tlsConfig"), tls_assets)?;

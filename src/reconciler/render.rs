@@ -17,6 +17,7 @@ use super::crd::{
 };
 use super::credentials::Assets;
 use super::http::{Client, TlsAssets};
+use super::outputs::Outputs;
 use super::select::{self, NamespaceLabels, key};
 use super::validate;
 use super::yaml;
@@ -180,13 +181,34 @@ pub fn render(
             }
         }
     }
+    let namespace = prometheus.namespace().unwrap_or_default();
+    let supports_version = |major, minor| supports(&prometheus.spec, major, minor);
+    let outputs = Outputs::new(prometheus, &namespace, assets, &supports_version);
+    let additional = outputs
+        .additional_scrape_configs(global.shards, options.shard_retention_policy)
+        .map_err(error)?;
+    if !additional.is_empty() {
+        yaml::append(&mut yaml, &Value::Sequence(additional));
+    }
     if yaml.len() == jobs_header {
         yaml.truncate(jobs_start);
         yaml.push_str("scrape_configs: []\n");
     }
+    let mut tail = Mapping::new();
     if let Some(storage) = storage(prometheus) {
-        let mut tail = Mapping::new();
         tail.insert("storage".into(), storage);
+    }
+    let sections = [
+        ("alerting", outputs.alerting(prometheus, &mut tls_assets)),
+        ("remote_write", outputs.remote_write(&mut tls_assets)),
+        ("remote_read", outputs.remote_read(&mut tls_assets)),
+    ];
+    for (key, section) in sections {
+        if let Some(value) = section.map_err(error)? {
+            tail.insert(key.into(), value);
+        }
+    }
+    if !tail.is_empty() {
         yaml.push_str(&to_yaml(&tail));
     }
     Ok(Rendered {
@@ -373,7 +395,7 @@ fn version_below(version: &str, (major, minor): (u64, u64)) -> bool {
 }
 
 /// A float as Go writes it: a whole one without a fraction (`1`, not `1.0`).
-fn go_float(value: f64) -> Value {
+pub(super) fn go_float(value: f64) -> Value {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         (value as i64).into()
     } else {
@@ -568,7 +590,7 @@ impl Global {
     }
 }
 
-fn string_map(m: &BTreeMap<String, String>) -> Value {
+pub(super) fn string_map(m: &BTreeMap<String, String>) -> Value {
     Value::Mapping(
         m.iter()
             .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
@@ -576,12 +598,12 @@ fn string_map(m: &BTreeMap<String, String>) -> Value {
     )
 }
 
-fn strings(items: &[&str]) -> Value {
+pub(super) fn strings(items: &[&str]) -> Value {
     Value::Sequence(items.iter().map(|s| (*s).into()).collect())
 }
 
 /// Builds a mapping from keys and values, in order.
-fn map<const N: usize>(items: [(&str, Value); N]) -> Value {
+pub(super) fn map<const N: usize>(items: [(&str, Value); N]) -> Value {
     Value::Mapping(items.into_iter().map(|(k, v)| (k.into(), v)).collect())
 }
 
@@ -635,7 +657,7 @@ impl JobContext<'_> {
 /// Whether the Prometheus's `spec.version` supports a setting that needs `major.minor`:
 /// settings it does not support are left out, as the operator leaves them out (unset means
 /// the operator's default version, v3.14, which supports all of them).
-fn supports(spec: &PrometheusSpec, major: u64, minor: u64) -> bool {
+pub(super) fn supports(spec: &PrometheusSpec, major: u64, minor: u64) -> bool {
     spec.version
         .as_deref()
         .is_none_or(|v| !version_below(v, (major, minor)))
@@ -1129,7 +1151,7 @@ fn copy_label(prefix: &str, label: &str, target: &str) -> Value {
 }
 
 /// A user's relabel rule in Prometheus's snake_case, action lower-cased.
-fn user_rule(rule: &RelabelConfig) -> Value {
+pub(super) fn user_rule(rule: &RelabelConfig) -> Value {
     let mut m = Mapping::new();
     if !rule.source_labels.is_empty() {
         let sources: Vec<&str> = rule.source_labels.iter().map(String::as_str).collect();
@@ -1157,7 +1179,7 @@ fn user_rule(rule: &RelabelConfig) -> Value {
     Value::Mapping(m)
 }
 
-fn sharding_rules(shards: u64, retention_policy: bool) -> Vec<Value> {
+pub(super) fn sharding_rules(shards: u64, retention_policy: bool) -> Vec<Value> {
     let mut rules = Vec::new();
     if retention_policy {
         // Only targets of an active shard, [0, shards): a shard kept after a scale-down

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::crd::{
-    Endpoint, Prometheus, PrometheusSpec, RelabelConfig, ScrapeClass, SecretKeySelector,
-    SecretOrConfigMap, ServiceMonitor, TlsConfig,
+    Authorization, BasicAuth, Endpoint, OAuth2, Prometheus, PrometheusSpec, RelabelConfig,
+    ScrapeClass, SecretKeySelector, SecretOrConfigMap, ServiceMonitor, TlsConfig,
 };
 use super::select;
 
@@ -24,23 +24,86 @@ use super::select;
 /// file, and that this reconciler does not render yet. Setting any of them refuses the
 /// Prometheus (found by reading the operator's `pkg/prometheus/promcfg.go`).
 pub const PROMETHEUS_UNRENDERED: &[&str] = &[
-    "additionalAlertManagerConfigs",
-    "additionalAlertRelabelConfigs",
-    "additionalScrapeConfigs",
-    "alerting",
     "apiserverConfig",
     "otlp",
     "podMonitorNamespaceSelector",
     "podMonitorSelector",
     "probeNamespaceSelector",
     "probeSelector",
-    "remoteRead",
-    "remoteWrite",
     "ruleNamespaceSelector",
     "ruleSelector",
     "scrapeConfigNamespaceSelector",
     "scrapeConfigSelector",
     "tracingConfig",
+];
+
+/// The other `Prometheus` spec fields of prometheus-operator v0.94: they shape the Pod, the
+/// command line or the rules, not the config file, so they are not this reconciler's
+/// business. A field in neither list nor rendered is unknown (a misspelling, or a newer API)
+/// and refuses the Prometheus, so it is never silently ignored. A test holds the three lists
+/// to the upstream CRD.
+pub const PROMETHEUS_IGNORED: &[&str] = &[
+    "additionalArgs",
+    "affinity",
+    "allowOverlappingBlocks",
+    "automountServiceAccountToken",
+    "baseImage",
+    "configMaps",
+    "containers",
+    "disableCompaction",
+    "dnsConfig",
+    "dnsPolicy",
+    "enableAdminAPI",
+    "enableOTLPReceiver",
+    "enableRemoteWriteReceiver",
+    "enableServiceLinks",
+    "externalUrl",
+    "hostAliases",
+    "hostNetwork",
+    "hostUsers",
+    "image",
+    "imagePullPolicy",
+    "imagePullSecrets",
+    "initContainers",
+    "listenLocal",
+    "logFormat",
+    "logLevel",
+    "maximumStartupDurationSeconds",
+    "minReadySeconds",
+    "nodeSelector",
+    "paused",
+    "persistentVolumeClaimRetentionPolicy",
+    "podManagementPolicy",
+    "podMetadata",
+    "portName",
+    "priorityClassName",
+    "prometheusRulesExcludedFromEnforce",
+    "query",
+    "reloadStrategy",
+    "remoteWriteReceiverMessageVersions",
+    "replicas",
+    "resources",
+    "routePrefix",
+    "rules",
+    "schedulerName",
+    "secrets",
+    "securityContext",
+    "serviceAccountName",
+    "serviceName",
+    "sha",
+    "shardRetentionPolicy",
+    "shardingStrategy",
+    "storage",
+    "tag",
+    "terminationGracePeriodSeconds",
+    "thanos",
+    "tolerations",
+    "topologySpreadConstraints",
+    "updateStrategy",
+    "volumeMounts",
+    "volumes",
+    "walCompression",
+    "web",
 ];
 
 /// The TLS versions Prometheus accepts.
@@ -118,6 +181,15 @@ pub fn prometheus(p: &Prometheus) -> Result<(), String> {
     )?;
     scrape_classes(&p.spec.scrape_classes)?;
     storage_settings(&p.spec)?;
+    outputs(&p.spec)?;
+    if let Some(field) = p.spec.unrendered.keys().find(|f| {
+        !PROMETHEUS_UNRENDERED.contains(&f.as_str()) && !PROMETHEUS_IGNORED.contains(&f.as_str())
+    }) {
+        return Err(format!(
+            "spec.{field} is not a field of the monitoring.coreos.com/v1 Prometheus \
+             (prometheus-operator v0.94): a misspelling, or a newer API; refused rather than ignored"
+        ));
+    }
     let set = PROMETHEUS_UNRENDERED
         .iter()
         .find(|f| p.spec.unrendered.get(**f).is_some_and(is_set));
@@ -412,20 +484,7 @@ fn client(ep: &Endpoint) -> Result<(), String> {
         return Err("authorization.credentials: must be set".into());
     }
     if let Some(oauth2) = &ep.oauth2 {
-        if oauth2.token_url.is_empty() {
-            return Err("oauth2.tokenUrl: must be set".into());
-        }
-        if oauth2.client_id.is_empty() {
-            return Err("oauth2.clientId: must be set".into());
-        }
-        either("oauth2.clientId", &oauth2.client_id)?;
-        proxy(
-            &oauth2.proxy_url,
-            &oauth2.no_proxy,
-            &oauth2.proxy_from_environment,
-            &oauth2.proxy_connect_header,
-        )
-        .map_err(|e| format!("oauth2.{e}"))?;
+        oauth2_rules(oauth2)?;
     }
     proxy(
         &ep.proxy_url,
@@ -433,6 +492,232 @@ fn client(ep: &Endpoint) -> Result<(), String> {
         &ep.proxy_from_environment,
         &ep.proxy_connect_header,
     )
+}
+
+/// The operator's rules for `oauth2` (errors start with `oauth2.`).
+fn oauth2_rules(oauth2: &OAuth2) -> Result<(), String> {
+    first_unrendered("oauth2", &oauth2.unrendered)?;
+    if oauth2.token_url.is_empty() {
+        return Err("oauth2.tokenUrl: must be set".into());
+    }
+    if oauth2.client_id.is_empty() {
+        return Err("oauth2.clientId: must be set".into());
+    }
+    either("oauth2.clientId", &oauth2.client_id)?;
+    if let Some(tls) = &oauth2.tls_config {
+        tls_config("oauth2.tlsConfig", tls, false)?;
+    }
+    proxy(
+        &oauth2.proxy_url,
+        &oauth2.no_proxy,
+        &oauth2.proxy_from_environment,
+        &oauth2.proxy_connect_header,
+    )
+    .map_err(|e| format!("oauth2.{e}"))
+}
+
+/// The client rules of a remote write or read, or an Alertmanager (`path` names it): one
+/// authentication method (the operator checks fewer pairs and writes a config Prometheus
+/// refuses to load, for example `oauth2` with `bearerToken`; this refuses it up front), an `authorization` with a Secret or a file (not both, and not of
+/// type `Basic`), and consistent OAuth 2.0, TLS and proxy settings.
+fn remote_client(path: &str, client: &RemoteClient) -> Result<(), String> {
+    let set: Vec<&str> = client.methods.iter().filter(|m| m.1).map(|m| m.0).collect();
+    if let [first, second, ..] = set[..] {
+        return Err(format!(
+            "{path}: {first} and {second} cannot be set at the same time"
+        ));
+    }
+    if let Some(basic) = client.basic_auth {
+        first_unrendered(&format!("{path}.basicAuth"), &basic.unrendered)?;
+    }
+    if let Some(authz) = client.authorization {
+        first_unrendered(&format!("{path}.authorization"), &authz.unrendered)?;
+        let file = authz
+            .credentials_file
+            .as_deref()
+            .is_some_and(|f| !f.is_empty());
+        if authz.credentials.is_some() && file {
+            return Err(format!(
+                "{path}.authorization: cannot specify both credentials and credentialsFile"
+            ));
+        }
+        if authz.credentials.is_some()
+            && authz
+                .type_
+                .as_deref()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("basic"))
+        {
+            return Err(format!(
+                "{path}.authorization: type cannot be \"Basic\", use basicAuth instead"
+            ));
+        }
+    }
+    if let Some(oauth2) = client.oauth2 {
+        oauth2_rules(oauth2).map_err(|e| format!("{path}.{e}"))?;
+    }
+    if let Some(tls) = client.tls {
+        tls_config(&format!("{path}.tlsConfig"), tls, true)?;
+    }
+    let (url, no, env, headers) = client.proxy;
+    proxy(url, no, env, headers).map_err(|e| format!("{path}.{e}"))
+}
+
+fn is_text(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.is_empty())
+}
+
+/// What [`remote_client`] checks, borrowed from a remote write or read or an Alertmanager.
+struct RemoteClient<'a> {
+    methods: Vec<(&'static str, bool)>,
+    basic_auth: Option<&'a BasicAuth>,
+    authorization: Option<&'a Authorization>,
+    oauth2: Option<&'a OAuth2>,
+    tls: Option<&'a TlsConfig>,
+    #[allow(clippy::type_complexity)]
+    proxy: (
+        &'a Option<String>,
+        &'a Option<String>,
+        &'a Option<bool>,
+        &'a Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+    ),
+}
+
+/// The operator's rules for `remoteWrite`, `remoteRead` and `alerting`.
+fn outputs(spec: &PrometheusSpec) -> Result<(), String> {
+    for (i, rw) in spec.remote_write.iter().enumerate() {
+        let path = format!("spec.remoteWrite[{i}]");
+        first_unrendered(&path, &rw.unrendered)?;
+        if rw.url.is_empty() {
+            return Err(format!("{path}.url: must be set"));
+        }
+        one_of(
+            &format!("{path}.messageVersion"),
+            &rw.message_version,
+            &["V1.0", "V2.0"],
+        )?;
+        remote_client(
+            &path,
+            &RemoteClient {
+                methods: vec![
+                    ("basicAuth", rw.basic_auth.is_some()),
+                    ("oauth2", rw.oauth2.is_some()),
+                    ("authorization", rw.authorization.is_some()),
+                    ("bearerToken", is_text(&rw.bearer_token)),
+                    ("bearerTokenFile", is_text(&rw.bearer_token_file)),
+                ],
+                basic_auth: rw.basic_auth.as_ref(),
+                authorization: rw.authorization.as_ref(),
+                oauth2: rw.oauth2.as_ref(),
+                tls: rw.tls_config.as_ref(),
+                proxy: (
+                    &rw.proxy_url,
+                    &rw.no_proxy,
+                    &rw.proxy_from_environment,
+                    &rw.proxy_connect_header,
+                ),
+            },
+        )?;
+        for (j, rule) in rw.write_relabel_configs.iter().enumerate() {
+            let at = format!("{path}.writeRelabelConfigs[{j}]");
+            first_unrendered(&at, &rule.unrendered)?;
+            relabel(rule).map_err(|e| format!("{at}: {e}"))?;
+        }
+        if let Some(queue) = &rw.queue_config {
+            first_unrendered(&format!("{path}.queueConfig"), &queue.unrendered)?;
+        }
+        if let Some(meta) = &rw.metadata_config {
+            first_unrendered(&format!("{path}.metadataConfig"), &meta.unrendered)?;
+        }
+    }
+    for (i, rr) in spec.remote_read.iter().enumerate() {
+        let path = format!("spec.remoteRead[{i}]");
+        first_unrendered(&path, &rr.unrendered)?;
+        if rr.url.is_empty() {
+            return Err(format!("{path}.url: must be set"));
+        }
+        remote_client(
+            &path,
+            &RemoteClient {
+                methods: vec![
+                    ("basicAuth", rr.basic_auth.is_some()),
+                    ("oauth2", rr.oauth2.is_some()),
+                    ("authorization", rr.authorization.is_some()),
+                    ("bearerToken", is_text(&rr.bearer_token)),
+                    ("bearerTokenFile", is_text(&rr.bearer_token_file)),
+                ],
+                basic_auth: rr.basic_auth.as_ref(),
+                authorization: rr.authorization.as_ref(),
+                oauth2: rr.oauth2.as_ref(),
+                tls: rr.tls_config.as_ref(),
+                proxy: (
+                    &rr.proxy_url,
+                    &rr.no_proxy,
+                    &rr.proxy_from_environment,
+                    &rr.proxy_connect_header,
+                ),
+            },
+        )?;
+    }
+    let Some(alerting) = &spec.alerting else {
+        return Ok(());
+    };
+    first_unrendered("spec.alerting", &alerting.unrendered)?;
+    for (i, am) in alerting.alertmanagers.iter().enumerate() {
+        let path = format!("spec.alerting.alertmanagers[{i}]");
+        first_unrendered(&path, &am.unrendered)?;
+        if am.name.is_empty() {
+            return Err(format!("{path}.name: must be set"));
+        }
+        let authorization = am.authorization.as_ref().map(|a| Authorization {
+            type_: a.type_.clone(),
+            credentials: a.credentials.clone(),
+            credentials_file: None,
+            unrendered: a.unrendered.clone(),
+        });
+        remote_client(
+            &path,
+            &RemoteClient {
+                methods: vec![
+                    (
+                        "bearerTokenFile",
+                        am.bearer_token_file
+                            .as_deref()
+                            .is_some_and(|f| !f.is_empty()),
+                    ),
+                    ("basicAuth", am.basic_auth.is_some()),
+                    ("authorization", am.authorization.is_some()),
+                ],
+                basic_auth: am.basic_auth.as_ref(),
+                authorization: authorization.as_ref(),
+                oauth2: None,
+                tls: am.tls_config.as_ref(),
+                proxy: (
+                    &am.proxy_url,
+                    &am.no_proxy,
+                    &am.proxy_from_environment,
+                    &am.proxy_connect_header,
+                ),
+            },
+        )?;
+        if let Some(version) = &am.api_version
+            && !["V1", "V2"].contains(&version.to_ascii_uppercase().as_str())
+        {
+            return Err(format!(
+                "{path}.apiVersion: {version:?} is not one of V1, V2"
+            ));
+        }
+        for (what, rules) in [
+            ("relabelings", &am.relabelings),
+            ("alertRelabelings", &am.alert_relabelings),
+        ] {
+            for (j, rule) in rules.iter().enumerate() {
+                let at = format!("{path}.{what}[{j}]");
+                first_unrendered(&at, &rule.unrendered)?;
+                relabel(rule).map_err(|e| format!("{at}: {e}"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The operator's rules for `scrapeClasses`: named, one default at most, valid relabelings,
@@ -974,6 +1259,66 @@ mod tests {
     }
 
     #[test]
+    fn remote_and_alerting_clients_follow_prometheus_rules() {
+        let prom = |spec: &str| -> Prometheus {
+            serde_yaml_ng::from_str(&format!(
+                "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: k, namespace: n}}\nspec: {spec}"
+            ))
+            .unwrap()
+        };
+        let ok = prom(
+            "{remoteWrite: [{url: 'http://a', basicAuth: {username: {name: s, key: u}, password: {name: s, key: p}}, writeRelabelConfigs: [{action: drop, regex: x}]}], remoteRead: [{url: 'http://b', bearerToken: t}], alerting: {alertmanagers: [{name: am, port: web, apiVersion: v2}]}}",
+        );
+        assert_eq!(prometheus(&ok), Ok(()));
+        let refused = [
+            (
+                "{remoteWrite: [{url: ''}]}",
+                "spec.remoteWrite[0].url: must be set",
+            ),
+            (
+                "{remoteWrite: [{url: 'http://a', sigv4: {region: eu}}]}",
+                "spec.remoteWrite[0].sigv4 is not rendered",
+            ),
+            (
+                "{remoteWrite: [{url: 'http://a', messageVersion: V3}]}",
+                "spec.remoteWrite[0].messageVersion:",
+            ),
+            (
+                "{remoteWrite: [{url: 'http://a', bearerToken: t, oauth2: {clientId: {secret: {name: s, key: i}}, clientSecret: {name: s, key: k}, tokenUrl: 'http://t'}}]}",
+                "spec.remoteWrite[0]: oauth2 and bearerToken cannot be set at the same time",
+            ),
+            (
+                "{remoteRead: [{url: 'http://a', authorization: {credentials: {name: s, key: t}, credentialsFile: /t}}]}",
+                "spec.remoteRead[0].authorization: cannot specify both",
+            ),
+            (
+                "{remoteWrite: [{url: 'http://a', writeRelabelConfigs: [{action: hashmod}]}]}",
+                "spec.remoteWrite[0].writeRelabelConfigs[0]:",
+            ),
+            (
+                "{remoteWrite: [{url: 'http://a', noProxy: x}]}",
+                "spec.remoteWrite[0].noProxy: needs proxyUrl",
+            ),
+            (
+                "{alerting: {alertmanagers: [{name: am, port: web, bearerTokenFile: /t, basicAuth: {}}]}}",
+                "spec.alerting.alertmanagers[0]: bearerTokenFile and basicAuth",
+            ),
+            (
+                "{alerting: {alertmanagers: [{name: am, apiVersion: V3}]}}",
+                "spec.alerting.alertmanagers[0].apiVersion:",
+            ),
+            (
+                "{alerting: {alertmanagers: [{port: web}]}}",
+                "spec.alerting.alertmanagers[0].name: must be set",
+            ),
+        ];
+        for (spec, want) in refused {
+            let err = prometheus(&prom(spec)).unwrap_err();
+            assert!(err.starts_with(want), "{spec}: {err}");
+        }
+    }
+
+    #[test]
     fn protocols_and_sizes_are_checked() {
         let ok = sm(
             "spec: {scrapeProtocols: [PrometheusProto], fallbackScrapeProtocol: PrometheusText0.0.4, bodySizeLimit: 1.5GiB, endpoints: []}",
@@ -996,11 +1341,20 @@ mod tests {
     #[test]
     fn prometheus_fields_that_shape_the_config_are_refused() {
         let p: Prometheus = serde_yaml_ng::from_str(
-            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {replicas: 2, remoteWrite: [{url: \"http://thanos:19291/api/v1/receive\"}]}",
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {replicas: 2, apiserverConfig: {host: \"https://api:6443\"}}",
         )
         .unwrap();
         let err = prometheus(&p).unwrap_err();
-        assert!(err.starts_with("spec.remoteWrite"), "{err}");
+        assert!(err.starts_with("spec.apiserverConfig"), "{err}");
+        let misspelled: Prometheus = serde_yaml_ng::from_str(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {serviceMonitorSelecter: {}}",
+        )
+        .unwrap();
+        let err = prometheus(&misspelled).unwrap_err();
+        assert!(
+            err.starts_with("spec.serviceMonitorSelecter is not a field"),
+            "{err}"
+        );
         let fine: Prometheus = serde_yaml_ng::from_str(
             "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s}\nspec: {replicas: 2, retention: 10d, overrideHonorLabels: false}",
         )
