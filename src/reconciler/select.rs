@@ -128,7 +128,7 @@ pub fn service_monitors<'a>(
         .filter(|sm| in_scope(&sm.namespace().unwrap_or_default()))
         .filter(|sm| matches(selector, sm.metadata.labels.as_ref().unwrap_or(&empty)))
         .collect();
-    selected.sort_by_key(|sm| key(*sm));
+    selected.sort_by_cached_key(|sm| key(*sm));
     Ok(selected)
 }
 
