@@ -71,6 +71,7 @@ fn reconciler(c: &mut Criterion) {
                     &objects.namespaces,
                     &objects.service_monitors,
                     &objects.assets,
+                    &objects.others,
                     &render::Options::default(),
                 )
                 .unwrap();

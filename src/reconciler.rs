@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod objects;
 pub mod offline;
+pub mod others;
 pub mod outputs;
 pub mod render;
 pub mod secret;

@@ -476,6 +476,126 @@ async fn remote_write_credentials_follow_rotation_and_a_missing_one_keeps_the_la
     );
 }
 
+/// A minimal PodMonitor CRD (the reconciler only reads the metadata of PodMonitors).
+fn pod_monitor_crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "podmonitors.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "names": {"kind": "PodMonitor", "plural": "podmonitors", "singular": "podmonitor", "listKind": "PodMonitorList"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn kube_prometheus_selectors_render_until_one_selects_a_pod_monitor() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let _reconciler = cluster.reconciler(&[]);
+    let (client, mon) = (&f.client, f.mon.as_str());
+    let prometheuses = Api::<Prometheus>::namespaced(client.clone(), mon);
+    // kube-prometheus sets every selector; with no such objects the config is the same.
+    let selectors = json!({"spec": {
+        "podMonitorSelector": {}, "podMonitorNamespaceSelector": {},
+        "probeSelector": {}, "probeNamespaceSelector": {},
+        "scrapeConfigSelector": {}, "scrapeConfigNamespaceSelector": {}
+    }});
+    prometheuses
+        .patch("k8s", &PatchParams::default(), &Patch::Merge(selectors))
+        .await
+        .unwrap();
+    let generation = prometheuses.get("k8s").await.unwrap().metadata.generation;
+    eventually("reconciled with the selectors set", || async {
+        condition(client, mon)
+            .await
+            .is_some_and(|(s, _, _, observed, _)| s == "True" && observed == generation)
+    })
+    .await;
+    assert_eq!(
+        jobs(client, mon).await.len(),
+        2,
+        "the ServiceMonitors' jobs"
+    );
+    let before = secret_config(client, mon, "prometheus-k8s")
+        .await
+        .unwrap()
+        .1
+        .resource_version();
+
+    // The CRD installed and a PodMonitor selected: refused, naming it; the config stays.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "podmonitors.monitoring.coreos.com",
+        &PatchParams::apply("promreload-tests").force(),
+        &Patch::Apply(pod_monitor_crd()),
+    )
+    .await
+    .unwrap();
+    let gvk = GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PodMonitor");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "podmonitors");
+    let pod_monitors = Api::<DynamicObject>::namespaced_with(client.clone(), mon, &ar);
+    let pod_monitor: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+        "metadata": {"name": "sidecars", "namespace": mon},
+        "spec": {"selector": {}, "podMetricsEndpoints": [{"port": "metrics"}]}
+    }))
+    .unwrap();
+    let mut created = false;
+    for _ in 0..100 {
+        // The CRD needs a moment to be served.
+        if pod_monitors
+            .create(&Default::default(), &pod_monitor)
+            .await
+            .is_ok()
+        {
+            created = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(created, "PodMonitor created");
+    let named = format!("spec.podMonitorSelector selects PodMonitor {mon}/sidecars");
+    eventually("refused, naming the PodMonitor", || async {
+        condition(client, mon).await.is_some_and(|(s, r, m, _, _)| {
+            s == "False" && r == "InvalidConfiguration" && m.contains(&named)
+        })
+    })
+    .await;
+    let after = secret_config(client, mon, "prometheus-k8s")
+        .await
+        .unwrap()
+        .1
+        .resource_version();
+    assert_eq!(before, after, "the last good config stays");
+
+    pod_monitors
+        .delete("sidecars", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("reconciled again once it is gone", || async {
+        condition(client, mon)
+            .await
+            .is_some_and(|(s, _, _, _, _)| s == "True")
+    })
+    .await;
+    let _ = crds
+        .delete(
+            "podmonitors.monitoring.coreos.com",
+            &DeleteParams::default(),
+        )
+        .await;
+}
+
 #[tokio::test]
 async fn credentials_come_from_secrets_and_follow_their_rotation() {
     use k8s_openapi::api::core::v1::Secret;

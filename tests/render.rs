@@ -231,3 +231,32 @@ fn render_into_a_closed_pipe_does_not_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{stderr}");
 }
+
+#[test]
+fn a_selected_pod_monitor_refuses_and_none_selected_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let prometheus = "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s, namespace: mon}\nspec: {serviceMonitorSelector: {}, podMonitorSelector: {}, probeSelector: {matchLabels: {a: b}}}\n";
+    let alone = dir.path().join("alone.yaml");
+    fs::write(&alone, prometheus).unwrap();
+    let out = render(&[alone.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let with = dir.path().join("with.yaml");
+    fs::write(
+        &with,
+        format!(
+            "{prometheus}---\napiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: unlabelled, namespace: mon}}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: sidecars, namespace: mon}}\n"
+        ),
+    )
+    .unwrap();
+    let out = render(&[with.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("spec.podMonitorSelector selects PodMonitor mon/sidecars"),
+        "{stderr}"
+    );
+}

@@ -12,6 +12,10 @@
 //! versions, never contents, so memory does not grow with the cluster's Secrets) drop a
 //! cached object when it changes and re-reconcile, so a rotated credential or certificate
 //! reaches the config and the TLS-assets Secret within about a second.
+//!
+//! PodMonitors, Probes and ScrapeConfigs are not rendered; their metadata is mirrored (see
+//! [`super::others`]) so that a Prometheus selecting one is refused rather than rendered
+//! without its jobs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +23,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use kube::core::PartialObjectMeta;
+use kube::core::{DynamicObject, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
@@ -33,6 +37,7 @@ use super::crd::{Prometheus, ServiceMonitor};
 use super::credentials::{self, Assets, Kind, ObjectRef};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
 use super::objects;
+use super::others::{Meta, OtherKind, Others};
 use super::render::{self, Rejection};
 use super::secret;
 use super::select::{NamespaceLabels, key};
@@ -76,6 +81,9 @@ struct Context {
     assets: Arc<Mutex<Assets>>,
     /// TLS-assets shards each Prometheus has, as this process last left them.
     tls_shards: Mutex<HashMap<String, usize>>,
+    /// PodMonitors, Probes and ScrapeConfigs (metadata), which refuse a Prometheus that
+    /// selects one.
+    others: Arc<Mutex<Others>>,
 }
 
 /// The reconciler's state as the admin endpoints see it.
@@ -148,8 +156,18 @@ pub async fn run(
         api::<PartialObjectMeta<ConfigMap>>(&client, namespace.as_deref()),
         Kind::ConfigMap,
         assets.clone(),
-        trigger_tx,
+        trigger_tx.clone(),
     ));
+    let others = Arc::new(Mutex::new(Others::default()));
+    for kind in OtherKind::ALL {
+        let ar = kind.api_resource();
+        let api: Api<PartialObjectMeta<DynamicObject>> = match namespace.as_deref() {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        tokio::spawn(watch_other(api, kind, others.clone(), trigger_tx.clone()));
+    }
+    drop(trigger_tx);
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("(all)"),
         "waiting for the ServiceMonitor and Namespace caches"
@@ -175,6 +193,7 @@ pub async fn run(
         warned: Mutex::new(HashMap::new()),
         assets,
         tls_shards: Mutex::new(HashMap::new()),
+        others,
     });
     state.probes.set_ready(true);
     tracing::info!("caches synced; reconciling");
@@ -258,6 +277,98 @@ async fn watch_versions<K>(
             }
             Err(error) => tracing::warn!(%error, %kind, "watch failed; retrying with backoff"),
         }
+    }
+}
+
+/// Mirrors the metadata of one kind that is not rendered (PodMonitors, Probes or
+/// ScrapeConfigs) into `others`. A kind whose CRD is not installed has no objects; the list is
+/// retried with backoff, so installing the CRD later is noticed. One that cannot be listed
+/// (forbidden) is recorded as such, which refuses the Prometheuses that select it.
+async fn watch_other(
+    api: Api<PartialObjectMeta<DynamicObject>>,
+    kind: OtherKind,
+    others: Arc<Mutex<Others>>,
+    trigger: mpsc::Sender<()>,
+) {
+    let stream = watcher(api, watcher::Config::default()).backoff(ShortBackoff::default());
+    futures::pin_mut!(stream);
+    let mut listing = Vec::new();
+    while let Some(event) = stream.next().await {
+        let mut others = others.lock().await;
+        let changed = match event {
+            Ok(watcher::Event::Init) => {
+                listing.clear();
+                false
+            }
+            Ok(watcher::Event::InitApply(obj)) => {
+                listing.push(Meta::of(&obj));
+                false
+            }
+            Ok(watcher::Event::InitDone) => {
+                others.set(kind, listing.drain(..));
+                true
+            }
+            Ok(watcher::Event::Apply(obj)) => {
+                others.upsert(kind, Meta::of(&obj));
+                true
+            }
+            Ok(watcher::Event::Delete(obj)) => {
+                others.remove(kind, &obj.namespace().unwrap_or_default(), &obj.name_any());
+                true
+            }
+            Err(watcher::Error::InitialListFailed(kube::Error::Api(status)))
+                if status.code == 404 =>
+            {
+                // Retried with backoff; only the first time changes anything.
+                let first = !others.known(kind);
+                if first {
+                    tracing::debug!(kind = kind.name(), "CRD not installed: no objects");
+                    others.set(kind, []);
+                }
+                first
+            }
+            Err(watcher::Error::InitialListFailed(kube::Error::Api(status))) => {
+                tracing::warn!(
+                    kind = kind.name(),
+                    reason = %status.message,
+                    "cannot list; a Prometheus that selects this kind is refused"
+                );
+                others.unlistable(kind, status.message.clone());
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, kind = kind.name(), "watch failed; retrying with backoff");
+                false
+            }
+        };
+        if changed {
+            let _ = trigger.try_send(());
+        }
+    }
+}
+
+/// Retries from 1 s, doubling up to 10 s: a kind whose CRD is missing is listed again at
+/// least every 10 s (one cheap 404), so installing the CRD is noticed soon.
+struct ShortBackoff(std::time::Duration);
+
+impl Default for ShortBackoff {
+    fn default() -> Self {
+        Self(std::time::Duration::from_secs(1))
+    }
+}
+
+impl Iterator for ShortBackoff {
+    type Item = std::time::Duration;
+    fn next(&mut self) -> Option<Self::Item> {
+        let now = self.0;
+        self.0 = (now * 2).min(std::time::Duration::from_secs(10));
+        Some(now)
+    }
+}
+
+impl kube::runtime::utils::Backoff for ShortBackoff {
+    fn reset(&mut self) {
+        *self = Self::default();
     }
 }
 
@@ -348,6 +459,14 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
         return Ok(Action::requeue(ctx.config.resync_interval));
     }
+    let others = ctx.others.lock().await.clone();
+    if let Some(kind) = others.waiting_for(&prometheus) {
+        tracing::debug!(
+            kind = kind.name(),
+            "waiting for the first list of a selected kind"
+        );
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
     let assets = referenced_assets(&ctx, &prometheus, &service_monitors).await;
     let options = ctx.config.options;
     let rendered = render::render(
@@ -355,6 +474,7 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         &namespaces,
         &service_monitors,
         &assets,
+        &others,
         &options,
     );
     let outcome = match rendered {

@@ -10,6 +10,7 @@ use serde_yaml_ng::Value;
 
 use super::crd::{Prometheus, ServiceMonitor};
 use super::credentials::Assets;
+use super::others::{Meta, OtherKind, Others};
 use super::select::NamespaceLabels;
 
 /// The label the API server puts on every namespace.
@@ -24,7 +25,7 @@ pub fn namespace_labels(ns: &Namespace) -> BTreeMap<String, String> {
 }
 
 /// Everything rendering needs.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Objects {
     /// Namespace labels by name.
     pub namespaces: NamespaceLabels,
@@ -34,8 +35,28 @@ pub struct Objects {
     pub service_monitors: Vec<ServiceMonitor>,
     /// Secrets and ConfigMaps, for the credentials and TLS material ServiceMonitors reference.
     pub assets: Assets,
+    /// PodMonitors, Probes and ScrapeConfigs (not rendered: a Prometheus selecting one is
+    /// refused). Every kind counts as listed: the files hold all there is.
+    pub others: Others,
     /// Documents that were skipped, and why.
     pub skipped: Vec<String>,
+}
+
+impl Default for Objects {
+    fn default() -> Self {
+        let mut others = Others::default();
+        for kind in OtherKind::ALL {
+            others.set(kind, []);
+        }
+        Self {
+            namespaces: NamespaceLabels::default(),
+            prometheuses: Vec::new(),
+            service_monitors: Vec::new(),
+            assets: Assets::default(),
+            others,
+            skipped: Vec::new(),
+        }
+    }
 }
 
 impl Objects {
@@ -93,6 +114,13 @@ impl Objects {
                 default_namespace(&mut sm.metadata);
                 api_defaults(&mut sm);
                 self.service_monitors.push(sm);
+            }
+            (api_version, kind) if OtherKind::of(api_version, kind).is_some() => {
+                let other = OtherKind::of(api_version, kind).expect("matched");
+                let mut obj: kube::core::DynamicObject =
+                    serde_yaml_ng::from_value(value).map_err(bad)?;
+                default_namespace(&mut obj.metadata);
+                self.others.upsert(other, Meta::of(&obj));
             }
             _ => self
                 .skipped

@@ -58,6 +58,7 @@ pub fn render_inputs(
             &objects.namespaces,
             &objects.service_monitors,
             &objects.assets,
+            &objects.others,
             options,
         ) {
             Ok(rendered) => {

@@ -17,6 +17,7 @@ use super::crd::{
 };
 use super::credentials::Assets;
 use super::http::{Client, TlsAssets};
+use super::others::Others;
 use super::outputs::Outputs;
 use super::select::{self, NamespaceLabels, key};
 use super::validate;
@@ -126,12 +127,14 @@ pub fn unmanaged(prometheus: &Prometheus, options: &Options) -> bool {
         })
 }
 
-/// Renders the config of `prometheus` from every known ServiceMonitor and Namespace.
+/// Renders the config of `prometheus` from every known ServiceMonitor and Namespace; `others`
+/// (PodMonitors, Probes, ScrapeConfigs) only refuse it when it selects one.
 pub fn render(
     prometheus: &Prometheus,
     namespaces: &NamespaceLabels,
     service_monitors: &[ServiceMonitor],
     assets: &Assets,
+    others: &Others,
     options: &Options,
 ) -> Result<Rendered, ConfigError> {
     let error = |reason: String| ConfigError {
@@ -139,6 +142,7 @@ pub fn render(
         reason,
     };
     validate::prometheus(prometheus).map_err(error)?;
+    others.check(prometheus, namespaces).map_err(error)?;
     let global = Global::of(prometheus).map_err(error)?;
     let chosen =
         select::service_monitors(prometheus, namespaces, service_monitors).map_err(error)?;

@@ -102,6 +102,23 @@ pub fn is_everything(selector: &LabelSelector) -> bool {
             .is_none_or(|e| e.is_empty())
 }
 
+/// Whether namespace `ns` is in scope of a namespace selector of a Prometheus in namespace
+/// `own` (which must be valid): unset = `own` only, `{}` = every namespace.
+pub fn in_scope(
+    ns_selector: Option<&LabelSelector>,
+    own: &str,
+    namespaces: &NamespaceLabels,
+    ns: &str,
+) -> bool {
+    match ns_selector {
+        None => ns == own,
+        Some(s) if is_everything(s) => true,
+        Some(s) => namespaces
+            .get(ns)
+            .map_or_else(|| matches(s, &BTreeMap::new()), |labels| matches(s, labels)),
+    }
+}
+
 /// The ServiceMonitors `prometheus` selects, sorted by `namespace/name`.
 pub fn service_monitors<'a>(
     prometheus: &Prometheus,
@@ -113,16 +130,12 @@ pub fn service_monitors<'a>(
     };
     validate(selector).map_err(|e| format!("serviceMonitorSelector: {e}"))?;
     let own = prometheus.namespace().unwrap_or_default();
-    let ns_selector = &prometheus.spec.service_monitor_namespace_selector;
+    let ns_selector = prometheus.spec.service_monitor_namespace_selector.as_ref();
     if let Some(s) = ns_selector {
         validate(s).map_err(|e| format!("serviceMonitorNamespaceSelector: {e}"))?;
     }
     let empty = BTreeMap::new();
-    let in_scope = |ns: &str| match ns_selector {
-        None => ns == own,
-        Some(s) if is_everything(s) => true,
-        Some(s) => matches(s, namespaces.get(ns).unwrap_or(&empty)),
-    };
+    let in_scope = |ns: &str| in_scope(ns_selector, &own, namespaces, ns);
     let mut selected: Vec<&ServiceMonitor> = all
         .iter()
         .filter(|sm| in_scope(&sm.namespace().unwrap_or_default()))

@@ -26,22 +26,27 @@ use super::select;
 pub const PROMETHEUS_UNRENDERED: &[&str] = &[
     "apiserverConfig",
     "otlp",
+    "ruleNamespaceSelector",
+    "ruleSelector",
+    "tracingConfig",
+];
+
+/// The `Prometheus` selectors of PodMonitors, Probes and ScrapeConfigs, kinds this reconciler
+/// does not render: accepted while they select nothing (see `others`).
+pub const PROMETHEUS_OTHER_KINDS: &[&str] = &[
     "podMonitorNamespaceSelector",
     "podMonitorSelector",
     "probeNamespaceSelector",
     "probeSelector",
-    "ruleNamespaceSelector",
-    "ruleSelector",
     "scrapeConfigNamespaceSelector",
     "scrapeConfigSelector",
-    "tracingConfig",
 ];
 
 /// The other `Prometheus` spec fields of prometheus-operator v0.94: they shape the Pod, the
 /// command line or the rules, not the config file, so they are not this reconciler's
 /// business. A field in neither list nor rendered is unknown (a misspelling, or a newer API)
-/// and refuses the Prometheus, so it is never silently ignored. A test holds the three lists
-/// to the upstream CRD.
+/// and refuses the Prometheus, so it is never silently ignored. A test holds the lists to
+/// the upstream CRD.
 pub const PROMETHEUS_IGNORED: &[&str] = &[
     "additionalArgs",
     "affinity",
@@ -183,7 +188,13 @@ pub fn prometheus(p: &Prometheus) -> Result<(), String> {
     storage_settings(&p.spec)?;
     outputs(&p.spec)?;
     if let Some(field) = p.spec.unrendered.keys().find(|f| {
-        !PROMETHEUS_UNRENDERED.contains(&f.as_str()) && !PROMETHEUS_IGNORED.contains(&f.as_str())
+        ![
+            PROMETHEUS_UNRENDERED,
+            PROMETHEUS_OTHER_KINDS,
+            PROMETHEUS_IGNORED,
+        ]
+        .iter()
+        .any(|list| list.contains(&f.as_str()))
     }) {
         return Err(format!(
             "spec.{field} is not a field of the monitoring.coreos.com/v1 Prometheus \
@@ -573,14 +584,16 @@ struct RemoteClient<'a> {
     authorization: Option<&'a Authorization>,
     oauth2: Option<&'a OAuth2>,
     tls: Option<&'a TlsConfig>,
-    #[allow(clippy::type_complexity)]
-    proxy: (
-        &'a Option<String>,
-        &'a Option<String>,
-        &'a Option<bool>,
-        &'a Option<BTreeMap<String, Vec<SecretKeySelector>>>,
-    ),
+    proxy: ProxyFields<'a>,
 }
+
+/// `proxyUrl`, `noProxy`, `proxyFromEnvironment`, `proxyConnectHeader`.
+type ProxyFields<'a> = (
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a Option<bool>,
+    &'a Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+);
 
 /// The operator's rules for `remoteWrite`, `remoteRead` and `alerting`.
 fn outputs(spec: &PrometheusSpec) -> Result<(), String> {
