@@ -1,6 +1,7 @@
 # promreload: one image holding both binaries.
 #   docker build -t promreload:0.1.0 .
-# The sidecar is the entrypoint; the reconciler runs with command ["/promreload-reconciler"].
+# The sidecar is the entrypoint (also as /bin/prometheus-config-reloader, the operator's
+# command); the reconciler runs with command ["/promreload-reconciler"].
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -18,12 +19,16 @@ COPY benches ./benches
 COPY tests ./tests
 # Cargo skips a rebuild when mtimes look older than its fingerprints: make them new.
 RUN touch src/main.rs src/lib.rs src/bin/reconciler.rs \
- && cargo build --release --locked --bins
+ && cargo build --release --locked --bins \
+ && mkdir -p /out/bin && ln -s /promreload /out/bin/prometheus-config-reloader
 
 # glibc-linked binaries: distroless "cc" (glibc, libgcc, CA certificates), non-root user 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/promreload /promreload
 COPY --from=build /src/target/release/promreload-reconciler /promreload-reconciler
+# prometheus-operator runs its reloader as /bin/prometheus-config-reloader: with
+# --prometheus-config-reloader=<this image>, its generated Pods run promreload unchanged.
+COPY --from=build /out/bin/prometheus-config-reloader /bin/prometheus-config-reloader
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/promreload"]

@@ -8,6 +8,8 @@ bash scripts/deps.sh
 # Test dependencies built from Go modules, cached outside the clone (minutes on a new machine).
 bash scripts/prometheus.sh build >/dev/null
 bash scripts/control-plane.sh build >/dev/null
+# The kubelet of the real node (tests/node.rs), from the same Go module as the control plane.
+bash scripts/node.sh build >/dev/null
 # The real prometheus-operator, the oracle of tests/oracle.rs (about 13 minutes the first time).
 bash scripts/operator.sh build >/dev/null
 

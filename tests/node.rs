@@ -1,0 +1,388 @@
+//! A real node: the kubelet and containerd (`scripts/node.sh`) under the test control plane,
+//! running deploy/'s Prometheus Pod template for real, with images assembled locally from
+//! the binaries under test (`scripts/image.py`): promreload as init container and sidecar,
+//! and the Prometheus built from Go modules. The kubelet mounts the Secret, swaps `..data`
+//! when it changes, and calls the probes; nothing is emulated.
+//!
+//! Changes to deploy/'s template for this node, and only these: local images, host
+//! networking on free ports (the node runs only `hostNetwork` Pods), no service-account
+//! token (nothing here talks to the API), `nodeName` (there is no scheduler), and the init
+//! container run as `/bin/prometheus-config-reloader`, the command prometheus-operator gives
+//! its reloader.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_yaml_ng::{Mapping, Value};
+use support::cluster::*;
+use support::{free_port, gzip, poll};
+
+const NODE: &str = "127.0.0.1";
+const PROMRELOAD_IMAGE: &str = "docker.io/local/promreload:test";
+const PROMETHEUS_IMAGE: &str = "docker.io/local/prometheus:test";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A node of this test's own, stopped (and its kernel settings restored) on drop.
+struct Node {
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn up(cluster: &Cluster) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("bash")
+            .arg(repo().join("scripts/node.sh"))
+            .arg("up")
+            .arg(dir.path())
+            .arg(&cluster.kubeconfig)
+            .env("SYNC_FREQUENCY", "1s")
+            .status()
+            .expect("run scripts/node.sh");
+        let node = Self { dir };
+        assert!(status.success(), "the node did not come up: {}", node.log());
+        node
+    }
+
+    /// Builds an image from host files and imports it into the node's containerd.
+    fn image(&self, name: &str, args: &[&str]) {
+        let archive = self.dir.path().join("image.tar");
+        let status = Command::new("python3")
+            .arg(repo().join("scripts/image.py"))
+            .args(["--name", name, "--out"])
+            .arg(&archive)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "image.py {name}");
+        let status = Command::new("bash")
+            .arg(repo().join("scripts/node.sh"))
+            .arg("image")
+            .arg(self.dir.path())
+            .arg(name)
+            .arg(&archive)
+            .status()
+            .unwrap();
+        assert!(status.success(), "import {name}");
+    }
+
+    fn log(&self) -> String {
+        let path = self.dir.path().join("kubelet.log");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo().join("scripts/node.sh"))
+            .arg("down")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A Prometheus config whose only job is named `job`, gzipped as the reconciler writes it.
+fn config_gz(job: &str) -> Vec<u8> {
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  external_labels:\n    pod: $(POD_NAME)\nscrape_configs:\n- job_name: {job}\n  static_configs:\n  - targets: ['127.0.0.1:1']\n"
+    );
+    gzip(config.as_bytes())
+}
+
+/// Writes Secret `prometheus-k8s` with `content` as its `prometheus.yaml.gz`.
+fn put_config(cluster: &Cluster, dir: &Path, content: &[u8]) {
+    let file = dir.join("prometheus.yaml.gz");
+    std::fs::write(&file, content).unwrap();
+    let secret = kubectl_run(
+        cluster,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "prometheus-k8s",
+            "-n",
+            "monitoring",
+            &format!("--from-file=prometheus.yaml.gz={}", file.display()),
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ],
+        None,
+    );
+    kubectl_run(cluster, &["apply", "-f", "-"], Some(&secret));
+}
+
+/// deploy/'s Prometheus Pod template as a Pod for this node.
+fn pod(prometheus_port: u16, reloader_port: u16) -> String {
+    let text = std::fs::read_to_string(repo().join("deploy/prometheus/statefulset.yaml")).unwrap();
+    let statefulset: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let template = &statefulset["spec"]["template"];
+    let mut spec = template["spec"].clone();
+    let set = |m: &mut Value, k: &str, v: Value| {
+        m.as_mapping_mut().unwrap().insert(k.into(), v);
+    };
+    set(&mut spec, "nodeName", NODE.into());
+    set(&mut spec, "hostNetwork", true.into());
+    set(&mut spec, "automountServiceAccountToken", false.into());
+    let mut containers = Vec::new();
+    for kind in ["initContainers", "containers"] {
+        for mut c in spec[kind].as_sequence().unwrap().clone() {
+            let name = c["name"].as_str().unwrap().to_string();
+            set(&mut c, "imagePullPolicy", "Never".into());
+            if name == "prometheus" {
+                set(&mut c, "image", PROMETHEUS_IMAGE.into());
+                let args = c["args"].as_sequence_mut().unwrap();
+                args.push(format!("--web.listen-address=127.0.0.1:{prometheus_port}").into());
+                c["ports"][0]["containerPort"] = prometheus_port.into();
+            } else {
+                set(&mut c, "image", PROMRELOAD_IMAGE.into());
+                for env in c["env"].as_sequence_mut().unwrap() {
+                    match env["name"].as_str().unwrap() {
+                        "RELOADER_RELOAD_URL" => {
+                            env["value"] =
+                                format!("http://127.0.0.1:{prometheus_port}/-/reload").into();
+                        }
+                        "RELOADER_LISTEN_ADDRESS" if kind == "containers" => {
+                            env["value"] = format!("127.0.0.1:{reloader_port}").into();
+                        }
+                        _ => {}
+                    }
+                }
+                if kind == "containers" {
+                    c["ports"][0]["containerPort"] = reloader_port.into();
+                } else {
+                    // As prometheus-operator's Pods run their reloader.
+                    set(
+                        &mut c,
+                        "command",
+                        vec![Value::from("/bin/prometheus-config-reloader")].into(),
+                    );
+                }
+            }
+            containers.push((kind, c));
+        }
+    }
+    for kind in ["initContainers", "containers"] {
+        let list: Vec<Value> = containers
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, c)| c.clone())
+            .collect();
+        set(&mut spec, kind, Value::Sequence(list));
+    }
+    let mut metadata = Mapping::new();
+    metadata.insert("name".into(), "prometheus-k8s-0".into());
+    metadata.insert("namespace".into(), "monitoring".into());
+    metadata.insert("labels".into(), template["metadata"]["labels"].clone());
+    let mut pod = Mapping::new();
+    pod.insert("apiVersion".into(), "v1".into());
+    pod.insert("kind".into(), "Pod".into());
+    pod.insert("metadata".into(), Value::Mapping(metadata));
+    pod.insert("spec".into(), spec);
+    serde_yaml_ng::to_string(&pod).unwrap()
+}
+
+/// The Prometheus's loaded config, if it answers.
+fn loaded_config(port: u16) -> Option<String> {
+    let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/api/v1/status/config"))
+        .ok()?
+        .text()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["yaml"].as_str().map(str::to_string)
+}
+
+/// The image the Dockerfile builds, as `scripts/image.py` arguments, read from its final
+/// stage: each `COPY --from=build` (the release binaries are the ones under test; the
+/// build stage's `ln -s` becomes a link), `USER` and `ENTRYPOINT`. The Dockerfile cannot be
+/// built here (its base images are not reachable), so the image under test is assembled
+/// from the Dockerfile itself: the two cannot disagree.
+fn dockerfile_image_args() -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let links: Vec<(String, String)> = text
+        .split("ln -s ")
+        .skip(1)
+        .map(|rest| {
+            let mut words = rest.split_whitespace();
+            (words.next().unwrap().into(), words.next().unwrap().into())
+        })
+        .collect();
+    let last_stage = text.rsplit("\nFROM ").next().unwrap();
+    let mut args = Vec::new();
+    for line in last_stage.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["COPY", "--from=build", src, dest] => {
+                if let Some(bin) = src.strip_prefix("/src/target/release/") {
+                    let path = match bin {
+                        "promreload" => env!("CARGO_BIN_EXE_promreload"),
+                        "promreload-reconciler" => env!("CARGO_BIN_EXE_promreload-reconciler"),
+                        other => panic!("the Dockerfile copies an unknown binary {other}"),
+                    };
+                    args.extend(["--add".into(), format!("{path}={dest}")]);
+                } else if let Some((target, _)) = links.iter().find(|(_, l)| l == src) {
+                    args.extend(["--link".into(), format!("{dest}={target}")]);
+                } else {
+                    panic!("the Dockerfile copies {src}, which this test cannot assemble");
+                }
+            }
+            ["USER", user] => args.extend(["--user".into(), user.to_string()]),
+            ["ENTRYPOINT", ..] => {
+                let json = line.trim_start_matches("ENTRYPOINT").trim();
+                let entrypoint: Vec<String> = serde_json::from_str(json).unwrap();
+                args.push("--entrypoint".into());
+                args.extend(entrypoint);
+            }
+            _ => {}
+        }
+    }
+    args
+}
+
+#[test]
+fn the_image_under_test_is_the_one_the_dockerfile_describes() {
+    let args = dockerfile_image_args().join(" ");
+    for want in [
+        "=/promreload ",
+        "=/promreload-reconciler ",
+        "--link /bin/prometheus-config-reloader=/promreload",
+        "--user 65532:65532",
+        "--entrypoint /promreload",
+    ] {
+        assert!(args.contains(want), "{want:?} in {args}");
+    }
+}
+
+fn prometheus_binary() -> PathBuf {
+    k8s_prometheus_dir().join("prometheus")
+}
+
+#[test]
+fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes() {
+    let cluster = Cluster::start_own();
+    let node = Node::up(&cluster);
+    let image_args = dockerfile_image_args();
+    let image_args: Vec<&str> = image_args.iter().map(String::as_str).collect();
+    node.image(PROMRELOAD_IMAGE, &image_args);
+    node.image(
+        PROMETHEUS_IMAGE,
+        &[
+            "--add",
+            &format!("{}=/bin/prometheus", prometheus_binary().display()),
+            "--entrypoint",
+            "/bin/prometheus",
+        ],
+    );
+    let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(&cluster, args, stdin);
+    kubectl(&["create", "namespace", "monitoring"], None);
+    kubectl(
+        &[
+            "create",
+            "serviceaccount",
+            "prometheus-k8s",
+            "-n",
+            "monitoring",
+        ],
+        None,
+    );
+    let work = tempfile::tempdir().unwrap();
+    put_config(&cluster, work.path(), &config_gz("first"));
+    kubectl(
+        &[
+            "create",
+            "secret",
+            "generic",
+            "prometheus-k8s-tls-assets-0",
+            "-n",
+            "monitoring",
+        ],
+        None,
+    );
+    let (prometheus_port, reloader_port) = (free_port(), free_port());
+    let created = Instant::now();
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&pod(prometheus_port, reloader_port)),
+    );
+    // Ready through the kubelet's own probes: Prometheus's /-/ready and the sidecar's /readyz.
+    let ready = std::panic::catch_unwind(|| {
+        kubectl_run(
+            &cluster,
+            &[
+                "wait",
+                "-n",
+                "monitoring",
+                "--for=condition=Ready",
+                "pod/prometheus-k8s-0",
+                "--timeout=120s",
+            ],
+            None,
+        )
+    });
+    if ready.is_err() {
+        let describe = kubectl(
+            &["describe", "pod", "-n", "monitoring", "prometheus-k8s-0"],
+            None,
+        );
+        panic!("the Pod did not become Ready:\n{describe}\n{}", node.log());
+    }
+    eprintln!("Pod created -> Ready: {:?}", created.elapsed());
+    let config = loaded_config(prometheus_port).expect("Prometheus answers on the host network");
+    assert!(config.contains("job_name: first"), "{config}");
+    assert!(
+        config.contains("pod: prometheus-k8s-0"),
+        "$(POD_NAME) expanded from the Pod's env: {config}"
+    );
+
+    // The Secret changes; the kubelet swaps `..data`; the sidecar renders and reloads.
+    let start = Instant::now();
+    put_config(&cluster, work.path(), &config_gz("second"));
+    let seen = poll(Duration::from_secs(60), || {
+        loaded_config(prometheus_port)
+            .filter(|c| c.contains("job_name: second"))
+            .map(|_| start.elapsed())
+    });
+    let latency = seen.unwrap_or_else(|| panic!("the new config never reached Prometheus"));
+    eprintln!("Secret write -> config live in Prometheus (syncFrequency 1s): {latency:?}");
+
+    // A config Prometheus would not load: the sidecar refuses it, the last good one stays.
+    put_config(&cluster, work.path(), b"\x1f\x8b not really gzip");
+    let status = poll(Duration::from_secs(30), || {
+        let body = reqwest::blocking::get(format!("http://127.0.0.1:{reloader_port}/status"))
+            .ok()?
+            .text()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["last_apply_error"]
+            .as_str()
+            .filter(|e| !e.is_empty())
+            .map(str::to_string)
+    });
+    assert!(status.is_some(), "the sidecar reports the bad input");
+    let config = loaded_config(prometheus_port).unwrap();
+    assert!(
+        config.contains("job_name: second"),
+        "the last good config stays"
+    );
+    let restarts = kubectl(
+        &[
+            "get",
+            "pod",
+            "-n",
+            "monitoring",
+            "prometheus-k8s-0",
+            "-o",
+            "jsonpath={.status.containerStatuses[*].restartCount}",
+        ],
+        None,
+    );
+    assert_eq!(restarts.trim(), "0 0", "no container restarted");
+}
