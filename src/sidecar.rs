@@ -510,8 +510,17 @@ impl Sidecar {
         let missing = matches!(error, Error::Render(RenderError::Missing(_)));
         self.degraded = missing;
         let message = error.to_string();
+        // A restarted sidecar whose input is bad (or gone) while the output written before it
+        // restarted is still in place: Prometheus runs on that last good config, so the Pod
+        // stays ready rather than leaving its Service over a refused update.
+        let earlier_output = self.desired.is_none() && self.earlier_output_in_place();
+        if earlier_output && !self.shared.probes.ready() {
+            self.shared.probes.set_ready(true);
+        }
         if self.last_error.as_deref() != Some(&message) {
-            if missing && self.desired.is_none() {
+            if earlier_output {
+                tracing::error!(error = %message, kind = error.metric_label(), "config not applied; the output file keeps the config written before this process started, and nothing is reloaded");
+            } else if missing && self.desired.is_none() {
                 tracing::info!(error = %message, "waiting for the config file");
             } else if self.desired.is_none() {
                 tracing::error!(error = %message, kind = error.metric_label(), "config not applied; no config written yet");
@@ -522,6 +531,17 @@ impl Sidecar {
         }
         self.last_error = Some(message.clone());
         self.publish(|doc| doc.last_apply_error = Some(message));
+    }
+
+    /// Whether the output file holds a config from before this process: a non-empty
+    /// regular file (only this sidecar, or its init container, writes there, and only
+    /// configs that passed the checks).
+    fn earlier_output_in_place(&self) -> bool {
+        self.config
+            .output_file
+            .as_deref()
+            .and_then(|path| std::fs::symlink_metadata(path).ok())
+            .is_some_and(|meta| meta.is_file() && meta.len() > 0)
     }
 
     async fn reload(&mut self, shutdown: &CancellationToken) {

@@ -6,9 +6,9 @@
 //!
 //! Changes to deploy/'s template for this node, and only these: local images, host
 //! networking on free ports (the node runs only `hostNetwork` Pods), no service-account
-//! token (nothing here talks to the API), `nodeName` (there is no scheduler), and the init
+//! token (nothing here talks to the API), `nodeName` (there is no scheduler), the init
 //! container run as `/bin/prometheus-config-reloader`, the command prometheus-operator gives
-//! its reloader.
+//! its reloader, and probe timing fast enough for a test.
 
 mod support;
 
@@ -132,6 +132,7 @@ fn pod(prometheus_port: u16, reloader_port: u16) -> String {
     set(&mut spec, "nodeName", NODE.into());
     set(&mut spec, "hostNetwork", true.into());
     set(&mut spec, "automountServiceAccountToken", false.into());
+    set(&mut spec, "terminationGracePeriodSeconds", 2.into());
     let mut containers = Vec::new();
     for kind in ["initContainers", "containers"] {
         for mut c in spec[kind].as_sequence().unwrap().clone() {
@@ -158,6 +159,16 @@ fn pod(prometheus_port: u16, reloader_port: u16) -> String {
                 }
                 if kind == "containers" {
                     c["ports"][0]["containerPort"] = reloader_port.into();
+                    // deploy/'s probe with test timing: fail fast, so a stuck sidecar is
+                    // restarted within seconds rather than half a minute.
+                    let probe = c["livenessProbe"].as_mapping_mut().unwrap();
+                    for (k, v) in [
+                        ("periodSeconds", 1),
+                        ("failureThreshold", 2),
+                        ("timeoutSeconds", 1),
+                    ] {
+                        probe.insert(k.into(), v.into());
+                    }
                 } else {
                     // As prometheus-operator's Pods run their reloader.
                     set(
@@ -385,4 +396,69 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
         None,
     );
     assert_eq!(restarts.trim(), "0 0", "no container restarted");
+
+    // A stuck sidecar (stopped by the kernel): its /healthz stops answering, and the
+    // kubelet's liveness probe restarts it; the new one serves the next change.
+    let sidecar = sidecar_pid().expect("the sidecar's process");
+    let stopped = Instant::now();
+    Command::new("kill")
+        .args(["-STOP", &sidecar.to_string()])
+        .status()
+        .unwrap();
+    let restarted = poll(Duration::from_secs(60), || {
+        let count = kubectl(
+            &[
+                "get",
+                "pod",
+                "-n",
+                "monitoring",
+                "prometheus-k8s-0",
+                "-o",
+                "jsonpath={.status.containerStatuses[?(@.name==\"config-reloader\")].restartCount}",
+            ],
+            None,
+        );
+        (count.trim() == "1").then(|| stopped.elapsed())
+    });
+    let restarted = restarted.expect("the kubelet restarted the stuck sidecar");
+    eprintln!("sidecar stopped -> restarted by the liveness probe: {restarted:?}");
+    kubectl_run(
+        &cluster,
+        &[
+            "wait",
+            "-n",
+            "monitoring",
+            "--for=condition=Ready",
+            "pod/prometheus-k8s-0",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    put_config(&cluster, work.path(), &config_gz("third"));
+    let seen = poll(Duration::from_secs(60), || {
+        loaded_config(prometheus_port).filter(|c| c.contains("job_name: third"))
+    });
+    assert!(
+        seen.is_some(),
+        "the restarted sidecar serves the next change"
+    );
+}
+
+/// The host PID of the sidecar: the one promreload process in the kubelet's cgroups (the init
+/// container has exited; promreloads of other tests run outside them).
+fn sidecar_pid() -> Option<u32> {
+    let mut found = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let in_container = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|cgroups| cgroups.contains("/kubepods"));
+        if cmdline == b"/promreload\0" && in_container {
+            assert!(found.is_none(), "one sidecar");
+            found = Some(pid);
+        }
+    }
+    found
 }

@@ -270,6 +270,31 @@ fn missing_input_is_waited_for_and_not_ready_meanwhile() {
 }
 
 #[test]
+fn a_restart_over_a_refused_input_stays_ready_on_the_earlier_output() {
+    let mut pod = Pod::new();
+    pod.publish(&config(&["good"]));
+    let daemon = pod.daemon("http://127.0.0.1:1/-/reload", &[]);
+    wait_until(WAIT, "output written", || {
+        pod.output().exists() && pod.output_text().contains("job_name: good")
+    });
+    drop(daemon);
+    // The input goes bad while no sidecar runs; a new one starts over it.
+    pod.publish_raw(b"\x1f\x8b not gzip at all");
+    let daemon = pod.daemon("http://127.0.0.1:1/-/reload", &[]);
+    wait_until(WAIT, "the refusal is reported", || {
+        daemon.status()["last_apply_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    });
+    assert_eq!(
+        daemon.get("/readyz").0,
+        200,
+        "Prometheus runs on the earlier output: the Pod stays ready"
+    );
+    assert!(pod.output_text().contains("job_name: good"), "output kept");
+}
+
+#[test]
 fn sigterm_exits_zero_within_a_second() {
     let mut pod = Pod::new();
     pod.publish(&config(&["a"]));
