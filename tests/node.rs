@@ -261,6 +261,26 @@ fn dockerfile_image_args() -> Vec<String> {
 #[test]
 fn the_image_under_test_is_the_one_the_dockerfile_describes() {
     let args = dockerfile_image_args().join(" ");
+    // Cargo refuses a manifest whose declared targets are missing: the dependency layer
+    // stubs every one.
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    for section in ["[[test]]", "[[bench]]"] {
+        let dir = if section == "[[test]]" {
+            "tests"
+        } else {
+            "benches"
+        };
+        for block in manifest.split(section).skip(1) {
+            let name = block
+                .lines()
+                .find_map(|l| l.strip_prefix("name = "))
+                .unwrap()
+                .trim_matches('"');
+            let stub = format!("{dir}/{name}.rs");
+            assert!(dockerfile.contains(&stub), "the Dockerfile stubs {stub}");
+        }
+    }
     for want in [
         "=/promreload ",
         "=/promreload-reconciler ",
