@@ -121,7 +121,11 @@ fn put_config(cluster: &Cluster, dir: &Path, content: &[u8]) {
 }
 
 /// deploy/'s Prometheus Pod template as a Pod for this node.
-fn pod(prometheus_port: u16, reloader_port: u16) -> String {
+///
+/// With `native`, the sidecar runs as a native sidecar (Kubernetes 1.29+): an init container
+/// with `restartPolicy: Always`, after the one-shot init container, so it starts before
+/// Prometheus and stops after it.
+fn pod(name: &str, prometheus_port: u16, reloader_port: u16, native: bool) -> String {
     let text = std::fs::read_to_string(repo().join("deploy/prometheus/statefulset.yaml")).unwrap();
     let statefulset: Value = serde_yaml_ng::from_str(&text).unwrap();
     let template = &statefulset["spec"]["template"];
@@ -178,6 +182,12 @@ fn pod(prometheus_port: u16, reloader_port: u16) -> String {
                     );
                 }
             }
+            let kind = if native && name == "config-reloader" {
+                set(&mut c, "restartPolicy", "Always".into());
+                "initContainers"
+            } else {
+                kind
+            };
             containers.push((kind, c));
         }
     }
@@ -190,7 +200,7 @@ fn pod(prometheus_port: u16, reloader_port: u16) -> String {
         set(&mut spec, kind, Value::Sequence(list));
     }
     let mut metadata = Mapping::new();
-    metadata.insert("name".into(), "prometheus-k8s-0".into());
+    metadata.insert("name".into(), name.into());
     metadata.insert("namespace".into(), "monitoring".into());
     metadata.insert("labels".into(), template["metadata"]["labels"].clone());
     let mut pod = Mapping::new();
@@ -341,7 +351,12 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
     let created = Instant::now();
     kubectl(
         &["apply", "-f", "-"],
-        Some(&pod(prometheus_port, reloader_port)),
+        Some(&pod(
+            "prometheus-k8s-0",
+            prometheus_port,
+            reloader_port,
+            false,
+        )),
     );
     // Ready through the kubelet's own probes: Prometheus's /-/ready and the sidecar's /readyz.
     let ready = std::panic::catch_unwind(|| {
@@ -462,6 +477,46 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
         seen.is_some(),
         "the restarted sidecar serves the next change"
     );
+
+    // The same Pod with the sidecar as a native sidecar: Ready, and it follows changes.
+    let (native_port, native_reloader) = (free_port(), free_port());
+    let created = Instant::now();
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&pod(
+            "prometheus-native-0",
+            native_port,
+            native_reloader,
+            true,
+        )),
+    );
+    kubectl_run(
+        &cluster,
+        &[
+            "wait",
+            "-n",
+            "monitoring",
+            "--for=condition=Ready",
+            "pod/prometheus-native-0",
+            "--timeout=120s",
+        ],
+        None,
+    );
+    eprintln!(
+        "native-sidecar Pod created -> Ready: {:?}",
+        created.elapsed()
+    );
+    let config = loaded_config(native_port).expect("the native-sidecar Prometheus answers");
+    assert!(config.contains("job_name: third"), "{config}");
+    let start = Instant::now();
+    put_config(&cluster, work.path(), &config_gz("fourth"));
+    let seen = poll(Duration::from_secs(60), || {
+        loaded_config(native_port)
+            .filter(|c| c.contains("job_name: fourth"))
+            .map(|_| start.elapsed())
+    });
+    let latency = seen.expect("the native sidecar serves changes");
+    eprintln!("native sidecar: Secret write -> config live: {latency:?}");
 }
 
 /// The host PID of the sidecar: the one promreload process in the kubelet's cgroups (the init
