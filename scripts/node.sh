@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real Kubernetes node for tests: kubelet (built from Go modules like the control plane) and a
-# private containerd + runc (Debian's), joined to a control plane from scripts/control-plane.sh.
+# private containerd + runc (Debian's), joined to a control plane from scripts/control-plane.sh,
+# with kube-controller-manager and kube-scheduler from the same build.
 # Pods run for real: Secret volumes with the kubelet's `..data` swaps, exec and httpGet probes,
 # restarts. Only `hostNetwork: true` Pods can run (the CNI config has the loopback plugin only).
 #
@@ -19,7 +20,7 @@ set -euo pipefail
 
 K8S_VERSION=v1.34.4
 CACHE=${PROMRELOAD_CACHE:-$HOME/.cache/promreload}
-REV=r1
+REV=r2                   # r2: kube-controller-manager and kube-scheduler too
 BIN="$CACHE/node-k8s${K8S_VERSION}-$REV"
 NODE_NAME=${NODE_NAME:-127.0.0.1}
 SYNC_FREQUENCY=${SYNC_FREQUENCY:-1s}
@@ -41,11 +42,13 @@ build() {
 
 # The same wrapper-module technique as scripts/control-plane.sh (which shares the Go caches).
 build_locked() {
-  if [ -x "$BIN/kubelet" ]; then echo "$BIN/kubelet"; return; fi
+  if [ -x "$BIN/kubelet" ] && [ -x "$BIN/kube-controller-manager" ] && [ -x "$BIN/kube-scheduler" ]; then
+    echo "$BIN/kubelet"; return
+  fi
   command -v go >/dev/null || { log "Go is needed to build the kubelet"; exit 1; }
   mkdir -p "$BIN"
   local work; work=$(mktemp -d)
-  log "building kubelet $K8S_VERSION into $BIN (first time only; takes minutes)"
+  log "building kubelet, kube-controller-manager and kube-scheduler $K8S_VERSION into $BIN (first time only; takes minutes)"
   (
     cd "$work"
     local staging_version="v0.${K8S_VERSION#v1.}" gomod
@@ -57,14 +60,26 @@ build_locked() {
       grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0$' "$gomod" | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
       echo ")"
     } > go.mod
-    printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kubelet"\n' > tools.go
+    cat > tools.go <<'EOF'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+)
+EOF
     go mod tidy >/dev/null 2>&1 || go mod tidy
     # Stamped, or the Node reports kubeletVersion v0.0.0-master.
     local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
     local ldflags="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"
     ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-    CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$BIN/kubelet.tmp" k8s.io/kubernetes/cmd/kubelet
-    mv "$BIN/kubelet.tmp" "$BIN/kubelet"
+    for cmd in kube-controller-manager kube-scheduler kubelet; do
+      CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$BIN/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
+      mv "$BIN/$cmd.tmp" "$BIN/$cmd"
+    done
   )
   rm -rf "$work"
   echo "$BIN/kubelet"
@@ -180,11 +195,43 @@ EOF
     sleep 0.2
   done
   "$kubectl" --kubeconfig "$kubeconfig" wait --for=condition=Ready "node/$NODE_NAME" --timeout=120s >&2
+  # The controllers (StatefulSets, Deployments, ServiceAccounts, kube-root-ca.crt, garbage
+  # collection) and the scheduler, so workloads run as in a cluster.
+  local pki; pki=$(dirname "$ca")
+  "$BIN/kube-controller-manager" --kubeconfig "$kubeconfig" --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port="$(free_port)" \
+    --service-account-private-key-file="$pki/sa.key" --root-ca-file="$ca" \
+    --use-service-account-credentials=false > "$dir/controller-manager.log" 2>&1 &
+  echo $! > "$dir/controller-manager.pid"
+  "$BIN/kube-scheduler" --kubeconfig "$kubeconfig" --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port="$(free_port)" > "$dir/scheduler.log" 2>&1 &
+  echo $! > "$dir/scheduler.pid"
+  # Ready for Pods once the token controller has made the default ServiceAccount.
+  for _ in $(seq 600); do
+    "$kubectl" --kubeconfig "$kubeconfig" get serviceaccount default >/dev/null 2>&1 && break
+    for name in controller-manager scheduler; do
+      kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null || { log "$name died"; tail -20 "$dir/$name.log" >&2; return 1; }
+    done
+    sleep 0.1
+  done
   cat > "$dir/node.env" <<EOF
 export KUBECONFIG=$kubeconfig NODE_NAME=$NODE_NAME
 EOF
   echo "$kubeconfig" > "$dir/kubeconfig.path"
   log "up: node $NODE_NAME Ready (state in $dir)"
+}
+
+# Stops the processes `up` started, by the PIDs it wrote.
+stop_pids() {
+  local dir=$1 name pid; shift
+  for name in "$@"; do
+    [ -f "$dir/$name.pid" ] || continue
+    pid=$(cat "$dir/$name.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$dir/$name.pid"
+  done
 }
 
 down() {
@@ -193,25 +240,20 @@ down() {
   dir=$(cd "$dir" && pwd)
   local kubectl
   kubectl=$("$HERE/control-plane.sh" build)/kubectl
+  # The controllers first, so they do not replace the Pods deleted below.
+  stop_pids "$dir" scheduler controller-manager
   if [ -f "$dir/kubelet.pid" ] && kill -0 "$(cat "$dir/kubelet.pid")" 2>/dev/null && [ -f "$dir/kubeconfig.path" ]; then
     # The kubelet tears its Pods down itself (volumes, containers) while it still runs.
     "$kubectl" --kubeconfig "$(cat "$dir/kubeconfig.path")" delete pods --all-namespaces \
       --field-selector "spec.nodeName=$NODE_NAME" --grace-period=1 --wait=true --timeout=60s >/dev/null 2>&1 || true
   fi
-  for name in kubelet containerd; do
-    if [ -f "$dir/$name.pid" ]; then
-      local pid; pid=$(cat "$dir/$name.pid")
-      if [ "$name" = containerd ] && [ -S "$dir/containerd/containerd.sock" ]; then
-        # Containers of Pods that were not deleted.
-        for c in $(ctr_ "$dir" tasks ls -q 2>/dev/null); do ctr_ "$dir" tasks kill -s SIGKILL "$c" >/dev/null 2>&1 || true; done
-        for c in $(ctr_ "$dir" tasks ls -q 2>/dev/null); do ctr_ "$dir" tasks delete -f "$c" >/dev/null 2>&1 || true; done
-      fi
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-      rm -f "$dir/$name.pid"
-    fi
-  done
+  stop_pids "$dir" kubelet
+  if [ -S "$dir/containerd/containerd.sock" ]; then
+    # Containers of Pods that were not deleted.
+    for c in $(ctr_ "$dir" tasks ls -q 2>/dev/null); do ctr_ "$dir" tasks kill -s SIGKILL "$c" >/dev/null 2>&1 || true; done
+    for c in $(ctr_ "$dir" tasks ls -q 2>/dev/null); do ctr_ "$dir" tasks delete -f "$c" >/dev/null 2>&1 || true; done
+  fi
+  stop_pids "$dir" containerd
   # containerd's shims outlive it; ours are the ones with our socket's exact -address.
   local p sock="$dir/containerd/containerd.sock"
   for p in /proc/[0-9]*; do

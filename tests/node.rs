@@ -1,12 +1,13 @@
 //! A real node: the kubelet and containerd (`scripts/node.sh`) under the test control plane,
-//! running deploy/'s Prometheus Pod template for real, with images assembled locally from
+//! with kube-controller-manager and kube-scheduler, running deploy/'s Prometheus StatefulSet
+//! for real, with images assembled locally from
 //! the binaries under test (`scripts/image.py`): promreload as init container and sidecar,
 //! and the Prometheus built from Go modules. The kubelet mounts the Secret, swaps `..data`
 //! when it changes, and calls the probes; nothing is emulated.
 //!
-//! Changes to deploy/'s template for this node, and only these: local images, host
+//! Changes to deploy/'s StatefulSet for this node, and only these: local images, host
 //! networking on free ports (the node runs only `hostNetwork` Pods), no service-account
-//! token (nothing here talks to the API), `nodeName` (there is no scheduler), the init
+//! token (nothing here talks to the API), an instance label per StatefulSet, the init
 //! container run as `/bin/prometheus-config-reloader`, the command prometheus-operator gives
 //! its reloader, and probe timing fast enough for a test.
 
@@ -16,11 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_yaml_ng::{Mapping, Value};
+use serde_yaml_ng::Value;
 use support::cluster::*;
 use support::{free_port, gzip, poll};
 
-const NODE: &str = "127.0.0.1";
 const PROMRELOAD_IMAGE: &str = "docker.io/local/promreload:test";
 const PROMETHEUS_IMAGE: &str = "docker.io/local/prometheus:test";
 
@@ -120,20 +120,19 @@ fn put_config(cluster: &Cluster, dir: &Path, content: &[u8]) {
     kubectl_run(cluster, &["apply", "-f", "-"], Some(&secret));
 }
 
-/// deploy/'s Prometheus Pod template as a Pod for this node.
+/// deploy/'s Prometheus StatefulSet for this node, named `name` (its Pod is `<name>-0`).
 ///
 /// With `native`, the sidecar runs as a native sidecar (Kubernetes 1.29+): an init container
 /// with `restartPolicy: Always`, after the one-shot init container, so it starts before
 /// Prometheus and stops after it.
-fn pod(name: &str, prometheus_port: u16, reloader_port: u16, native: bool) -> String {
+fn statefulset(name: &str, prometheus_port: u16, reloader_port: u16, native: bool) -> String {
     let text = std::fs::read_to_string(repo().join("deploy/prometheus/statefulset.yaml")).unwrap();
-    let statefulset: Value = serde_yaml_ng::from_str(&text).unwrap();
-    let template = &statefulset["spec"]["template"];
+    let mut statefulset: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let template = statefulset["spec"]["template"].clone();
     let mut spec = template["spec"].clone();
     let set = |m: &mut Value, k: &str, v: Value| {
         m.as_mapping_mut().unwrap().insert(k.into(), v);
     };
-    set(&mut spec, "nodeName", NODE.into());
     set(&mut spec, "hostNetwork", true.into());
     set(&mut spec, "automountServiceAccountToken", false.into());
     set(&mut spec, "terminationGracePeriodSeconds", 2.into());
@@ -199,16 +198,14 @@ fn pod(name: &str, prometheus_port: u16, reloader_port: u16, native: bool) -> St
             .collect();
         set(&mut spec, kind, Value::Sequence(list));
     }
-    let mut metadata = Mapping::new();
-    metadata.insert("name".into(), name.into());
-    metadata.insert("namespace".into(), "monitoring".into());
-    metadata.insert("labels".into(), template["metadata"]["labels"].clone());
-    let mut pod = Mapping::new();
-    pod.insert("apiVersion".into(), "v1".into());
-    pod.insert("kind".into(), "Pod".into());
-    pod.insert("metadata".into(), Value::Mapping(metadata));
-    pod.insert("spec".into(), spec);
-    serde_yaml_ng::to_string(&pod).unwrap()
+    // Each StatefulSet selects its own Pods.
+    let instance = |labels: &mut Value| set(labels, "app.kubernetes.io/instance", name.into());
+    instance(&mut statefulset["spec"]["selector"]["matchLabels"]);
+    instance(&mut statefulset["spec"]["template"]["metadata"]["labels"]);
+    statefulset["metadata"]["name"] = name.into();
+    statefulset["spec"]["serviceName"] = name.into();
+    statefulset["spec"]["template"]["spec"] = spec;
+    serde_yaml_ng::to_string(&statefulset).unwrap()
 }
 
 /// The Prometheus's loaded config, if it answers.
@@ -351,8 +348,8 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
     let created = Instant::now();
     kubectl(
         &["apply", "-f", "-"],
-        Some(&pod(
-            "prometheus-k8s-0",
+        Some(&statefulset(
+            "prometheus-k8s",
             prometheus_port,
             reloader_port,
             false,
@@ -380,7 +377,7 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
         );
         panic!("the Pod did not become Ready:\n{describe}\n{}", node.log());
     }
-    eprintln!("Pod created -> Ready: {:?}", created.elapsed());
+    eprintln!("StatefulSet applied -> Pod Ready: {:?}", created.elapsed());
     let config = loaded_config(prometheus_port).expect("Prometheus answers on the host network");
     assert!(config.contains("job_name: first"), "{config}");
     assert!(
@@ -483,8 +480,8 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
     let created = Instant::now();
     kubectl(
         &["apply", "-f", "-"],
-        Some(&pod(
-            "prometheus-native-0",
+        Some(&statefulset(
+            "prometheus-native",
             native_port,
             native_reloader,
             true,
