@@ -18,6 +18,10 @@ CACHE=${PROMRELOAD_CACHE:-$HOME/.cache/promreload}
 REV=r2                   # r2: the version is stamped (the API server reports v1.34.4)
 BIN="$CACHE/control-plane-k8s${K8S_VERSION}-etcd${ETCD_VERSION}-$REV"
 
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/k8s-module.sh
+. "$HERE/k8s-module.sh"
+
 log() { echo "control-plane: $*" >&2; }
 
 # Two runs building at once would race on the cache: the second waits for the first. The
@@ -47,34 +51,9 @@ build_locked() {
     go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1
     CGO_ENABLED=0 go build -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3
     mv "$BIN/etcd.tmp" "$BIN/etcd"
-    # kube-apiserver: k8s.io/kubernetes pins its staging modules at v0.0.0, so a wrapper
-    # module replaces each with the matching published v0.Y.Z.
+    # kube-apiserver and kubectl, through the wrapper module of scripts/k8s-module.sh.
     cd ../k8s
-    local staging_version="v0.${K8S_VERSION#v1.}"
-    local gomod
-    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
-    {
-      echo "module promreload-control-plane"
-      echo
-      echo "go 1.24.0"
-      echo
-      echo "require k8s.io/kubernetes $K8S_VERSION"
-      echo
-      echo "replace ("
-      grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0$' "$gomod" | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
-      echo ")"
-    } > go.mod
-    cat > tools.go <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-EOF
-    go mod tidy >/dev/null 2>&1 || go mod tidy
+    k8s_module promreload-control-plane "$K8S_VERSION" kube-apiserver kubectl
     # Stamped as a release build does: unstamped, the API server reports v0.0.0-master, and
     # clients that gate features on the server's version (prometheus-operator's EndpointSlice
     # support needs 1.21+) behave as with an ancient cluster.

@@ -28,6 +28,8 @@ PAUSE_IMAGE=docker.io/local/pause:test
 # The kubelet changes these on start (it has no option not to); `down` puts them back.
 SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes"
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/k8s-module.sh
+. "$HERE/k8s-module.sh"
 
 log() { echo "node: $*" >&2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -40,7 +42,8 @@ build() {
   exec 9>&-
 }
 
-# The same wrapper-module technique as scripts/control-plane.sh (which shares the Go caches).
+# The same wrapper module as scripts/control-plane.sh (scripts/k8s-module.sh; the Go caches
+# are shared).
 build_locked() {
   if [ -x "$BIN/kubelet" ] && [ -x "$BIN/kube-controller-manager" ] && [ -x "$BIN/kube-scheduler" ]; then
     echo "$BIN/kubelet"; return
@@ -51,27 +54,7 @@ build_locked() {
   log "building kubelet, kube-controller-manager and kube-scheduler $K8S_VERSION into $BIN (first time only; takes minutes)"
   (
     cd "$work"
-    local staging_version="v0.${K8S_VERSION#v1.}" gomod
-    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
-    {
-      echo "module promreload-node"; echo; echo "go 1.24.0"; echo
-      echo "require k8s.io/kubernetes $K8S_VERSION"; echo
-      echo "replace ("
-      grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0$' "$gomod" | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
-      echo ")"
-    } > go.mod
-    cat > tools.go <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubelet"
-)
-EOF
-    go mod tidy >/dev/null 2>&1 || go mod tidy
+    k8s_module promreload-node "$K8S_VERSION" kube-controller-manager kube-scheduler kubelet
     # Stamped, or the Node reports kubeletVersion v0.0.0-master.
     local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
     local ldflags="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"

@@ -208,6 +208,27 @@ fn statefulset(name: &str, prometheus_port: u16, reloader_port: u16, native: boo
     serde_yaml_ng::to_string(&statefulset).unwrap()
 }
 
+/// Waits until Pod `pod` in `monitoring` is Ready, through the kubelet's own probes; fails
+/// with what `kubectl describe` and the kubelet say if it is not within two minutes.
+fn wait_ready(cluster: &Cluster, node: &Node, pod: &str) {
+    let ready = std::panic::catch_unwind(|| {
+        let target = format!("pod/{pod}");
+        let args = [
+            "wait",
+            "-n",
+            "monitoring",
+            "--for=condition=Ready",
+            &target,
+            "--timeout=120s",
+        ];
+        kubectl_run(cluster, &args, None)
+    });
+    if ready.is_err() {
+        let describe = kubectl_run(cluster, &["describe", "pod", "-n", "monitoring", pod], None);
+        panic!("{pod} did not become Ready:\n{describe}\n{}", node.log());
+    }
+}
+
 /// The Prometheus's loaded config, if it answers.
 fn loaded_config(port: u16) -> Option<String> {
     let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/api/v1/status/config"))
@@ -356,27 +377,7 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
         )),
     );
     // Ready through the kubelet's own probes: Prometheus's /-/ready and the sidecar's /readyz.
-    let ready = std::panic::catch_unwind(|| {
-        kubectl_run(
-            &cluster,
-            &[
-                "wait",
-                "-n",
-                "monitoring",
-                "--for=condition=Ready",
-                "pod/prometheus-k8s-0",
-                "--timeout=120s",
-            ],
-            None,
-        )
-    });
-    if ready.is_err() {
-        let describe = kubectl(
-            &["describe", "pod", "-n", "monitoring", "prometheus-k8s-0"],
-            None,
-        );
-        panic!("the Pod did not become Ready:\n{describe}\n{}", node.log());
-    }
+    wait_ready(&cluster, &node, "prometheus-k8s-0");
     eprintln!("StatefulSet applied -> Pod Ready: {:?}", created.elapsed());
     let config = loaded_config(prometheus_port).expect("Prometheus answers on the host network");
     assert!(config.contains("job_name: first"), "{config}");
@@ -454,18 +455,7 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
     });
     let restarted = restarted.expect("the kubelet restarted the stuck sidecar");
     eprintln!("sidecar stopped -> restarted by the liveness probe: {restarted:?}");
-    kubectl_run(
-        &cluster,
-        &[
-            "wait",
-            "-n",
-            "monitoring",
-            "--for=condition=Ready",
-            "pod/prometheus-k8s-0",
-            "--timeout=60s",
-        ],
-        None,
-    );
+    wait_ready(&cluster, &node, "prometheus-k8s-0");
     put_config(&cluster, work.path(), &config_gz("third"));
     let seen = poll(Duration::from_secs(60), || {
         loaded_config(prometheus_port).filter(|c| c.contains("job_name: third"))
@@ -487,20 +477,9 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
             true,
         )),
     );
-    kubectl_run(
-        &cluster,
-        &[
-            "wait",
-            "-n",
-            "monitoring",
-            "--for=condition=Ready",
-            "pod/prometheus-native-0",
-            "--timeout=120s",
-        ],
-        None,
-    );
+    wait_ready(&cluster, &node, "prometheus-native-0");
     eprintln!(
-        "native-sidecar Pod created -> Ready: {:?}",
+        "native-sidecar StatefulSet applied -> Pod Ready: {:?}",
         created.elapsed()
     );
     let config = loaded_config(native_port).expect("the native-sidecar Prometheus answers");

@@ -286,6 +286,32 @@ async fn reconciles_selection_changes_and_invalid_objects_against_a_real_api_ser
             .await
             >= 1.0
     );
+    let valid = format!("promreload_reconciler_config_valid{{prometheus=\"{mon}/k8s\"}} 0");
+    assert!(
+        reconciler.metrics_text().await.lines().any(|l| l == valid),
+        "the alert's gauge says 0"
+    );
+    assert_eq!(
+        reconciler
+            .metric("promreload_reconciler_caches_synced")
+            .await,
+        1.0
+    );
+    // Deleted: its per-Prometheus series go at the next reconcile (of another Prometheus).
+    Api::<Prometheus>::namespaced(client.clone(), mon)
+        .delete("k8s", &Default::default())
+        .await
+        .unwrap();
+    let other = format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: other, namespace: {mon}}}\nspec: {{serviceMonitorSelector: {{}}}}\n"
+    );
+    apply::<Prometheus>(client, mon, &other).await;
+    eventually("the deleted Prometheus's series are gone", || async {
+        let text = reconciler.metrics_text().await;
+        !text.contains(&format!("prometheus=\"{mon}/k8s\""))
+            && text.contains(&format!("prometheus=\"{mon}/other\""))
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -84,6 +84,8 @@ struct Context {
     /// PodMonitors, Probes and ScrapeConfigs (metadata), which refuse a Prometheus that
     /// selects one.
     others: Arc<Mutex<Others>>,
+    /// The Prometheus objects (the controller's own cache).
+    prometheuses: Store<Prometheus>,
 }
 
 /// The reconciler's state as the admin endpoints see it.
@@ -179,6 +181,10 @@ pub async fn run(
             let _ = namespaces.wait_until_ready().await;
         } => {}
     }
+    let controller = Controller::new(
+        api::<Prometheus>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+    );
     let reporter = Reporter {
         controller: secret::MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -194,26 +200,25 @@ pub async fn run(
         assets,
         tls_shards: Mutex::new(HashMap::new()),
         others,
+        prometheuses: controller.store(),
     });
     state.probes.set_ready(true);
+    state.metrics.caches_synced.set(1);
     tracing::info!("caches synced; reconciling");
     let triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
         rx.recv().await.map(|()| ((), rx))
     });
     let stop = shutdown.clone();
-    Controller::new(
-        api::<Prometheus>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-    )
-    .reconcile_all_on(triggers)
-    .graceful_shutdown_on(async move { stop.cancelled().await })
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        if let Err(error) = result {
-            tracing::debug!(%error, "reconcile did not complete");
-        }
-    })
-    .await;
+    controller
+        .reconcile_all_on(triggers)
+        .graceful_shutdown_on(async move { stop.cancelled().await })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile did not complete");
+            }
+        })
+        .await;
     state.probes.set_ready(false);
     state.probes.set_alive(false);
 }
@@ -441,6 +446,8 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     let label = PrometheusLabel {
         prometheus: name.clone(),
     };
+    let live = ctx.prometheuses.state().iter().map(|p| key(&**p)).collect();
+    ctx.metrics.keep_prometheuses(&name, &live);
     if render::unmanaged(&prometheus, &ctx.config.options) {
         // The Pod mounts the TLS assets whatever the config: the operator writes them empty.
         if tls_assets(&ctx, &prometheus, &Default::default()).await? {
@@ -504,6 +511,7 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
                 .rejected
                 .get_or_create(&label)
                 .set(rendered.rejected.len() as i64);
+            ctx.metrics.config_valid.get_or_create(&label).set(1);
             Outcome {
                 ok: true,
                 reason: "Reconciled",
@@ -516,6 +524,7 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         }
         Err(error) => {
             ctx.metrics.failed("invalid_prometheus");
+            ctx.metrics.config_valid.get_or_create(&label).set(0);
             tracing::debug!(%error, "config not generated; the Secret keeps the last good config");
             warn_once(&ctx, &name, &error.reason, prometheus.as_ref()).await;
             Outcome {

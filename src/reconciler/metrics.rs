@@ -22,6 +22,8 @@ pub struct PrometheusLabel {
 #[derive(Clone)]
 pub struct ReconcilerMetrics {
     registry: Arc<Registry>,
+    /// Prometheuses that have per-Prometheus series, so a deleted one's can be removed.
+    labelled: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Reconciliations started.
     pub reconciliations: Counter,
     /// Failed reconciliations by error kind.
@@ -34,6 +36,11 @@ pub struct ReconcilerMetrics {
     pub rejected: Family<PrometheusLabel, Gauge>,
     /// Secret writes (changed configs).
     pub secret_writes: Counter,
+    /// 1 when a Prometheus's config could be generated at its last reconcile, 0 when it was
+    /// refused (its Secret keeps the last good config).
+    pub config_valid: Family<PrometheusLabel, Gauge>,
+    /// 1 once the ServiceMonitor and Namespace caches are synced (reconciling), else 0.
+    pub caches_synced: Gauge,
 }
 
 impl std::fmt::Debug for ReconcilerMetrics {
@@ -53,12 +60,15 @@ impl ReconcilerMetrics {
     pub fn new() -> Self {
         let m = Self {
             registry: Arc::new(Registry::default()),
+            labelled: Arc::default(),
             reconciliations: Counter::default(),
             failures: Family::default(),
             duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             selected: Family::default(),
             rejected: Family::default(),
             secret_writes: Counter::default(),
+            config_valid: Family::default(),
+            caches_synced: Gauge::default(),
         };
         let mut r = Registry::default();
         r.register(
@@ -91,10 +101,39 @@ impl ReconcilerMetrics {
             "Config Secrets written",
             m.secret_writes.clone(),
         );
+        r.register(
+            "promreload_reconciler_config_valid",
+            "1 if the Prometheus's config could be generated at its last reconcile",
+            m.config_valid.clone(),
+        );
+        r.register(
+            "promreload_reconciler_caches_synced",
+            "1 once the ServiceMonitor and Namespace caches are synced",
+            m.caches_synced.clone(),
+        );
         Self {
             registry: Arc::new(r),
             ..m
         }
+    }
+
+    /// Records that `prometheus` has per-Prometheus series, and removes those of every
+    /// Prometheus not in `live` (deleted ones), so no alert fires on a stale series.
+    pub fn keep_prometheuses(&self, prometheus: &str, live: &std::collections::HashSet<String>) {
+        let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+        labelled.insert(prometheus.to_string());
+        labelled.retain(|name| {
+            let keep = live.contains(name);
+            if !keep {
+                let label = PrometheusLabel {
+                    prometheus: name.clone(),
+                };
+                self.selected.remove(&label);
+                self.rejected.remove(&label);
+                self.config_valid.remove(&label);
+            }
+            keep
+        });
     }
 
     /// Counts a failure of the given kind.

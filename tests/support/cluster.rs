@@ -217,14 +217,20 @@ pub struct Reconciler {
 impl Reconciler {
     /// One sample of `/metrics`, 0 when absent.
     pub async fn metric(&self, sample: &str) -> f64 {
-        let text = match reqwest::get(format!("{}/metrics", self.admin)).await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        text.lines()
+        self.metrics_text()
+            .await
+            .lines()
             .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0.0)
+    }
+
+    /// The `/metrics` text (empty when it does not answer).
+    pub async fn metrics_text(&self) -> String {
+        match reqwest::get(format!("{}/metrics", self.admin)).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     /// Whether `/readyz` answers 200.
