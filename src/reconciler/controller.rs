@@ -324,13 +324,14 @@ async fn watch_other(
             Err(watcher::Error::InitialListFailed(kube::Error::Api(status)))
                 if status.code == 404 =>
             {
-                // Retried with backoff; only the first time changes anything.
-                let first = !others.known(kind);
-                if first {
+                // Not installed (or removed): no objects. Retried with backoff; only a
+                // change re-reconciles.
+                let changed = others.count(kind) != Some(0);
+                if changed {
                     tracing::debug!(kind = kind.name(), "CRD not installed: no objects");
-                    others.set(kind, []);
                 }
-                first
+                others.set(kind, []);
+                changed
             }
             Err(watcher::Error::InitialListFailed(kube::Error::Api(status))) => {
                 tracing::warn!(

@@ -131,6 +131,12 @@ impl Others {
         self.listed.insert(kind, Err(why));
     }
 
+    /// How many objects of `kind` are known (`None` before its first list, or when it
+    /// cannot be listed).
+    pub fn count(&self, kind: OtherKind) -> Option<usize> {
+        self.listed.get(&kind)?.as_ref().ok().map(BTreeMap::len)
+    }
+
     /// Whether `kind` has been listed (or found not installed, or unlistable).
     pub fn known(&self, kind: OtherKind) -> bool {
         self.listed.contains_key(&kind)
