@@ -229,6 +229,19 @@ fn wait_ready(cluster: &Cluster, node: &Node, pod: &str) {
     }
 }
 
+/// Writes a config whose job is `job` and waits (a minute at most) until the Prometheus on
+/// `port` has loaded it: the time from the write, or `None`.
+fn goes_live(cluster: &Cluster, dir: &Path, port: u16, job: &str) -> Option<Duration> {
+    let start = Instant::now();
+    put_config(cluster, dir, &config_gz(job));
+    let wanted = format!("job_name: {job}");
+    poll(Duration::from_secs(60), || {
+        loaded_config(port)
+            .filter(|c| c.contains(&wanted))
+            .map(|_| start.elapsed())
+    })
+}
+
 /// The Prometheus's loaded config, if it answers.
 fn loaded_config(port: u16) -> Option<String> {
     let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/api/v1/status/config"))
@@ -387,14 +400,8 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
     );
 
     // The Secret changes; the kubelet swaps `..data`; the sidecar renders and reloads.
-    let start = Instant::now();
-    put_config(&cluster, work.path(), &config_gz("second"));
-    let seen = poll(Duration::from_secs(60), || {
-        loaded_config(prometheus_port)
-            .filter(|c| c.contains("job_name: second"))
-            .map(|_| start.elapsed())
-    });
-    let latency = seen.unwrap_or_else(|| panic!("the new config never reached Prometheus"));
+    let latency = goes_live(&cluster, work.path(), prometheus_port, "second")
+        .expect("the new config reaches Prometheus");
     eprintln!("Secret write -> config live in Prometheus (syncFrequency 1s): {latency:?}");
 
     // A config Prometheus would not load: the sidecar refuses it, the last good one stays.
@@ -456,14 +463,8 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
     let restarted = restarted.expect("the kubelet restarted the stuck sidecar");
     eprintln!("sidecar stopped -> restarted by the liveness probe: {restarted:?}");
     wait_ready(&cluster, &node, "prometheus-k8s-0");
-    put_config(&cluster, work.path(), &config_gz("third"));
-    let seen = poll(Duration::from_secs(60), || {
-        loaded_config(prometheus_port).filter(|c| c.contains("job_name: third"))
-    });
-    assert!(
-        seen.is_some(),
-        "the restarted sidecar serves the next change"
-    );
+    goes_live(&cluster, work.path(), prometheus_port, "third")
+        .expect("the restarted sidecar serves the next change");
 
     // The same Pod with the sidecar as a native sidecar: Ready, and it follows changes.
     let (native_port, native_reloader) = (free_port(), free_port());
@@ -484,14 +485,8 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
     );
     let config = loaded_config(native_port).expect("the native-sidecar Prometheus answers");
     assert!(config.contains("job_name: third"), "{config}");
-    let start = Instant::now();
-    put_config(&cluster, work.path(), &config_gz("fourth"));
-    let seen = poll(Duration::from_secs(60), || {
-        loaded_config(native_port)
-            .filter(|c| c.contains("job_name: fourth"))
-            .map(|_| start.elapsed())
-    });
-    let latency = seen.expect("the native sidecar serves changes");
+    let latency = goes_live(&cluster, work.path(), native_port, "fourth")
+        .expect("the native sidecar serves changes");
     eprintln!("native sidecar: Secret write -> config live: {latency:?}");
 }
 

@@ -452,13 +452,6 @@ pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(
         if let Some(tls) = &ep.tls_config {
             tls_config(&format!("{path}.tlsConfig"), tls, true)?;
         }
-        if let Some(oauth2) = &ep.oauth2 {
-            let at = format!("{path}.oauth2");
-            first_unrendered(&at, &oauth2.unrendered)?;
-            if let Some(tls) = &oauth2.tls_config {
-                tls_config(&format!("{at}.tlsConfig"), tls, false)?;
-            }
-        }
         for (what, rules) in [
             ("relabelings", &ep.relabelings),
             ("metricRelabelings", &ep.metric_relabelings),

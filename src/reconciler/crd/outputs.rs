@@ -31,17 +31,6 @@ pub struct Authorization {
     pub unrendered: Unrendered,
 }
 
-impl Authorization {
-    /// The part without the file.
-    pub fn safe(&self) -> SafeAuthorization {
-        SafeAuthorization {
-            type_: self.type_.clone(),
-            credentials: self.credentials.clone(),
-            unrendered: BTreeMap::new(),
-        }
-    }
-}
-
 /// One `remote_write` target.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
