@@ -70,6 +70,7 @@ fn reconciler(c: &mut Criterion) {
                     &prometheus,
                     &objects.namespaces,
                     &objects.service_monitors,
+                    &objects.prometheus_rules,
                     &objects.assets,
                     &objects.others,
                     &render::Options::default(),

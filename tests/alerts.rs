@@ -16,14 +16,18 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// prometheus-operator's own `ConfigReloaderSidecarErrors`, from its module's mixin.
-fn upstream_config_reloader_alert() -> Value {
+/// Go's module cache (where `scripts/operator.sh` fetched the operator and its modules).
+fn gomodcache() -> std::path::PathBuf {
     let out = Command::new("go")
         .args(["env", "GOMODCACHE"])
         .output()
         .expect("go env");
-    let cache = String::from_utf8(out.stdout).unwrap();
-    let path = Path::new(cache.trim()).join(
+    String::from_utf8(out.stdout).unwrap().trim().into()
+}
+
+/// prometheus-operator's own `ConfigReloaderSidecarErrors`, from its module's mixin.
+fn upstream_config_reloader_alert() -> Value {
+    let path = gomodcache().join(
         "github.com/prometheus-operator/prometheus-operator@v0.94.1/example/mixin/alerts.yaml",
     );
     let text = std::fs::read_to_string(&path)
@@ -101,4 +105,74 @@ fn every_alert_fires_and_stays_quiet_as_its_unit_tests_say() {
             "{alert} has a runbook section in the README"
         );
     }
+}
+
+/// Prometheus's own PromQL test suite (`promql/promqltest/testdata` in its Go module, fetched
+/// with prometheus-operator's): every `eval` expression parses with the reconciler's check,
+/// except those of syntax it does not know, which are only in the files of feature-flagged
+/// syntax and in the lines using the histogram trim operators. A crate upgrade that learns
+/// them, or one that loses anything else, fails here.
+#[test]
+fn rule_expressions_parse_like_prometheus_on_its_own_test_suite() {
+    use promreload::reconciler::rules::check_expression;
+    let dir =
+        gomodcache().join("github.com/prometheus/prometheus@v0.314.0/promql/promqltest/testdata");
+    let known_unsupported = [
+        "duration_expression.test",
+        "extended_vectors.test",
+        "info.test",
+    ];
+    let (mut parsed, mut unsupported) = (0, 0);
+    let mut wrong = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let expr = if let Some(rest) = line.strip_prefix("eval instant at ") {
+                rest.split_once(' ').map(|(_, e)| e)
+            } else if let Some(rest) = line.strip_prefix("eval range from ") {
+                // `<start> to <end> step <step> <expr>`
+                rest.splitn(6, ' ').nth(5)
+            } else {
+                None
+            };
+            let Some(expr) = expr else { continue };
+            match check_expression(expr) {
+                Ok(()) => parsed += 1,
+                Err(_) if known_unsupported.contains(&file.as_str()) => unsupported += 1,
+                Err(_) if expr.contains("</") || expr.contains(">/") => unsupported += 1,
+                Err(e) => wrong.push(format!("{file}: {expr}: {e}")),
+            }
+        }
+    }
+    eprintln!("{parsed} expressions parse, {unsupported} use syntax the check does not know");
+    assert!(parsed > 1500, "{parsed}");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The rules of prometheus-operator's own mixin and of deploy/monitoring render with no
+/// rejection.
+#[test]
+fn real_world_rule_files_are_accepted() {
+    use promreload::reconciler::crd::{Prometheus, PrometheusRule};
+    use promreload::reconciler::rules;
+    let mixin = gomodcache().join(
+        "github.com/prometheus-operator/prometheus-operator@v0.94.1/example/mixin/alerts.yaml",
+    );
+    let ours =
+        std::fs::read_to_string(repo().join("deploy/monitoring/prometheusrule.yaml")).unwrap();
+    let mut ours: PrometheusRule = serde_yaml_ng::from_str(&ours).unwrap();
+    let mixin_spec = serde_yaml_ng::from_str(&std::fs::read_to_string(mixin).unwrap()).unwrap();
+    let mut mixin = PrometheusRule::new("mixin", mixin_spec);
+    for rule in [&mut ours, &mut mixin] {
+        rule.metadata.namespace = Some("monitoring".into());
+        rule.metadata.labels = Some([("prometheus".to_string(), "k8s".to_string())].into());
+    }
+    let prometheus: Prometheus = serde_yaml_ng::from_str(
+        "{apiVersion: monitoring.coreos.com/v1, kind: Prometheus, metadata: {name: k8s, namespace: monitoring}, spec: {ruleSelector: {matchLabels: {prometheus: k8s}}, enforcedNamespaceLabel: namespace}}",
+    )
+    .unwrap();
+    let out = rules::render(&prometheus, &Default::default(), &[ours, mixin]).unwrap();
+    assert_eq!(out.rejected, [], "nothing rejected");
+    assert_eq!(out.selected, ["monitoring/mixin", "monitoring/promreload"]);
 }

@@ -51,6 +51,7 @@ async fn every_manifest_passes_a_server_side_dry_run() {
         "statefulset.apps/prometheus-k8s",
         "prometheus.monitoring.coreos.com/k8s",
         "servicemonitor.monitoring.coreos.com/promreload-reconciler",
+        "prometheusrule.monitoring.coreos.com/promreload",
     ] {
         assert!(stdout.contains(object), "{object} missing from:\n{stdout}");
     }

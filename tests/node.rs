@@ -2,8 +2,9 @@
 //! with kube-controller-manager and kube-scheduler, running deploy/'s Prometheus StatefulSet
 //! for real, with images assembled locally from
 //! the binaries under test (`scripts/image.py`): promreload as init container and sidecar,
-//! and the Prometheus built from Go modules. The kubelet mounts the Secret, swaps `..data`
-//! when it changes, and calls the probes; nothing is emulated.
+//! and the Prometheus built from Go modules. The kubelet mounts the Secret and the rule
+//! ConfigMaps, swaps `..data` when they change, and calls the probes; nothing is emulated.
+//! Last, the reconciler renders a PrometheusRule and Prometheus evaluates it.
 //!
 //! Changes to deploy/'s StatefulSet for this node, and only these: local images, host
 //! networking on free ports (the node runs only `hostNetwork` Pods), no service-account
@@ -488,6 +489,93 @@ fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes(
     let latency = goes_live(&cluster, work.path(), native_port, "fourth")
         .expect("the native sidecar serves changes");
     eprintln!("native sidecar: Secret write -> config live: {latency:?}");
+
+    // PrometheusRules, end to end: the reconciler (a host process, as in the other tests)
+    // renders deploy/monitoring's PrometheusRule, which deploy/'s Prometheus object selects,
+    // into ConfigMap prometheus-k8s-rulefiles-0 and the config; the kubelet updates the
+    // mounted ConfigMap, the sidecar (watching it) reloads, and Prometheus evaluates the rules.
+    let crds = repo().join("deploy/crds/monitoring.coreos.com.yaml");
+    kubectl(
+        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
+        None,
+    );
+    kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/prometheuses.monitoring.coreos.com",
+            "crd/prometheusrules.monitoring.coreos.com",
+        ],
+        None,
+    );
+    let deployed = |file: &str| repo().join("deploy").join(file).display().to_string();
+    kubectl(
+        &["apply", "-f", &deployed("prometheus/prometheus.yaml")],
+        None,
+    );
+    let _reconciler = cluster.reconciler(&[("RECONCILER_NAMESPACE", "monitoring")]);
+    let start = Instant::now();
+    kubectl(
+        &["apply", "-f", &deployed("monitoring/prometheusrule.yaml")],
+        None,
+    );
+    let alerts = poll(Duration::from_secs(90), || {
+        let groups = rule_groups(prometheus_port)?;
+        groups
+            .iter()
+            .any(|(g, _)| g == "promreload-sidecar")
+            .then_some(groups)
+    })
+    .expect("Prometheus loads deploy/monitoring's rules");
+    eprintln!(
+        "PrometheusRule applied -> its {} groups loaded by Prometheus: {:?}",
+        alerts.len(),
+        start.elapsed()
+    );
+    let start = Instant::now();
+    let rule = "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: node-test, namespace: monitoring, labels: {prometheus: k8s}}\nspec:\n  groups:\n  - name: node-test\n    interval: 1s\n    rules: [{record: promreload_node_test, expr: vector(1)}]\n";
+    kubectl(&["apply", "-f", "-"], Some(rule));
+    poll(Duration::from_secs(90), || {
+        let groups = rule_groups(prometheus_port)?;
+        groups
+            .iter()
+            .any(|(g, health)| g == "node-test" && health == "ok")
+            .then_some(())
+    })
+    .expect("the new rule is evaluated");
+    eprintln!(
+        "second PrometheusRule applied -> evaluated (health ok) by Prometheus: {:?}",
+        start.elapsed()
+    );
+    let reloads = reqwest::blocking::get(format!("http://127.0.0.1:{reloader_port}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        reloads.contains("reloader_last_reload_successful 1"),
+        "{reloads}"
+    );
+}
+
+/// The rule groups the Prometheus on `port` has loaded, each with the health of its first
+/// rule (`ok` once evaluated).
+fn rule_groups(port: u16) -> Option<Vec<(String, String)>> {
+    let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/api/v1/rules"))
+        .ok()?
+        .text()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let groups = v["data"]["groups"].as_array()?;
+    Some(
+        groups
+            .iter()
+            .map(|g| {
+                let name = g["name"].as_str().unwrap_or_default().to_string();
+                let health = g["rules"][0]["health"].as_str().unwrap_or_default();
+                (name, health.to_string())
+            })
+            .collect(),
+    )
 }
 
 /// The host PID of the sidecar: the one promreload process in the kubelet's cgroups (the init

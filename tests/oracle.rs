@@ -1,8 +1,9 @@
 //! The real prometheus-operator (v0.94.1, built from its Go module by `scripts/operator.sh`)
 //! as the oracle: for each case, the same objects are given to the operator and then to the
 //! reconciler, against a real kube-apiserver with the operator's own (upstream) CRDs, and
-//! the two `prometheus-<name>` Secrets are compared as parsed YAML, whole, and the two
-//! `prometheus-<name>-tls-assets-0` Secrets byte for byte. Nothing is excluded. The operator
+//! the two `prometheus-<name>` Secrets are compared as parsed YAML, whole, the two
+//! `prometheus-<name>-tls-assets-0` Secrets byte for byte, and the rule ConfigMaps
+//! (`prometheus-<name>-rulefiles-<i>`) by name, owner and parsed files. Nothing is excluded. The operator
 //! runs with its default feature gates.
 
 mod support;
@@ -10,9 +11,9 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use support::cluster::*;
 use support::{Process, free_port};
 
@@ -648,7 +649,8 @@ spec:
   probeNamespaceSelector: {}
   scrapeConfigSelector: {}
   scrapeConfigNamespaceSelector: {}
-  ruleSelector: null
+  ruleSelector: {}
+  ruleNamespaceSelector: {}
 ---
 kind: ServiceMonitor
 metadata: {name: node-exporter}
@@ -656,6 +658,115 @@ spec:
   selector: {matchLabels: {app.kubernetes.io/name: node-exporter}}
   endpoints: [{port: https, scheme: https, bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token, tlsConfig: {insecureSkipVerify: true}}]
 ",
+    ),
+    (
+        "prometheus-rules",
+        r#"
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+  ruleSelector: {matchLabels: {role: alert-rules}}
+---
+kind: PrometheusRule
+metadata: {name: node, labels: {role: alert-rules}}
+spec:
+  groups:
+  - name: node.rules
+    interval: 1m
+    query_offset: 30s
+    limit: 100
+    labels: {team: infra}
+    partial_response_strategy: warn
+    rules:
+    - record: instance:node_cpu:rate5m
+      expr: sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))
+    - record: one
+      expr: 1
+    - alert: NodeDown
+      expr: up{job="node"} == 0
+      for: 5m
+      keep_firing_for: 1m
+      labels: {severity: critical}
+      annotations:
+        summary: 'Node {{ $labels.instance }} is down'
+        description: |
+          {{ if gt $value 0.0 }}value {{ $value | humanize }}{{ end }}
+          for more than 5 minutes.
+  - name: empty-group
+---
+kind: PrometheusRule
+metadata: {name: bad-promql, labels: {role: alert-rules}}
+spec:
+  groups:
+  - name: broken
+    rules:
+    - {alert: Broken, expr: 'sum(rate(x[5m])'}
+---
+kind: PrometheusRule
+metadata: {name: bad-template, labels: {role: alert-rules}}
+spec:
+  groups:
+  - name: templated
+    rules:
+    - {alert: Unclosed, expr: up == 0, annotations: {summary: '{{ $labels.job '}}
+---
+kind: PrometheusRule
+metadata: {name: no-groups, labels: {role: alert-rules}}
+spec: {}
+---
+kind: PrometheusRule
+metadata: {name: unselected, labels: {role: other}}
+spec:
+  groups: [{name: x, rules: [{record: x, expr: up}]}]
+"#,
+    ),
+    (
+        "prometheus-rules-enforced-older-version",
+        r#"
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  version: v2.45.0
+  serviceMonitorSelector: {}
+  ruleSelector: {}
+  ruleNamespaceSelector: {matchLabels: {kubernetes.io/metadata.name: NS}}
+  enforcedNamespaceLabel: tenant
+  excludedFromEnforcement:
+  - {resource: prometheusrules, namespace: NS, name: excluded}
+---
+kind: PrometheusRule
+metadata: {name: tenant}
+spec:
+  groups:
+  - name: tenant.rules
+    query_offset: 1m
+    labels: {dropped: before-3.0}
+    limit: 10
+    rules:
+    - record: job:requests:rate5m
+      expr: 'sum by (job) (rate(http_requests_total{tenant="other", code=~"5.."}[5m])) / on (job) group_left sum by (job) (rate(http_requests_total[5m]))'
+    - alert: Absent
+      expr: absent(up{job="api"}) or vector(0) > 1
+      keep_firing_for: 2m
+      labels: {tenant: spoofed}
+    - record: sub
+      expr: max_over_time(x[1h:5m] offset 1h) * -1
+---
+kind: PrometheusRule
+metadata: {name: excluded}
+spec:
+  groups:
+  - name: excluded
+    rules: [{record: untouched, expr: 'up{tenant="other"}'}]
+---
+kind: PrometheusRule
+metadata: {name: legacy-name}
+spec:
+  groups:
+  - name: utf8
+    rules: [{record: 'my.metric', expr: up}]
+"#,
     ),
     (
         "alerting-only-additional-optional",
@@ -762,6 +873,48 @@ async fn settled_tls_assets(
     }
 }
 
+/// The rule ConfigMaps of `prometheus-k8s` (`prometheus-k8s-rulefiles-<i>`), each as its
+/// name, its owner (kind, name, UID, controller), and its files parsed (a file's YAML layout
+/// is the emitter's, its meaning what Prometheus reads).
+async fn rule_config_maps(client: &Client, ns: &str) -> Vec<String> {
+    let list = Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels("prometheus-name=k8s"))
+        .await
+        .unwrap();
+    let mut out: Vec<String> = list
+        .items
+        .into_iter()
+        .map(|cm| {
+            let owner = cm.metadata.owner_references.unwrap_or_default();
+            let owner: Vec<_> = owner
+                .iter()
+                .map(|o| {
+                    (
+                        &o.kind,
+                        &o.name,
+                        &o.uid,
+                        o.controller,
+                        o.block_owner_deletion,
+                    )
+                })
+                .collect();
+            let files: std::collections::BTreeMap<String, serde_yaml_ng::Value> = cm
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, serde_yaml_ng::from_str(&v).unwrap()))
+                .collect();
+            format!(
+                "{} owned by {owner:?}:\n{}",
+                cm.metadata.name.unwrap_or_default(),
+                serde_yaml_ng::to_string(&files).unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The real operator, restricted to `ns`.
 fn operator(cluster: &Cluster, ns: &str) -> Process {
     let dir = tempfile::tempdir().unwrap().keep();
@@ -835,6 +988,7 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
             "--for=condition=Established",
             "crd/prometheuses.monitoring.coreos.com",
             "crd/servicemonitors.monitoring.coreos.com",
+            "crd/prometheusrules.monitoring.coreos.com",
         ],
         None,
     );
@@ -853,6 +1007,7 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
         let op = operator(&cluster, &ns);
         let theirs = settled_config(&client, &ns, false).await;
         let their_assets = settled_tls_assets(&client, &ns).await;
+        let their_rules = rule_config_maps(&client, &ns).await;
         drop(op);
         let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
         for name in ["prometheus-k8s", "prometheus-k8s-tls-assets-0"] {
@@ -861,10 +1016,25 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
                 .await
                 .unwrap();
         }
+        Api::<ConfigMap>::namespaced(client.clone(), &ns)
+            .delete_collection(
+                &DeleteParams::default(),
+                &ListParams::default().labels("prometheus-name=k8s"),
+            )
+            .await
+            .unwrap();
         let reconciler = cluster.reconciler(&[("RECONCILER_NAMESPACE", &ns)]);
         let ours = settled_config(&client, &ns, true).await;
         let our_assets = settled_tls_assets(&client, &ns).await;
+        let our_rules = rule_config_maps(&client, &ns).await;
         drop(reconciler);
+        if their_rules != our_rules {
+            failures.push(format!(
+                "case {name}: rule ConfigMaps differ:\n--- operator\n{}\n--- reconciler\n{}",
+                their_rules.join("\n"),
+                our_rules.join("\n")
+            ));
+        }
         if their_assets != our_assets {
             failures.push(format!(
                 "case {name}: TLS assets differ: operator {:?}, reconciler {:?}",
@@ -878,8 +1048,12 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
         let jobs = parse(&ours)["scrape_configs"]
             .as_sequence()
             .map_or(0, Vec::len);
+        let rule_files: usize = our_rules
+            .iter()
+            .map(|cm| cm.matches(".yaml:").count())
+            .sum();
         eprintln!(
-            "{name}: {jobs} jobs, {} TLS asset files, {} differences",
+            "{name}: {jobs} jobs, {} TLS asset files, {rule_files} rule files, {} differences",
             our_assets.len(),
             diff.len()
         );

@@ -976,3 +976,123 @@ async fn secret_update_latency() {
         samples[10], samples[19]
     );
 }
+
+/// The data of rule ConfigMap `prometheus-k8s-rulefiles-0` in `ns`: file name -> content.
+async fn rule_files(
+    client: &Client,
+    ns: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .get_opt("prometheus-k8s-rulefiles-0")
+        .await
+        .ok()??;
+    Some(cm.data.unwrap_or_default())
+}
+
+fn prometheus_rule(name: &str, ns: &str, labels: &str, expr: &str) -> String {
+    format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  groups:\n  - name: {name}\n    rules:\n    - alert: {name}\n      expr: '{expr}'\n      annotations: {{summary: '{{{{ $labels.job }}}} is down'}}\n"
+    )
+}
+
+#[tokio::test]
+async fn prometheus_rules_reach_their_config_maps_and_a_bad_one_is_left_out_alone() {
+    use promreload::reconciler::crd::PrometheusRule;
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let (client, mon) = (&f.client, f.mon.as_str());
+    Api::<Prometheus>::namespaced(client.clone(), mon)
+        .patch(
+            "k8s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ruleSelector": {"matchLabels": {"role": "alerts"}}}})),
+        )
+        .await
+        .unwrap();
+    apply::<PrometheusRule>(
+        client,
+        mon,
+        &prometheus_rule("good", mon, "{role: alerts}", "up == 0"),
+    )
+    .await;
+    apply::<PrometheusRule>(
+        client,
+        &f.team_a,
+        &prometheus_rule("other-namespace", &f.team_a, "{role: alerts}", "up == 0"),
+    )
+    .await;
+    let _reconciler = cluster.reconciler(&[]);
+    eventually("the selected rule is in rulefiles-0", || async {
+        rule_files(client, mon).await.is_some_and(|files| {
+            files.len() == 1 && files.keys().all(|k| k.starts_with(&format!("{mon}-good-")))
+        })
+    })
+    .await;
+    // The ConfigMap is written before the config that lists it.
+    eventually("the config lists the three mounted rule directories", || async {
+        secret_config(client, mon, "prometheus-k8s").await.is_some_and(|(config, _)| {
+            config.contains("rule_files:\n- /etc/prometheus/rules/prometheus-k8s-rulefiles-0/*.yaml\n- /etc/prometheus/rules/prometheus-k8s-rulefiles-1/*.yaml\n- /etc/prometheus/rules/prometheus-k8s-rulefiles-2/*.yaml\n")
+        })
+    })
+    .await;
+
+    // A PrometheusRule Prometheus would refuse is left out with a Warning Event naming the
+    // problem; the good one stays.
+    apply::<PrometheusRule>(
+        client,
+        mon,
+        &prometheus_rule("bad", mon, "{role: alerts}", "sum(rate(x[5m])"),
+    )
+    .await;
+    eventually("the bad rule is reported", || {
+        warned(client, mon, "bad", &["could not parse expression", "bad"])
+    })
+    .await;
+    eventually("the condition counts it", || async {
+        condition(client, mon)
+            .await
+            .is_some_and(|c| c.2.contains("2 PrometheusRules selected, 1 rejected"))
+    })
+    .await;
+    let files = rule_files(client, mon).await.unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    // A change reaches the ConfigMap (timed: write -> ConfigMap updated).
+    let start = Instant::now();
+    apply::<PrometheusRule>(
+        client,
+        mon,
+        &prometheus_rule("good", mon, "{role: alerts}", "up{job=\"changed\"} == 0"),
+    )
+    .await;
+    eventually("the change is in rulefiles-0", || async {
+        rule_files(client, mon)
+            .await
+            .is_some_and(|files| files.values().any(|v| v.contains("changed")))
+    })
+    .await;
+    eprintln!(
+        "PrometheusRule write -> rule ConfigMap updated: {:?}",
+        start.elapsed()
+    );
+
+    // Fixing the bad one brings it in; deleting the good one takes it out.
+    apply::<PrometheusRule>(
+        client,
+        mon,
+        &prometheus_rule("bad", mon, "{role: alerts}", "sum(rate(x[5m]))"),
+    )
+    .await;
+    Api::<PrometheusRule>::namespaced(client.clone(), mon)
+        .delete("good", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("only the fixed rule is left", || async {
+        rule_files(client, mon).await.is_some_and(|files| {
+            files.len() == 1 && files.keys().all(|k| k.starts_with(&format!("{mon}-bad-")))
+        })
+    })
+    .await;
+}

@@ -1,11 +1,14 @@
-//! The controller: watches Prometheus, ServiceMonitor and Namespace objects and keeps every
-//! Prometheus's config Secret and `Reconciled` condition up to date.
+//! The controller: watches Prometheus, ServiceMonitor, PrometheusRule and Namespace objects
+//! and keeps every Prometheus's config Secret, rule ConfigMaps and `Reconciled` condition up
+//! to date.
 //!
-//! ServiceMonitors and Namespaces are mirrored in reflector stores; any change to them
-//! re-reconciles every Prometheus (there are few), a change to a Prometheus reconciles it, and
-//! each reconcile asks to run again after the resync interval. The controller starts only
-//! once both stores are synced, so it never writes a config missing ServiceMonitors it has
-//! not seen yet.
+//! ServiceMonitors, PrometheusRules and Namespaces are mirrored in reflector stores; any
+//! change to them re-reconciles every Prometheus (there are few), a change to a Prometheus
+//! reconciles it, and each reconcile asks to run again after the resync interval. The
+//! controller starts only once the ServiceMonitor and Namespace stores are synced, so it never
+//! writes a config missing ServiceMonitors it has not seen yet; a Prometheus with a
+//! `ruleSelector` also waits for the PrometheusRule store, and is refused (keeping its last
+//! good state) while PrometheusRules cannot be listed.
 //!
 //! Secrets and ConfigMaps that ServiceMonitors reference (credentials, TLS material) are read
 //! with `get`, one by one, and cached. Metadata-only watches on both kinds (names and
@@ -33,12 +36,13 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::config::ReconcilerConfig;
-use super::crd::{Prometheus, ServiceMonitor};
+use super::crd::{Prometheus, PrometheusRule, ServiceMonitor};
 use super::credentials::{self, Assets, Kind, ObjectRef};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
 use super::objects;
 use super::others::{Meta, OtherKind, Others};
 use super::render::{self, Rejection};
+use super::rules::{self, RuleFiles};
 use super::secret;
 use super::select::{NamespaceLabels, key};
 use super::status::{self, Outcome};
@@ -73,6 +77,11 @@ struct Context {
     recorder: Recorder,
     service_monitors: Store<ServiceMonitor>,
     namespaces: Store<Namespace>,
+    /// PrometheusRules; not waited for at start (a cluster may lack their CRD): a
+    /// Prometheus with a `ruleSelector` waits for them instead.
+    prometheus_rules: Store<PrometheusRule>,
+    /// Why PrometheusRules could not be listed, while they cannot.
+    rules_error: ListError,
     /// Last rejection reason per ServiceMonitor (and per Prometheus), so an Event is
     /// published once per reason rather than at every resync.
     warned: Mutex<HashMap<String, String>>,
@@ -81,6 +90,8 @@ struct Context {
     assets: Arc<Mutex<Assets>>,
     /// TLS-assets shards each Prometheus has, as this process last left them.
     tls_shards: Mutex<HashMap<String, usize>>,
+    /// Rule ConfigMaps each Prometheus has, as this process last left them.
+    rule_config_maps: Mutex<HashMap<String, usize>>,
     /// PodMonitors, Probes and ScrapeConfigs (metadata), which refuse a Prometheus that
     /// selects one.
     others: Arc<Mutex<Others>>,
@@ -136,8 +147,13 @@ pub async fn run(
 ) {
     let namespace = config.namespace.clone();
     let (trigger_tx, trigger_rx) = mpsc::channel::<()>(1);
-    let service_monitors = mirror(
+    let (service_monitors, _) = mirror(
         api::<ServiceMonitor>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+        trigger_tx.clone(),
+    );
+    let (prometheus_rules, rules_error) = mirror(
+        api::<PrometheusRule>(&client, namespace.as_deref()),
         watcher::Config::default(),
         trigger_tx.clone(),
     );
@@ -146,7 +162,7 @@ pub async fn run(
         Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
         None => watcher::Config::default(),
     };
-    let namespaces = mirror(ns_api, ns_config, trigger_tx.clone());
+    let (namespaces, _) = mirror(ns_api, ns_config, trigger_tx.clone());
     let assets = Arc::new(Mutex::new(Assets::default()));
     tokio::spawn(watch_versions(
         api::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
@@ -196,9 +212,12 @@ pub async fn run(
         metrics: state.metrics.clone(),
         service_monitors,
         namespaces,
+        prometheus_rules,
+        rules_error,
         warned: Mutex::new(HashMap::new()),
         assets,
         tls_shards: Mutex::new(HashMap::new()),
+        rule_config_maps: Mutex::new(HashMap::new()),
         others,
         prometheuses: controller.store(),
     });
@@ -223,8 +242,16 @@ pub async fn run(
     state.probes.set_alive(false);
 }
 
-/// Mirrors `api` in a store, signalling `trigger` on every change.
-fn mirror<K>(api: Api<K>, config: watcher::Config, trigger: mpsc::Sender<()>) -> Store<K>
+/// Why a kind could not be listed or watched, while it cannot (`None` once it works).
+type ListError = Arc<std::sync::Mutex<Option<String>>>;
+
+/// Mirrors `api` in a store, signalling `trigger` on every change; also returns the last
+/// watch error, cleared by the next event.
+fn mirror<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    trigger: mpsc::Sender<()>,
+) -> (Store<K>, ListError)
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -236,19 +263,30 @@ where
 {
     let (reader, writer) = reflector::store();
     let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
+    let error = ListError::default();
+    let last_error = error.clone();
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
+            let mut last = last_error.lock().unwrap_or_else(|e| e.into_inner());
             match event {
                 // Full: a reconcile of everything is already due.
                 Ok(_) => {
+                    *last = None;
                     let _ = trigger.try_send(());
                 }
-                Err(error) => tracing::warn!(%error, "watch failed; retrying with backoff"),
+                Err(error) => {
+                    tracing::warn!(%error, kind = K::kind(&()).as_ref(), "watch failed; retrying with backoff");
+                    let first = last.is_none();
+                    *last = Some(error.to_string());
+                    if first {
+                        let _ = trigger.try_send(());
+                    }
+                }
             }
         }
     });
-    reader
+    (reader, error)
 }
 
 /// Watches the metadata only of one kind (Secrets or ConfigMaps): a change to an object that
@@ -437,107 +475,213 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     let start = Instant::now();
     ctx.metrics.reconciliations.inc();
     let name = key(prometheus.as_ref());
+    let live = ctx.prometheuses.state().iter().map(|p| key(&**p)).collect();
+    ctx.metrics.keep_prometheuses(&name, &live);
+    let outcome = match outcome(&prometheus, &ctx).await? {
+        Some(outcome) => outcome,
+        // Waiting for the first list of a kind it selects.
+        None => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+    };
+    let label = PrometheusLabel { prometheus: name };
+    if outcome.reason == "InvalidConfiguration" {
+        ctx.metrics.failed("invalid_prometheus");
+        ctx.metrics.config_valid.get_or_create(&label).set(0);
+        tracing::debug!(reason = %outcome.message, "config not generated; the Secret keeps the last good config");
+        warn_once(
+            &ctx,
+            &label.prometheus,
+            &outcome.message,
+            prometheus.as_ref(),
+        )
+        .await;
+    } else if outcome.ok {
+        ctx.metrics.config_valid.get_or_create(&label).set(1);
+    }
+    status::set(&ctx.client, &prometheus, &outcome).await?;
+    ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
+    Ok(Action::requeue(ctx.config.resync_interval))
+}
+
+/// Generates and writes what `prometheus` needs; returns the condition to report, or `None`
+/// while a kind it selects has not been listed yet.
+async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcome>, Error> {
+    let namespaces = namespace_labels(&ctx.namespaces);
+    let prometheus_rules = match rules_listed(prometheus, ctx) {
+        Listed::Yes(rules) => rules,
+        Listed::NotYet => return Ok(None),
+        Listed::Failed(error) => return Ok(Some(invalid(error))),
+    };
+    if render::unmanaged(prometheus, &ctx.config.options) {
+        // The Pod mounts the TLS assets and rule files whatever the config: the operator
+        // writes them (the assets empty).
+        if tls_assets(ctx, prometheus, &Default::default()).await? {
+            ctx.metrics.secret_writes.inc();
+        }
+        match rules::render(prometheus, &namespaces, &prometheus_rules) {
+            Ok(rules) => write_rules(ctx, prometheus, &rules, &prometheus_rules).await?,
+            Err(reason) => return Ok(Some(invalid(reason))),
+        }
+        if secret::create_if_missing(&ctx.client, prometheus).await? {
+            ctx.metrics.secret_writes.inc();
+            tracing::info!(secret = %secret::name(prometheus), "empty config Secret created (unmanaged Prometheus)");
+        }
+        return Ok(Some(Outcome {
+            ok: true,
+            reason: "ConfigurationUnmanaged",
+            message: UNMANAGED.into(),
+        }));
+    }
+    let others = ctx.others.lock().await.clone();
+    if let Some(kind) = others.waiting_for(prometheus) {
+        tracing::debug!(
+            kind = kind.name(),
+            "waiting for the first list of a selected kind"
+        );
+        return Ok(None);
+    }
     let service_monitors: Vec<ServiceMonitor> = ctx
         .service_monitors
         .state()
         .iter()
         .map(|sm| (**sm).clone())
         .collect();
-    let namespaces = namespace_labels(&ctx.namespaces);
-    let label = PrometheusLabel {
-        prometheus: name.clone(),
-    };
-    let live = ctx.prometheuses.state().iter().map(|p| key(&**p)).collect();
-    ctx.metrics.keep_prometheuses(&name, &live);
-    if render::unmanaged(&prometheus, &ctx.config.options) {
-        // The Pod mounts the TLS assets whatever the config: the operator writes them empty.
-        if tls_assets(&ctx, &prometheus, &Default::default()).await? {
-            ctx.metrics.secret_writes.inc();
-        }
-        if secret::create_if_missing(&ctx.client, &prometheus).await? {
-            ctx.metrics.secret_writes.inc();
-            tracing::info!(secret = %secret::name(&prometheus), "empty config Secret created (unmanaged Prometheus)");
-        }
-        let outcome = Outcome {
-            ok: true,
-            reason: "ConfigurationUnmanaged",
-            message: UNMANAGED.into(),
-        };
-        status::set(&ctx.client, &prometheus, &outcome).await?;
-        ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
-        return Ok(Action::requeue(ctx.config.resync_interval));
-    }
-    let others = ctx.others.lock().await.clone();
-    if let Some(kind) = others.waiting_for(&prometheus) {
-        tracing::debug!(
-            kind = kind.name(),
-            "waiting for the first list of a selected kind"
-        );
-        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
-    }
-    let assets = referenced_assets(&ctx, &prometheus, &service_monitors).await;
-    let options = ctx.config.options;
-    let rendered = render::render(
-        &prometheus,
+    let assets = referenced_assets(ctx, prometheus, &service_monitors).await;
+    let rendered = match render::render(
+        prometheus,
         &namespaces,
         &service_monitors,
+        &prometheus_rules,
         &assets,
         &others,
-        &options,
-    );
-    let outcome = match rendered {
-        Ok(rendered) => {
-            // The files first, so the config never refers to a file not yet published.
-            if tls_assets(&ctx, &prometheus, &rendered.tls_assets).await? {
-                ctx.metrics.secret_writes.inc();
-                tracing::info!(
-                    files = rendered.tls_assets.len(),
-                    "TLS-assets Secret written"
-                );
-            }
-            if secret::apply(&ctx.client, &prometheus, &rendered.yaml).await? {
-                ctx.metrics.secret_writes.inc();
-                tracing::info!(
-                    secret = %secret::name(&prometheus),
-                    jobs = rendered.yaml.matches("- job_name:").count(),
-                    "config Secret written"
-                );
-            }
-            warn_rejected(&ctx, &prometheus, &rendered.rejected, &service_monitors).await;
-            ctx.metrics
-                .selected
-                .get_or_create(&label)
-                .set(rendered.selected.len() as i64);
-            ctx.metrics
-                .rejected
-                .get_or_create(&label)
-                .set(rendered.rejected.len() as i64);
-            ctx.metrics.config_valid.get_or_create(&label).set(1);
-            Outcome {
-                ok: true,
-                reason: "Reconciled",
-                message: format!(
-                    "{} ServiceMonitors selected, {} rejected",
-                    rendered.selected.len() + rendered.rejected.len(),
-                    rendered.rejected.len()
-                ),
-            }
-        }
-        Err(error) => {
-            ctx.metrics.failed("invalid_prometheus");
-            ctx.metrics.config_valid.get_or_create(&label).set(0);
-            tracing::debug!(%error, "config not generated; the Secret keeps the last good config");
-            warn_once(&ctx, &name, &error.reason, prometheus.as_ref()).await;
-            Outcome {
-                ok: false,
-                reason: "InvalidConfiguration",
-                message: error.reason,
-            }
-        }
+        &ctx.config.options,
+    ) {
+        Ok(rendered) => rendered,
+        Err(error) => return Ok(Some(invalid(error.reason))),
     };
-    status::set(&ctx.client, &prometheus, &outcome).await?;
-    ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
-    Ok(Action::requeue(ctx.config.resync_interval))
+    // The files first, so the config never refers to a file not yet published.
+    if tls_assets(ctx, prometheus, &rendered.tls_assets).await? {
+        ctx.metrics.secret_writes.inc();
+        tracing::info!(
+            files = rendered.tls_assets.len(),
+            "TLS-assets Secret written"
+        );
+    }
+    write_rules(ctx, prometheus, &rendered.rules, &prometheus_rules).await?;
+    if secret::apply(&ctx.client, prometheus, &rendered.yaml).await? {
+        ctx.metrics.secret_writes.inc();
+        tracing::info!(
+            secret = %secret::name(prometheus),
+            jobs = rendered.yaml.matches("- job_name:").count(),
+            "config Secret written"
+        );
+    }
+    warn_rejected(ctx, prometheus, &rendered.rejected, &service_monitors).await;
+    let label = PrometheusLabel {
+        prometheus: key(prometheus),
+    };
+    ctx.metrics
+        .selected
+        .get_or_create(&label)
+        .set(rendered.selected.len() as i64);
+    ctx.metrics
+        .rejected
+        .get_or_create(&label)
+        .set(rendered.rejected.len() as i64);
+    let rules = &rendered.rules;
+    let mut message = format!(
+        "{} ServiceMonitors selected, {} rejected",
+        rendered.selected.len() + rendered.rejected.len(),
+        rendered.rejected.len()
+    );
+    if prometheus.spec.rule_selector.is_some() {
+        message.push_str(&format!(
+            "; {} PrometheusRules selected, {} rejected",
+            rules.selected.len() + rules.rejected.len(),
+            rules.rejected.len()
+        ));
+    }
+    Ok(Some(Outcome {
+        ok: true,
+        reason: "Reconciled",
+        message,
+    }))
+}
+
+/// A refused Prometheus: its config and rule files keep their last good state.
+fn invalid(message: String) -> Outcome {
+    Outcome {
+        ok: false,
+        reason: "InvalidConfiguration",
+        message,
+    }
+}
+
+/// Whether the PrometheusRules a Prometheus may select are known.
+enum Listed {
+    /// They are (none when it has no `ruleSelector`).
+    Yes(Vec<PrometheusRule>),
+    /// Not listed yet.
+    NotYet,
+    /// They cannot be listed, and why.
+    Failed(String),
+}
+
+fn rules_listed(prometheus: &Prometheus, ctx: &Context) -> Listed {
+    use futures::FutureExt;
+    if prometheus.spec.rule_selector.is_none() {
+        return Listed::Yes(Vec::new());
+    }
+    if ctx
+        .prometheus_rules
+        .wait_until_ready()
+        .now_or_never()
+        .is_some()
+    {
+        let rules = ctx.prometheus_rules.state();
+        return Listed::Yes(rules.iter().map(|r| (**r).clone()).collect());
+    }
+    let error = ctx.rules_error.lock().unwrap_or_else(|e| e.into_inner());
+    match error.as_ref() {
+        Some(e) => Listed::Failed(format!(
+            "ruleSelector is set but PrometheusRules cannot be listed ({e}); the config and rule files keep their last good state"
+        )),
+        None => Listed::NotYet,
+    }
+}
+
+/// Writes the rule ConfigMaps, reports rejected PrometheusRules and sets their gauges.
+async fn write_rules(
+    ctx: &Context,
+    prometheus: &Prometheus,
+    rules: &RuleFiles,
+    all: &[PrometheusRule],
+) -> kube::Result<()> {
+    let name = key(prometheus);
+    let known = ctx.rule_config_maps.lock().await.get(&name).copied();
+    let (wrote, count) = secret::apply_rule_files(&ctx.client, prometheus, rules, known).await?;
+    ctx.rule_config_maps
+        .lock()
+        .await
+        .insert(name.clone(), count);
+    if wrote {
+        ctx.metrics.secret_writes.inc();
+        tracing::info!(
+            files = rules.files.len(),
+            config_maps = count,
+            "rule ConfigMaps written"
+        );
+    }
+    warn_rejected(ctx, prometheus, &rules.rejected, all).await;
+    let label = PrometheusLabel { prometheus: name };
+    ctx.metrics
+        .rules_selected
+        .get_or_create(&label)
+        .set(rules.selected.len() as i64);
+    ctx.metrics
+        .rules_rejected
+        .get_or_create(&label)
+        .set(rules.rejected.len() as i64);
+    Ok(())
 }
 
 /// Writes a Prometheus's TLS-assets Secrets; returns whether it wrote.
@@ -553,28 +697,30 @@ async fn tls_assets(
     Ok(wrote)
 }
 
-async fn warn_rejected(
+/// Publishes a Warning Event on each rejected object (once per reason), and forgets the
+/// ones of this kind that are valid again.
+async fn warn_rejected<K: Resource<DynamicType = ()>>(
     ctx: &Context,
     prometheus: &Prometheus,
     rejected: &[Rejection],
-    all: &[ServiceMonitor],
+    all: &[K],
 ) {
-    let suffix = format!(">{}", key(prometheus));
+    let suffix = format!(">{}>{}", K::kind(&()), key(prometheus));
     let current: Vec<String> = rejected
         .iter()
-        .map(|r| format!("{}{suffix}", r.service_monitor))
+        .map(|r| format!("{}{suffix}", r.object))
         .collect();
-    // A ServiceMonitor that is valid again is forgotten, so a later relapse is reported.
+    // An object that is valid again is forgotten, so a later relapse is reported.
     ctx.warned
         .lock()
         .await
         .retain(|id, _| !id.ends_with(&suffix) || current.contains(id));
     for (r, id) in rejected.iter().zip(&current) {
-        let Some(sm) = all.iter().find(|sm| key(*sm) == r.service_monitor) else {
+        let Some(object) = all.iter().find(|o| key(*o) == r.object) else {
             continue;
         };
         let note = format!("left out of Prometheus {}: {}", key(prometheus), r.reason);
-        warn_once(ctx, id, &note, sm).await;
+        warn_once(ctx, id, &note, object).await;
     }
 }
 

@@ -7,6 +7,7 @@
 //! (`x-kubernetes-preserve-unknown-fields`) so that such objects are accepted and stored whole.
 
 mod outputs;
+mod rules;
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,7 @@ pub use outputs::{
     AlertingSpec, AlertmanagerEndpoints, Authorization, MetadataConfig, QueueConfig,
     RemoteReadSpec, RemoteWriteSpec,
 };
+pub use rules::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
 
 /// A Prometheus server whose configuration the reconciler generates.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
@@ -88,6 +90,15 @@ pub struct PrometheusSpec {
     /// Objects `enforcedNamespaceLabel` does not apply to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_from_enforcement: Vec<ObjectReference>,
+    /// PrometheusRules to load: unset loads none (and writes no `rule_files`), `{}` all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_selector: Option<LabelSelector>,
+    /// Namespaces to take PrometheusRules from: unset = the Prometheus's own, `{}` = all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_namespace_selector: Option<LabelSelector>,
+    /// Deprecated form of `excludedFromEnforcement` for PrometheusRules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prometheus_rules_excluded_from_enforce: Vec<PrometheusRuleExcludeConfig>,
     /// Whether ServiceMonitors may name files of the Prometheus container (`deny: true`
     /// rejects those with `bearerTokenFile` or TLS files).
     #[serde(
@@ -620,6 +631,18 @@ pub struct ObjectReference {
     /// Name; unset means every object of the resource in the namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// A PrometheusRule that `enforcedNamespaceLabel` does not apply to (deprecated form).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusRuleExcludeConfig {
+    /// Namespace of the PrometheusRule.
+    #[serde(default)]
+    pub rule_namespace: String,
+    /// Name of the PrometheusRule.
+    #[serde(default)]
+    pub rule_name: String,
 }
 
 /// `arbitraryFSAccessThroughSMs`.

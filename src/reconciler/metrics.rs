@@ -34,7 +34,11 @@ pub struct ReconcilerMetrics {
     pub selected: Family<PrometheusLabel, Gauge>,
     /// ServiceMonitors selected but left out as invalid.
     pub rejected: Family<PrometheusLabel, Gauge>,
-    /// Secret writes (changed configs).
+    /// PrometheusRules in each Prometheus's rule files.
+    pub rules_selected: Family<PrometheusLabel, Gauge>,
+    /// PrometheusRules selected but left out as invalid.
+    pub rules_rejected: Family<PrometheusLabel, Gauge>,
+    /// Secret and ConfigMap writes (changed configs, TLS assets and rule files).
     pub secret_writes: Counter,
     /// 1 when a Prometheus's config could be generated at its last reconcile, 0 when it was
     /// refused (its Secret keeps the last good config).
@@ -66,6 +70,8 @@ impl ReconcilerMetrics {
             duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             selected: Family::default(),
             rejected: Family::default(),
+            rules_selected: Family::default(),
+            rules_rejected: Family::default(),
             secret_writes: Counter::default(),
             config_valid: Family::default(),
             caches_synced: Gauge::default(),
@@ -97,8 +103,18 @@ impl ReconcilerMetrics {
             m.rejected.clone(),
         );
         r.register(
+            "promreload_reconciler_prometheus_rules_selected",
+            "PrometheusRules in the rule files",
+            m.rules_selected.clone(),
+        );
+        r.register(
+            "promreload_reconciler_prometheus_rules_rejected",
+            "PrometheusRules left out as invalid",
+            m.rules_rejected.clone(),
+        );
+        r.register(
             "promreload_reconciler_secret_writes",
-            "Config Secrets written",
+            "Config Secrets, TLS-assets Secrets and rule ConfigMaps written",
             m.secret_writes.clone(),
         );
         r.register(
@@ -130,6 +146,8 @@ impl ReconcilerMetrics {
                 };
                 self.selected.remove(&label);
                 self.rejected.remove(&label);
+                self.rules_selected.remove(&label);
+                self.rules_rejected.remove(&label);
                 self.config_valid.remove(&label);
             }
             keep

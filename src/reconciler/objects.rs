@@ -1,4 +1,4 @@
-//! Namespace, Prometheus and ServiceMonitor objects read from multi-document YAML (for
+//! Namespace, Prometheus, ServiceMonitor and PrometheusRule objects read from multi-document YAML (for
 //! `promreload-reconciler render`), the same objects the controller gets from the API.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::crd::{Prometheus, ServiceMonitor};
+use super::crd::{Prometheus, PrometheusRule, ServiceMonitor};
 use super::credentials::Assets;
 use super::others::{Meta, OtherKind, Others};
 use super::select::NamespaceLabels;
@@ -33,6 +33,8 @@ pub struct Objects {
     pub prometheuses: Vec<Prometheus>,
     /// ServiceMonitor objects.
     pub service_monitors: Vec<ServiceMonitor>,
+    /// PrometheusRule objects.
+    pub prometheus_rules: Vec<PrometheusRule>,
     /// Secrets and ConfigMaps, for the credentials and TLS material ServiceMonitors reference.
     pub assets: Assets,
     /// PodMonitors, Probes and ScrapeConfigs (not rendered: a Prometheus selecting one is
@@ -52,6 +54,7 @@ impl Default for Objects {
             namespaces: NamespaceLabels::default(),
             prometheuses: Vec::new(),
             service_monitors: Vec::new(),
+            prometheus_rules: Vec::new(),
             assets: Assets::default(),
             others,
             skipped: Vec::new(),
@@ -114,6 +117,11 @@ impl Objects {
                 default_namespace(&mut sm.metadata);
                 api_defaults(&mut sm);
                 self.service_monitors.push(sm);
+            }
+            ("monitoring.coreos.com/v1", "PrometheusRule") => {
+                let mut rule: PrometheusRule = serde_yaml_ng::from_value(value).map_err(bad)?;
+                default_namespace(&mut rule.metadata);
+                self.prometheus_rules.push(rule);
             }
             (api_version, kind) if OtherKind::of(api_version, kind).is_some() => {
                 let other = OtherKind::of(api_version, kind).expect("matched");

@@ -12,7 +12,7 @@ use super::select::key;
 pub struct Report {
     /// The configs (stdout).
     pub configs: String,
-    /// Rejected ServiceMonitors and skipped documents (stderr).
+    /// Rejected ServiceMonitors and PrometheusRules, and skipped documents (stderr).
     pub warnings: Vec<String>,
     /// Prometheuses whose config could not be generated (stderr; exit 1).
     pub errors: Vec<String>,
@@ -57,6 +57,7 @@ pub fn render_inputs(
             p,
             &objects.namespaces,
             &objects.service_monitors,
+            &objects.prometheus_rules,
             &objects.assets,
             &objects.others,
             options,
@@ -65,7 +66,15 @@ pub fn render_inputs(
                 for r in &rendered.rejected {
                     report.warnings.push(format!(
                         "ServiceMonitor {} left out of Prometheus {} (InvalidConfiguration): {}",
-                        r.service_monitor,
+                        r.object,
+                        key(p),
+                        r.reason
+                    ));
+                }
+                for r in &rendered.rules.rejected {
+                    report.warnings.push(format!(
+                        "PrometheusRule {} left out of Prometheus {} (InvalidConfiguration): {}",
+                        r.object,
                         key(p),
                         r.reason
                     ));

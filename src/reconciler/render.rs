@@ -12,13 +12,14 @@ use kube::ResourceExt;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::crd::{
-    Endpoint, NamespaceSelector, Prometheus, PrometheusSpec, RelabelConfig, ScrapeClass,
-    ServiceMonitor, ServiceMonitorSpec,
+    Endpoint, NamespaceSelector, Prometheus, PrometheusRule, PrometheusSpec, RelabelConfig,
+    ScrapeClass, ServiceMonitor, ServiceMonitorSpec,
 };
 use super::credentials::Assets;
 use super::http::{Client, TlsAssets};
 use super::others::Others;
 use super::outputs::Outputs;
+use super::rules::{self, RuleFiles};
 use super::select::{self, NamespaceLabels, key};
 use super::validate;
 use super::yaml;
@@ -28,11 +29,11 @@ const DEFAULT_SCRAPE_INTERVAL: &str = "30s";
 const DEFAULT_EVALUATION_INTERVAL: &str = "30s";
 const DEFAULT_RETENTION: &str = "24h";
 
-/// A ServiceMonitor left out of the config, and why.
+/// A ServiceMonitor (or PrometheusRule) left out of the config, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     /// `namespace/name`.
-    pub service_monitor: String,
+    pub object: String,
     /// The reason (the Warning Event's message).
     pub reason: String,
 }
@@ -48,6 +49,8 @@ pub struct Rendered {
     pub rejected: Vec<Rejection>,
     /// TLS material the config refers to, for the TLS-assets Secret (file name -> PEM).
     pub tls_assets: TlsAssets,
+    /// The rule files the config loads, for the rule ConfigMaps.
+    pub rules: RuleFiles,
 }
 
 /// Why no config can be generated for a Prometheus.
@@ -127,12 +130,14 @@ pub fn unmanaged(prometheus: &Prometheus, options: &Options) -> bool {
         })
 }
 
-/// Renders the config of `prometheus` from every known ServiceMonitor and Namespace; `others`
-/// (PodMonitors, Probes, ScrapeConfigs) only refuse it when it selects one.
+/// Renders the config and rule files of `prometheus` from every known ServiceMonitor,
+/// PrometheusRule and Namespace; `others` (PodMonitors, Probes, ScrapeConfigs) only refuse it
+/// when it selects one.
 pub fn render(
     prometheus: &Prometheus,
     namespaces: &NamespaceLabels,
     service_monitors: &[ServiceMonitor],
+    prometheus_rules: &[PrometheusRule],
     assets: &Assets,
     others: &Others,
     options: &Options,
@@ -146,12 +151,17 @@ pub fn render(
     let global = Global::of(prometheus).map_err(error)?;
     let chosen =
         select::service_monitors(prometheus, namespaces, service_monitors).map_err(error)?;
+    let rules = rules::render(prometheus, namespaces, prometheus_rules).map_err(error)?;
     // Each job is written as soon as it is built, so only one job's tree is alive at a time;
     // a rejected ServiceMonitor's jobs are cut off again.
     let mut head = Mapping::new();
     head.insert("global".into(), Value::Mapping(global.yaml));
     if let Some(runtime) = runtime(&prometheus.spec) {
         head.insert("runtime".into(), runtime);
+    }
+    if let Some(paths) = rules::rule_file_paths(prometheus, rules.config_maps().len()) {
+        let paths = paths.into_iter().map(Value::from).collect();
+        head.insert("rule_files".into(), Value::Sequence(paths));
     }
     let mut yaml = to_yaml(&head);
     let jobs_start = yaml.len();
@@ -179,7 +189,7 @@ pub fn render(
             Err(reason) => {
                 yaml.truncate(mark);
                 rejected.push(Rejection {
-                    service_monitor: key(sm),
+                    object: key(sm),
                     reason,
                 });
             }
@@ -220,6 +230,7 @@ pub fn render(
         selected,
         rejected,
         tls_assets,
+        rules,
     })
 }
 

@@ -1,24 +1,27 @@
-//! The Secrets of a Prometheus, owned by it and written by server-side apply only when their
-//! content, labels or owner changed:
+//! The Secrets and ConfigMaps of a Prometheus, owned by it and written by server-side apply
+//! only when their content, labels or owner changed:
 //!
 //! - the config, `prometheus-<name>`, key `prometheus.yaml.gz`, deterministic gzip (zero
 //!   mtime, no file name);
 //! - the TLS assets, `prometheus-<name>-tls-assets-<i>`, as prometheus-operator shards them:
 //!   files in name order, a new Secret when one would pass [`MAX_SHARD_BYTES`], and the
-//!   shards no longer needed deleted. The first one always exists (the Pod mounts it).
+//!   shards no longer needed deleted. The first one always exists (the Pod mounts it);
+//! - the rule files, ConfigMaps `prometheus-<name>-rulefiles-<i>` (see `rules`), sharded and
+//!   pruned the same way.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use flate2::{Compression, GzBuilder};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::crd::Prometheus;
 use super::http::TlsAssets;
+use super::rules::{self, RuleFiles};
 
 /// The Secret's only key.
 pub const KEY: &str = "prometheus.yaml.gz";
@@ -76,8 +79,8 @@ pub fn tls_shards(assets: &TlsAssets) -> Vec<BTreeMap<String, ByteString>> {
 
 /// Applies the TLS-assets Secrets that changed and deletes the shards no longer needed;
 /// returns whether it wrote, and how many shards there are now. `known`: the shard count
-/// this process last left, when it knows it; surplus shards are only looked for when it does
-/// not, or when the count fell (each look is an API call on every reconcile otherwise).
+/// this process last left, when it knows it: surplus shards are only looked for when it
+/// does not, or when the count fell.
 pub async fn apply_tls_assets(
     client: &Client,
     prometheus: &Prometheus,
@@ -86,21 +89,69 @@ pub async fn apply_tls_assets(
 ) -> kube::Result<(bool, usize)> {
     let namespace = prometheus.namespace().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let shards = tls_shards(assets);
-    let count = shards.len();
+    let wants = tls_shards(assets)
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| object(prometheus, tls_assets_name(prometheus, i), data))
+        .collect();
+    apply_shards(&api, wants, |i| tls_assets_name(prometheus, i), known).await
+}
+
+/// Applies the rule-file ConfigMaps `prometheus-<name>-rulefiles-<i>` that changed and
+/// deletes the ones no longer needed (after the others are written, so no rule is ever
+/// missing); returns whether it wrote, and how many there are now.
+pub async fn apply_rule_files(
+    client: &Client,
+    prometheus: &Prometheus,
+    rules: &RuleFiles,
+    known: Option<usize>,
+) -> kube::Result<(bool, usize)> {
+    let namespace = prometheus.namespace().unwrap_or_default();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let wants = rules
+        .config_maps()
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let mut metadata = metadata(prometheus, rules::config_map_name(prometheus, i));
+            // The operator's selector label for these ConfigMaps.
+            let labels = metadata.labels.get_or_insert_default();
+            labels.insert(rules::NAME_LABEL.into(), prometheus.name_any());
+            ConfigMap {
+                metadata,
+                data: Some(data),
+                ..ConfigMap::default()
+            }
+        })
+        .collect();
+    apply_shards(
+        &api,
+        wants,
+        |i| rules::config_map_name(prometheus, i),
+        known,
+    )
+    .await
+}
+
+/// Applies `wants` (objects `name_at(0..)`) and deletes the surplus ones from `name_at(len)`
+/// on. Surplus objects are only looked for when `known` (the count this process last left)
+/// is unknown or larger: each look is an API call on every reconcile otherwise.
+async fn apply_shards<K: Stored>(
+    api: &Api<K>,
+    wants: Vec<K>,
+    name_at: impl Fn(usize) -> String,
+    known: Option<usize>,
+) -> kube::Result<(bool, usize)> {
+    let count = wants.len();
     let mut wrote = false;
-    for (i, data) in shards.into_iter().enumerate() {
-        let want = object(prometheus, tls_assets_name(prometheus, i), data);
-        wrote |= apply_object(&api, &want).await?;
+    for want in &wants {
+        wrote |= apply_object(api, want).await?;
     }
     if known.is_some_and(|k| k <= count) {
         return Ok((wrote, count));
     }
     for i in count.. {
-        match api
-            .delete(&tls_assets_name(prometheus, i), &Default::default())
-            .await
-        {
+        match api.delete(&name_at(i), &Default::default()).await {
             Ok(_) => wrote = true,
             Err(kube::Error::Api(e)) if e.code == 404 => break,
             Err(e) => return Err(e),
@@ -111,6 +162,16 @@ pub async fn apply_tls_assets(
 
 /// A Secret of `prometheus`: labelled, owned, holding `data`.
 fn object(prometheus: &Prometheus, name: String, data: BTreeMap<String, ByteString>) -> Secret {
+    Secret {
+        metadata: metadata(prometheus, name),
+        data: Some(data),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    }
+}
+
+/// The metadata of an object of `prometheus`: named, labelled, owned.
+fn metadata(prometheus: &Prometheus, name: String) -> ObjectMeta {
     let labels = BTreeMap::from([
         (
             "app.kubernetes.io/managed-by".to_string(),
@@ -121,17 +182,12 @@ fn object(prometheus: &Prometheus, name: String, data: BTreeMap<String, ByteStri
             prometheus.name_any(),
         ),
     ]);
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name),
-            namespace: prometheus.namespace(),
-            labels: Some(labels),
-            owner_references: owner(prometheus).map(|o| vec![o]),
-            ..ObjectMeta::default()
-        },
-        data: Some(data),
-        type_: Some("Opaque".into()),
-        ..Secret::default()
+    ObjectMeta {
+        name: Some(name),
+        namespace: prometheus.namespace(),
+        labels: Some(labels),
+        owner_references: owner(prometheus).map(|o| vec![o]),
+        ..ObjectMeta::default()
     }
 }
 
@@ -141,17 +197,41 @@ fn owner(prometheus: &Prometheus) -> Option<OwnerReference> {
     Some(owner)
 }
 
+/// A kind of object this module writes: it knows whether two hold the same data.
+pub trait Stored:
+    Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+{
+    /// Whether both hold the same data (the API server leaves out an empty `data`).
+    fn same_data(&self, other: &Self) -> bool;
+}
+
+impl Stored for Secret {
+    fn same_data(&self, other: &Self) -> bool {
+        let data = |s: &Self| s.data.clone().unwrap_or_default();
+        data(self) == data(other)
+    }
+}
+
+impl Stored for ConfigMap {
+    fn same_data(&self, other: &Self) -> bool {
+        let data = |c: &Self| c.data.clone().unwrap_or_default();
+        data(self) == data(other)
+    }
+}
+
 /// Whether `current` already holds what `desired` says (data, labels, owner).
-pub fn up_to_date(current: &Secret, desired: &Secret) -> bool {
+pub fn up_to_date<K: Stored>(current: &K, desired: &K) -> bool {
     let labels_present = desired
         .labels()
         .iter()
         .all(|(k, v)| current.labels().get(k) == Some(v));
-    // The API server leaves out an empty `data`.
-    let data = |s: &Secret| s.data.clone().unwrap_or_default();
-    data(current) == data(desired)
+    current.same_data(desired)
         && labels_present
-        && current.metadata.owner_references == desired.metadata.owner_references
+        && current.meta().owner_references == desired.meta().owner_references
 }
 
 /// For an unmanaged Prometheus: creates the Secret with an empty config if it does not exist,
@@ -179,8 +259,8 @@ pub async fn apply(client: &Client, prometheus: &Prometheus, config: &str) -> ku
     apply_object(&api, &desired(prometheus, config)).await
 }
 
-/// Applies `want` if the stored Secret differs; returns whether it wrote.
-async fn apply_object(api: &Api<Secret>, want: &Secret) -> kube::Result<bool> {
+/// Applies `want` if the stored object differs; returns whether it wrote.
+async fn apply_object<K: Stored>(api: &Api<K>, want: &K) -> kube::Result<bool> {
     let name = want.name_any();
     if let Some(current) = api.get_opt(&name).await?
         && up_to_date(&current, want)

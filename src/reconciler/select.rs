@@ -1,4 +1,4 @@
-//! Label selectors and which ServiceMonitors a Prometheus selects.
+//! Label selectors and which ServiceMonitors and PrometheusRules a Prometheus selects.
 //!
 //! `serviceMonitorSelector`: unset selects none, `{}` all. `serviceMonitorNamespaceSelector`:
 //! unset = the Prometheus's own namespace, `{}` = every namespace. The result is sorted by
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
-use super::crd::{Prometheus, ServiceMonitor};
+use super::crd::{Prometheus, PrometheusRule, ServiceMonitor};
 
 /// Labels of a namespace, by name.
 pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
@@ -125,24 +125,66 @@ pub fn service_monitors<'a>(
     namespaces: &NamespaceLabels,
     all: &'a [ServiceMonitor],
 ) -> Result<Vec<&'a ServiceMonitor>, String> {
-    let Some(selector) = &prometheus.spec.service_monitor_selector else {
+    let spec = &prometheus.spec;
+    let selectors = Selectors {
+        objects: spec.service_monitor_selector.as_ref(),
+        namespaces: spec.service_monitor_namespace_selector.as_ref(),
+        field: "serviceMonitor",
+    };
+    selected(prometheus, &selectors, namespaces, all)
+}
+
+/// The PrometheusRules `prometheus` selects (`ruleSelector`, `ruleNamespaceSelector`),
+/// sorted by `namespace/name`.
+pub fn prometheus_rules<'a>(
+    prometheus: &Prometheus,
+    namespaces: &NamespaceLabels,
+    all: &'a [PrometheusRule],
+) -> Result<Vec<&'a PrometheusRule>, String> {
+    let spec = &prometheus.spec;
+    let selectors = Selectors {
+        objects: spec.rule_selector.as_ref(),
+        namespaces: spec.rule_namespace_selector.as_ref(),
+        field: "rule",
+    };
+    selected(prometheus, &selectors, namespaces, all)
+}
+
+/// A Prometheus's pair of selectors for one kind.
+struct Selectors<'a> {
+    /// Unset selects nothing, `{}` everything.
+    objects: Option<&'a LabelSelector>,
+    /// Unset = the Prometheus's own namespace, `{}` = every namespace.
+    namespaces: Option<&'a LabelSelector>,
+    /// The fields' prefix, for errors (`serviceMonitor` for `serviceMonitorSelector`).
+    field: &'static str,
+}
+
+fn selected<'a, K: ResourceExt>(
+    prometheus: &Prometheus,
+    selectors: &Selectors,
+    namespaces: &NamespaceLabels,
+    all: &'a [K],
+) -> Result<Vec<&'a K>, String> {
+    let Some(selector) = selectors.objects else {
         return Ok(Vec::new());
     };
-    validate(selector).map_err(|e| format!("serviceMonitorSelector: {e}"))?;
+    let field = selectors.field;
+    validate(selector).map_err(|e| format!("{field}Selector: {e}"))?;
     let own = prometheus.namespace().unwrap_or_default();
-    let ns_selector = prometheus.spec.service_monitor_namespace_selector.as_ref();
+    let ns_selector = selectors.namespaces;
     if let Some(s) = ns_selector {
-        validate(s).map_err(|e| format!("serviceMonitorNamespaceSelector: {e}"))?;
+        validate(s).map_err(|e| format!("{field}NamespaceSelector: {e}"))?;
     }
     let empty = BTreeMap::new();
     let in_scope = |ns: &str| in_scope(ns_selector, &own, namespaces, ns);
-    let mut selected: Vec<&ServiceMonitor> = all
+    let mut chosen: Vec<&K> = all
         .iter()
-        .filter(|sm| in_scope(&sm.namespace().unwrap_or_default()))
-        .filter(|sm| matches(selector, sm.metadata.labels.as_ref().unwrap_or(&empty)))
+        .filter(|o| in_scope(&o.namespace().unwrap_or_default()))
+        .filter(|o| matches(selector, o.meta().labels.as_ref().unwrap_or(&empty)))
         .collect();
-    selected.sort_by_cached_key(|sm| key(*sm));
-    Ok(selected)
+    chosen.sort_by_cached_key(|o| key(*o));
+    Ok(chosen)
 }
 
 /// `namespace/name` of an object.

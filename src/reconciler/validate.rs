@@ -23,13 +23,7 @@ use super::select;
 /// `Prometheus` spec fields that prometheus-operator v0.94 reads when it generates the config
 /// file, and that this reconciler does not render yet. Setting any of them refuses the
 /// Prometheus (found by reading the operator's `pkg/prometheus/promcfg.go`).
-pub const PROMETHEUS_UNRENDERED: &[&str] = &[
-    "apiserverConfig",
-    "otlp",
-    "ruleNamespaceSelector",
-    "ruleSelector",
-    "tracingConfig",
-];
+pub const PROMETHEUS_UNRENDERED: &[&str] = &["apiserverConfig", "otlp", "tracingConfig"];
 
 /// The `Prometheus` selectors of PodMonitors, Probes and ScrapeConfigs, kinds this reconciler
 /// does not render: accepted while they select nothing (see `others`).
@@ -82,7 +76,6 @@ pub const PROMETHEUS_IGNORED: &[&str] = &[
     "podMetadata",
     "portName",
     "priorityClassName",
-    "prometheusRulesExcludedFromEnforce",
     "query",
     "reloadStrategy",
     "remoteWriteReceiverMessageVersions",

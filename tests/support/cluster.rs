@@ -145,6 +145,7 @@ impl Cluster {
         for name in [
             "prometheuses.monitoring.coreos.com",
             "servicemonitors.monitoring.coreos.com",
+            "prometheusrules.monitoring.coreos.com",
         ] {
             let mut established = false;
             for _ in 0..200 {
