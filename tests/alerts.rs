@@ -8,6 +8,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_yaml_ng::Value;
 use support::cluster::k8s_prometheus_dir;
@@ -175,4 +176,163 @@ fn real_world_rule_files_are_accepted() {
     let out = rules::render(&prometheus, &Default::default(), &[ours, mixin]).unwrap();
     assert_eq!(out.rejected, [], "nothing rejected");
     assert_eq!(out.selected, ["monitoring/mixin", "monitoring/promreload"]);
+}
+
+/// Every panel of the Grafana dashboard (`deploy/monitoring/promreload-dashboard.json`) is
+/// queried on a real Prometheus that scrapes a running promreload and promreload-reconciler
+/// (with a Prometheus object, a refused one, a ServiceMonitor, a good and a bad
+/// PrometheusRule, and a refused sidecar input, so every series exists): each expression
+/// must parse and return data. The ConfigMap `kubectl kustomize deploy/monitoring` makes of
+/// it holds the same JSON, labelled for Grafana's sidecar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_panel_returns_data_from_real_promreload_metrics() {
+    use promreload::reconciler::crd::{
+        Prometheus as PrometheusObject, PrometheusRule, ServiceMonitor,
+    };
+    use support::cluster::{Cluster, apply, kubectl_run, namespace, serial, unique};
+    use support::{Daemon, PromOptions, Prometheus, free_port, run_promreload, wait_until};
+    use tokio::task::block_in_place;
+
+    let json = std::fs::read_to_string(repo().join("deploy/monitoring/promreload-dashboard.json"))
+        .unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&json).unwrap();
+
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let client = cluster.client().await;
+    cluster.install_crds(&client).await;
+    let kustomized = kubectl_run(
+        &cluster,
+        &[
+            "kustomize",
+            repo().join("deploy/monitoring").to_str().unwrap(),
+        ],
+        None,
+    );
+    let config_map = serde_yaml_ng::Deserializer::from_str(&kustomized)
+        .map(|doc| <Value as serde::Deserialize>::deserialize(doc).unwrap())
+        .find(|doc| doc["kind"].as_str() == Some("ConfigMap"))
+        .expect("a ConfigMap");
+    assert_eq!(
+        config_map["metadata"]["labels"]["grafana_dashboard"].as_str(),
+        Some("1")
+    );
+    assert_eq!(
+        config_map["data"]["promreload-dashboard.json"].as_str(),
+        Some(json.as_str())
+    );
+
+    let ns = unique("dashboard");
+    namespace(&client, &ns, &[]).await;
+    let objects = [
+        format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: k8s, namespace: {ns}}}\nspec: {{serviceMonitorSelector: {{}}, ruleSelector: {{}}}}\n"
+        ),
+        format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: refused, namespace: {ns}}}\nspec: {{serviceMonitorSelector: {{}}, scrapeInterval: 10s, scrapeTimeout: 1m}}\n"
+        ),
+    ];
+    for p in &objects {
+        apply::<PrometheusObject>(&client, &ns, p).await;
+    }
+    apply::<ServiceMonitor>(&client, &ns, &format!("apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {{name: web, namespace: {ns}}}\nspec: {{selector: {{matchLabels: {{app: web}}}}, endpoints: [{{port: web}}]}}\n")).await;
+    for (name, expr) in [("good", "up == 0"), ("bad", "sum(up")] {
+        apply::<PrometheusRule>(&client, &ns, &format!("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{groups: [{{name: g, rules: [{{alert: A, expr: '{expr}'}}]}}]}}\n")).await;
+    }
+    let reconciler = cluster.reconciler(&[("RECONCILER_NAMESPACE", &ns)]);
+    let reconciler_address = reconciler.admin.trim_start_matches("http://").to_string();
+
+    // The sidecar's Prometheus scrapes the sidecar and the reconciler every second.
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (
+        dir.path().join("prometheus.yaml"),
+        dir.path().join("out.yaml"),
+    );
+    let sidecar_address = format!("127.0.0.1:{}", free_port());
+    let config = |interval: &str| {
+        format!(
+            "global: {{scrape_interval: {interval}}}\nscrape_configs:\n- job_name: promreload\n  static_configs: [{{targets: ['{sidecar_address}']}}]\n- job_name: reconciler\n  static_configs: [{{targets: ['{reconciler_address}']}}]\n"
+        )
+    };
+    std::fs::write(&input, config("1s")).unwrap();
+    let (input_s, output_s) = (input.display().to_string(), output.display().to_string());
+    let env = [
+        ("RELOADER_CONFIG_FILE", input_s.as_str()),
+        ("RELOADER_CONFIG_ENVSUBST_FILE", output_s.as_str()),
+        ("RELOADER_DELAY_INTERVAL", "0"),
+        ("RELOADER_WATCH_INTERVAL", "1s"),
+    ];
+    let (status, log) = run_promreload(
+        &[&env[..], &[("RELOADER_WATCH_INTERVAL", "0")]].concat(),
+        &[],
+    );
+    assert!(status.success(), "{log}");
+    let prometheus =
+        block_in_place(|| Prometheus::start_with(free_port(), &output, PromOptions::default()));
+    let reload_url = prometheus.reload_url();
+    let sidecar_env = [
+        &env[..],
+        &[
+            ("RELOADER_RELOAD_URL", reload_url.as_str()),
+            ("RELOADER_LISTEN_ADDRESS", sidecar_address.as_str()),
+        ],
+    ]
+    .concat();
+    let daemon = block_in_place(|| Daemon::start(&sidecar_env, &[]));
+    block_in_place(|| {
+        daemon.wait_metric_at_least("reloader_reloads_total", 1.0, Duration::from_secs(30));
+        // A refused input (apply errors by kind), then two good changes (reload durations).
+        std::fs::write(&input, "\u{0}\u{1} not a config").unwrap();
+        wait_until(
+            Duration::from_secs(30),
+            "the sidecar refuses the input",
+            || daemon.metric("reloader_config_apply_operations_failed_total") >= 1.0,
+        );
+        for (i, interval) in ["2s", "1s"].iter().enumerate() {
+            std::fs::write(&input, config(interval)).unwrap();
+            daemon.wait_metric_at_least(
+                "reloader_reloads_total",
+                2.0 + i as f64,
+                Duration::from_secs(30),
+            );
+        }
+        wait_until(
+            Duration::from_secs(60),
+            "Prometheus has a few scrapes of both",
+            || {
+                prometheus
+                    .query_value("min(count_over_time(up[1m]))")
+                    .is_some_and(|n| n >= 4.0)
+            },
+        );
+    });
+
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            let query = expr
+                .replace("$namespace", ".*")
+                .replace("$__rate_interval", "1m");
+            let response = block_in_place(|| {
+                reqwest::blocking::Client::new()
+                    .get(format!("http://127.0.0.1:{}/api/v1/query", prometheus.port))
+                    .query(&[("query", query.as_str())])
+                    .send()
+                    .and_then(|r| r.text())
+                    .unwrap()
+            });
+            let body: serde_json::Value = serde_json::from_str(&response).unwrap();
+            let results = body["data"]["result"].as_array().map_or(0, Vec::len);
+            if body["status"] != "success" || results == 0 {
+                failures.push(format!("{}: {expr}: {response}", panel["title"]));
+            }
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} panel queries, {} without data", failures.len());
+    assert!(checked >= 15, "{checked}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    drop(reconciler);
 }

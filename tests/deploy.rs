@@ -52,6 +52,7 @@ async fn every_manifest_passes_a_server_side_dry_run() {
         "prometheus.monitoring.coreos.com/k8s",
         "servicemonitor.monitoring.coreos.com/promreload-reconciler",
         "prometheusrule.monitoring.coreos.com/promreload",
+        "configmap/promreload-dashboard",
     ] {
         assert!(stdout.contains(object), "{object} missing from:\n{stdout}");
     }
