@@ -3,7 +3,9 @@
 # private containerd + runc (Debian's), joined to a control plane from scripts/control-plane.sh,
 # with kube-controller-manager and kube-scheduler from the same build.
 # Pods run for real: Secret volumes with the kubelet's `..data` swaps, exec and httpGet probes,
-# restarts. Only `hostNetwork: true` Pods can run (the CNI config has the loopback plugin only).
+# restarts. Pods get addresses on a private bridge (`prn0`, 10.244.77.0/24, Debian's CNI `bridge`
+# and `host-local` plugins; no NAT, no iptables rules), reachable from this host; `hostNetwork`
+# Pods work as well. There is no kube-proxy: Pods reach the API server only on the host network.
 #
 #   scripts/node.sh build                 build (or reuse) the cached kubelet, print its path
 #   scripts/node.sh up DIR KUBECONFIG     start containerd and the kubelet with their state in
@@ -26,7 +28,11 @@ NODE_NAME=${NODE_NAME:-127.0.0.1}
 SYNC_FREQUENCY=${SYNC_FREQUENCY:-1s}
 PAUSE_IMAGE=docker.io/local/pause:test
 # The kubelet changes these on start (it has no option not to); `down` puts them back.
-SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes"
+# The bridge plugin turns on ip_forward for its gateway.
+SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward"
+# The Pods' network: a bridge of this node's own and its subnet (the host is .1).
+BRIDGE=prn0
+POD_SUBNET=10.244.77.0/24
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/k8s-module.sh
 . "$HERE/k8s-module.sh"
@@ -73,9 +79,12 @@ ctr_() { ctr --address "$1/containerd/containerd.sock" -n k8s.io "${@:2}"; }
 containerd_up() {
   local dir=$1 c=$1/containerd
   mkdir -p "$c"/{root,state,opt,cni}
-  # Only the loopback plugin: containerd reports the network ready, so the Node is Ready.
-  echo '{"cniVersion": "0.4.0", "name": "loopback-only", "plugins": [{"type": "loopback"}]}' \
-    > "$c/cni/10-loopback.conflist"
+  # A bridge with the host as gateway; addresses kept in DIR, so \`down\` forgets them.
+  cat > "$c/cni/10-bridge.conflist" <<EOF
+{"cniVersion": "0.4.0", "name": "promreload-node", "plugins": [
+  {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_SUBNET"}]], "dataDir": "$dir/cni-ipam"}}]}
+EOF
   cat > "$c/config.toml" <<EOF
 version = 2
 root = "$c/root"
@@ -93,6 +102,8 @@ state = "$c/state"
     # Without CAP_SYS_RESOURCE, runc may not lower oom_score_adj below containerd's own.
     restrict_oom_score_adj = true
     disable_apparmor = true
+    # Sandboxes' network namespaces under the state directory, not /var/run/netns.
+    netns_mounts_under_state_dir = true
     [plugins."io.containerd.grpc.v1.cri".containerd]
       snapshotter = "overlayfs"
       default_runtime_name = "runc"
@@ -115,9 +126,15 @@ EOF
 }
 
 image() {
-  local dir=$1 name=$2 archive=$3
-  ctr_ "$dir" images import "$archive" >/dev/null
-  ctr_ "$dir" images ls -q | grep -qxF "$name" || { log "image $name not found after import"; return 1; }
+  local dir=$1 name=$2 archive=$3 attempt
+  # Checked after the import, and imported again if missing (seen once, not understood).
+  for attempt in 1 2 3; do
+    ctr_ "$dir" images import "$archive" >/dev/null
+    ctr_ "$dir" images ls -q | grep -qxF "$name" && return 0
+    log "image $name not found after import $attempt"
+    sleep 1
+  done
+  return 1
 }
 
 up() {
@@ -247,6 +264,9 @@ down() {
   { findmnt -rn -o TARGET | grep -F "$dir/" || true; } | sort -r | while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   done
+  # The Pods' bridge (their veths went with their network namespaces).
+  ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE" 2>/dev/null || true
+  rm -rf "$dir/cni-ipam"
   if [ -f "$dir/sysctl.orig" ]; then
     while IFS== read -r k v; do sysctl -q -w "$k=$v" || true; done < "$dir/sysctl.orig"
     rm -f "$dir/sysctl.orig"

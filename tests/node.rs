@@ -1,16 +1,20 @@
 //! A real node: the kubelet and containerd (`scripts/node.sh`) under the test control plane,
-//! with kube-controller-manager and kube-scheduler, running deploy/'s Prometheus StatefulSet
-//! for real, with images assembled locally from
-//! the binaries under test (`scripts/image.py`): promreload as init container and sidecar,
-//! and the Prometheus built from Go modules. The kubelet mounts the Secret and the rule
-//! ConfigMaps, swaps `..data` when they change, and calls the probes; nothing is emulated.
-//! Last, the reconciler renders a PrometheusRule and Prometheus evaluates it.
+//! with kube-controller-manager and kube-scheduler, and images assembled locally from the
+//! binaries under test (`scripts/image.py`) and the Prometheus built from Go modules. Nothing
+//! is emulated: the kubelet mounts Secrets and ConfigMaps, swaps `..data` when they change,
+//! and calls the probes. One node at a time (one per machine); each test brings its own.
 //!
-//! Changes to deploy/'s StatefulSet for this node, and only these: local images, host
-//! networking on free ports (the node runs only `hostNetwork` Pods), no service-account
-//! token (nothing here talks to the API), an instance label per StatefulSet, the init
-//! container run as `/bin/prometheus-config-reloader`, the command prometheus-operator gives
-//! its reloader, and probe timing fast enough for a test.
+//! 1. deploy/ applied for real through `deploy/local` (the reconciler Deployment and the
+//!    Prometheus StatefulSet), and a ServiceMonitor reaching Prometheus.
+//! 2. prometheus-operator itself with our image as its config reloader, with the kubelet's
+//!    default sync.
+//! 3. deploy/'s StatefulSet with the kubelet's probes: Secret changes, a refused config, a
+//!    stuck sidecar restarted by its liveness probe, the native-sidecar variant, and
+//!    PrometheusRules rendered by the reconciler and evaluated by Prometheus. Changes to the
+//!    StatefulSet for this test, and only these: local images, host networking on free ports
+//!    (its Prometheus is reached on a known host port), no service-account token, an instance
+//!    label per StatefulSet, the init container run as `/bin/prometheus-config-reloader`, the
+//!    command prometheus-operator gives its reloader, and probe timing fast enough for a test.
 
 mod support;
 
@@ -35,14 +39,20 @@ struct Node {
 }
 
 impl Node {
+    /// A node whose kubelet syncs Pods every second (volumes follow within about a second).
     fn up(cluster: &Cluster) -> Self {
+        Self::up_with_sync(cluster, "1s")
+    }
+
+    /// A node whose kubelet syncs Pods every `sync` (`1m` is the kubelet's default).
+    fn up_with_sync(cluster: &Cluster, sync: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new("bash")
             .arg(repo().join("scripts/node.sh"))
             .arg("up")
             .arg(dir.path())
             .arg(&cluster.kubeconfig)
-            .env("SYNC_FREQUENCY", "1s")
+            .env("SYNC_FREQUENCY", sync)
             .status()
             .expect("run scripts/node.sh");
         let node = Self { dir };
@@ -78,6 +88,31 @@ impl Node {
         let tail: Vec<&str> = text.lines().rev().take(30).collect();
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
+}
+
+impl Node {
+    /// Imports the two images under test: promreload's (from the Dockerfile's final stage)
+    /// and the Prometheus built from Go modules.
+    fn images(&self) {
+        let image_args = dockerfile_image_args();
+        let image_args: Vec<&str> = image_args.iter().map(String::as_str).collect();
+        self.image(PROMRELOAD_IMAGE, &image_args);
+        self.image(
+            PROMETHEUS_IMAGE,
+            &[
+                "--add",
+                &format!("{}=/bin/prometheus", prometheus_binary().display()),
+                "--entrypoint",
+                "/bin/prometheus",
+            ],
+        );
+    }
+}
+
+/// One node per machine: the tests that bring one up take turns.
+fn one_node_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static NODE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    NODE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Drop for Node {
@@ -340,20 +375,10 @@ fn prometheus_binary() -> PathBuf {
 
 #[test]
 fn deploys_prometheus_with_the_sidecar_in_a_real_pod_and_follows_secret_changes() {
+    let _node_turn = one_node_at_a_time();
     let cluster = Cluster::start_own();
     let node = Node::up(&cluster);
-    let image_args = dockerfile_image_args();
-    let image_args: Vec<&str> = image_args.iter().map(String::as_str).collect();
-    node.image(PROMRELOAD_IMAGE, &image_args);
-    node.image(
-        PROMETHEUS_IMAGE,
-        &[
-            "--add",
-            &format!("{}=/bin/prometheus", prometheus_binary().display()),
-            "--entrypoint",
-            "/bin/prometheus",
-        ],
-    );
+    node.images();
     let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(&cluster, args, stdin);
     kubectl(&["create", "namespace", "monitoring"], None);
     kubectl(
@@ -595,4 +620,266 @@ fn sidecar_pid() -> Option<u32> {
         }
     }
     found
+}
+
+/// prometheus-operator itself (v0.94.1, built from its Go module) told to use our image as
+/// its config reloader, as a user would try it: the Prometheus Pod it generates (on the Pod
+/// network, the operator's StatefulSet unchanged) becomes Ready with our binary as init
+/// container and sidecar under the operator's own command and arguments, and a ServiceMonitor
+/// change reaches Prometheus through the operator's Secret, the kubelet and our sidecar.
+#[test]
+fn the_real_operator_runs_our_image_as_its_config_reloader() {
+    let _node_turn = one_node_at_a_time();
+    let cluster = Cluster::start_own();
+    // The kubelet's default sync, as users run it: the ServiceMonitor's way to Prometheus
+    // then waits for the kubelet's next sync of the Pod.
+    let node = Node::up_with_sync(&cluster, "1m");
+    node.images();
+    let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(&cluster, args, stdin);
+    let crds = operator_dir().join("crds");
+    kubectl(
+        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
+        None,
+    );
+    kubectl(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/prometheuses.monitoring.coreos.com",
+            "crd/servicemonitors.monitoring.coreos.com",
+        ],
+        None,
+    );
+    kubectl(&["create", "namespace", "monitoring"], None);
+    let _operator = cluster.operator("monitoring", PROMRELOAD_IMAGE);
+    let prometheus = format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: k8s, namespace: monitoring}}\nspec:\n  image: {PROMETHEUS_IMAGE}\n  replicas: 1\n  scrapeInterval: 5s\n  serviceMonitorSelector: {{}}\n"
+    );
+    let created = Instant::now();
+    kubectl(&["apply", "-f", "-"], Some(&prometheus));
+    let pod = poll(Duration::from_secs(60), || {
+        let name = kubectl(&["get", "pods", "-n", "monitoring", "-o", "name"], None);
+        name.contains("pod/prometheus-k8s-0").then_some(())
+    });
+    assert!(pod.is_some(), "the operator created no Pod");
+    wait_ready(&cluster, &node, "prometheus-k8s-0");
+    eprintln!(
+        "operator: Prometheus object applied -> its Pod Ready with our reloader: {:?}",
+        created.elapsed()
+    );
+    let get = |path: &str| {
+        kubectl(
+            &[
+                "get",
+                "pod",
+                "-n",
+                "monitoring",
+                "prometheus-k8s-0",
+                "-o",
+                &format!("jsonpath={path}"),
+            ],
+            None,
+        )
+    };
+    // The operator's containers, as it wrote them, run our image.
+    for (kind, name) in [
+        ("initContainers", "init-config-reloader"),
+        ("containers", "config-reloader"),
+    ] {
+        let image = get(&format!("{{.spec.{kind}[?(@.name==\"{name}\")].image}}"));
+        assert_eq!(image, PROMRELOAD_IMAGE, "{name}");
+        let command = get(&format!("{{.spec.{kind}[?(@.name==\"{name}\")].command}}"));
+        assert!(
+            command.contains("/bin/prometheus-config-reloader"),
+            "{name}: {command}"
+        );
+    }
+    let ip = get("{.status.podIP}");
+    assert!(
+        ip.starts_with("10.244.77."),
+        "a Pod-network address: {ip:?}"
+    );
+    let config = poll(Duration::from_secs(30), || pod_config(&ip))
+        .expect("Prometheus answers on its Pod address");
+    assert!(
+        config.contains("prometheus_replica: prometheus-k8s-0"),
+        "$(POD_NAME) expanded: {config}"
+    );
+
+    let start = Instant::now();
+    let service_monitor = "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: web, namespace: monitoring}\nspec:\n  selector: {matchLabels: {app: web}}\n  endpoints: [{port: web}]\n";
+    kubectl(&["apply", "-f", "-"], Some(service_monitor));
+    let live = job_goes_live(&ip, "serviceMonitor/monitoring/web/0", start);
+    eprintln!(
+        "operator: first ServiceMonitor written -> job live in Prometheus (our sidecar, the kubelet's default syncFrequency 1m, Pod just started): {live:?}"
+    );
+    // Once the Pod's start-up syncs are over, a change waits for the kubelet's periodic sync.
+    let start = Instant::now();
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&service_monitor.replace("name: web,", "name: web2,")),
+    );
+    let live = job_goes_live(&ip, "serviceMonitor/monitoring/web2/0", start);
+    eprintln!(
+        "operator: second ServiceMonitor written -> job live (default syncFrequency 1m): {live:?}"
+    );
+    let metrics = reqwest::blocking::get(format!("http://{ip}:8080/metrics"))
+        .and_then(|r| r.text())
+        .expect("the sidecar's metrics on the operator's port");
+    assert!(
+        metrics.contains("reloader_last_reload_successful 1"),
+        "{metrics}"
+    );
+    let restarts = get("{.status.containerStatuses[*].restartCount}");
+    assert!(
+        restarts.split_whitespace().all(|n| n == "0"),
+        "restarts: {restarts}"
+    );
+}
+
+/// `to` as a path relative to directory `from` (both absolute).
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let (from, to) = (from.canonicalize().unwrap(), to.canonicalize().unwrap());
+    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut path: PathBuf = from[common..].iter().map(|_| "..").collect();
+    path.extend(&to[common..]);
+    path
+}
+
+/// Waits (three minutes at most: the kubelet's default sync is a minute, plus jitter) until
+/// the Prometheus at Pod address `ip` has loaded `job`; returns the time since `start`.
+fn job_goes_live(ip: &str, job: &str, start: Instant) -> Duration {
+    let wanted = format!("job_name: {job}");
+    poll(Duration::from_secs(180), || {
+        pod_config(ip)
+            .filter(|c| c.contains(&wanted))
+            .map(|_| start.elapsed())
+    })
+    .unwrap_or_else(|| panic!("{job} did not reach Prometheus"))
+}
+
+/// The loaded config of the Prometheus at Pod address `ip` (port 9090, the operator's).
+fn pod_config(ip: &str) -> Option<String> {
+    let body = reqwest::blocking::get(format!("http://{ip}:9090/api/v1/status/config"))
+        .ok()?
+        .text()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["yaml"].as_str().map(str::to_string)
+}
+
+/// `kubectl apply -k` of deploy/ itself through `deploy/local` (local images, the reconciler
+/// on the host network), plus this machine's API server address and a free admin port:
+/// the reconciler Deployment and the Prometheus StatefulSet become Ready through the
+/// kubelet's probes, the reconciler (in its Pod, with its ServiceAccount's token and RBAC)
+/// writes the config, and a ServiceMonitor created afterwards is a job in that Prometheus.
+#[test]
+fn deploy_applied_for_real_follows_a_service_monitor() {
+    let _node_turn = one_node_at_a_time();
+    let cluster = Cluster::start_own();
+    let node = Node::up(&cluster);
+    node.images();
+    let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(&cluster, args, stdin);
+    let kubeconfig = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let api_port = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: https://127.0.0.1:"))
+        .expect("the API server's loopback address")
+        .to_string();
+    let admin_port = free_port();
+    // kustomize takes a base only by a relative path.
+    let overlay = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let kustomization = format!(
+        r#"apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- {local}
+patches:
+- target: {{kind: Deployment, name: promreload-reconciler}}
+  patch: |-
+    - op: replace
+      path: /spec/template/spec/containers/0/env/0
+      value: {{name: RECONCILER_LISTEN_ADDRESS, value: "127.0.0.1:{admin_port}"}}
+    - op: replace
+      path: /spec/template/spec/containers/0/ports/0/containerPort
+      value: {admin_port}
+    - op: add
+      path: /spec/template/spec/containers/0/env/-
+      value: {{name: KUBERNETES_SERVICE_HOST, value: "127.0.0.1"}}
+    - op: add
+      path: /spec/template/spec/containers/0/env/-
+      value: {{name: KUBERNETES_SERVICE_PORT, value: "{api_port}"}}
+"#,
+        local = relative(overlay.path(), &repo().join("deploy/local")).display()
+    );
+    std::fs::write(overlay.path().join("kustomization.yaml"), kustomization).unwrap();
+    // The CRDs first, established before objects of their kinds are applied (as by hand).
+    let applied = Instant::now();
+    let crds = repo().join("deploy/crds");
+    kubectl(
+        &["apply", "--server-side", "-k", crds.to_str().unwrap()],
+        None,
+    );
+    kubectl(
+        &["wait", "--for=condition=Established", "crd", "--all"],
+        None,
+    );
+    kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "-k",
+            overlay.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    let reconciler_pod = poll(Duration::from_secs(60), || {
+        let out = kubectl(
+            &[
+                "get",
+                "pods",
+                "-n",
+                "monitoring",
+                "-l",
+                "app.kubernetes.io/name=promreload-reconciler",
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        out.trim().strip_prefix("pod/").map(str::to_string)
+    })
+    .expect("the Deployment's Pod");
+    wait_ready(&cluster, &node, &reconciler_pod);
+    wait_ready(&cluster, &node, "prometheus-k8s-0");
+    eprintln!(
+        "deploy/local applied -> reconciler and Prometheus Pods Ready: {:?}",
+        applied.elapsed()
+    );
+    let ip = kubectl(
+        &[
+            "get",
+            "pod",
+            "-n",
+            "monitoring",
+            "prometheus-k8s-0",
+            "-o",
+            "jsonpath={.status.podIP}",
+        ],
+        None,
+    );
+    let config = poll(Duration::from_secs(60), || pod_config(&ip)).expect("Prometheus answers");
+    assert!(
+        config.contains("job_name: serviceMonitor/monitoring/promreload-reconciler/0"),
+        "the reconciler in its Pod wrote deploy/'s config: {config}"
+    );
+
+    let start = Instant::now();
+    let objects = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: monitoring, labels: {app: web}}\nspec:\n  ports: [{name: web, port: 80}]\n---\napiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: web, namespace: monitoring, labels: {prometheus: k8s}}\nspec:\n  selector: {matchLabels: {app: web}}\n  endpoints: [{port: web}]\n";
+    kubectl(&["apply", "-f", "-"], Some(objects));
+    let live = job_goes_live(&ip, "serviceMonitor/monitoring/web/0", start);
+    eprintln!(
+        "deploy/local: ServiceMonitor written -> job live in Prometheus (syncFrequency 1s): {live:?}"
+    );
 }

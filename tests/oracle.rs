@@ -8,16 +8,16 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams};
 use support::cluster::*;
-use support::{Process, free_port};
 
 const WAIT: Duration = Duration::from_secs(60);
+/// The reloader image the operator is told about (it only names it in StatefulSets).
+const OPERATORS_RELOADER: &str = "quay.io/prometheus-operator/prometheus-config-reloader:v0.94.1";
 
 /// The cases: Prometheus + ServiceMonitors (+ Secrets and ConfigMaps) as users write them,
 /// covering what the reconciler renders. The word `NS` is replaced by the case's namespace, `@CERT@`,
@@ -915,24 +915,6 @@ async fn rule_config_maps(client: &Client, ns: &str) -> Vec<String> {
     out
 }
 
-/// The real operator, restricted to `ns`.
-fn operator(cluster: &Cluster, ns: &str) -> Process {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let log = dir.join("operator.log");
-    let child = Command::new(operator_dir().join("prometheus-operator"))
-        .env_clear()
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
-        .arg("--prometheus-config-reloader=quay.io/prometheus-operator/prometheus-config-reloader:v0.94.1")
-        .arg(format!("--namespaces={ns}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start prometheus-operator");
-    Process { child, log }
-}
-
 /// A readable account of how two configs differ, job by job.
 fn differences(theirs: &serde_yaml_ng::Value, ours: &serde_yaml_ng::Value) -> Vec<String> {
     let mut out = Vec::new();
@@ -1004,7 +986,7 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
         namespace(&client, &ns, &[]).await;
         apply_objects(&cluster, &objects(yaml, &ns));
 
-        let op = operator(&cluster, &ns);
+        let op = cluster.operator(&ns, OPERATORS_RELOADER);
         let theirs = settled_config(&client, &ns, false).await;
         let their_assets = settled_tls_assets(&client, &ns).await;
         let their_rules = rule_config_maps(&client, &ns).await;

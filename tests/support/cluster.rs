@@ -196,6 +196,30 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The real prometheus-operator against this control plane, restricted to `ns`, naming
+    /// `reloader_image` as its config reloader.
+    pub fn operator(&self, ns: &str, reloader_image: &str) -> Process {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let log = dir.join("operator.log");
+        let child = Command::new(operator_dir().join("prometheus-operator"))
+            .env_clear()
+            .env("KUBECONFIG", &self.kubeconfig)
+            .arg(format!(
+                "--web.listen-address=127.0.0.1:{}",
+                super::free_port()
+            ))
+            .arg(format!("--prometheus-config-reloader={reloader_image}"))
+            .arg(format!("--namespaces={ns}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start prometheus-operator");
+        Process { child, log }
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(dir) = &self.own {
