@@ -15,12 +15,12 @@ command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 # Prometheus gets ServiceAccount files in a private mount namespace.
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
-# The real node (scripts/node.sh): containerd and runc, the loopback CNI plugin, and a static
+# The real node (scripts/node.sh): containerd and runc, the CNI plugins (bridge, host-local), and a static
 # busybox for the sandbox ("pause") image. policy-rc.d (below) keeps the system containerd
 # from starting: the node runs a private one.
 command -v containerd >/dev/null || missing+=(containerd)
 command -v runc >/dev/null || missing+=(runc)
-[ -x /usr/lib/cni/loopback ] || missing+=(containernetworking-plugins)
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || missing+=(containernetworking-plugins)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -42,4 +42,4 @@ fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v openssl >/dev/null \
   && command -v mkfs.ext4 >/dev/null && command -v ip >/dev/null && command -v unshare >/dev/null \
-  && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/loopback ]
+  && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ]

@@ -8,6 +8,16 @@ binaries in real Pods.
         --link /bin/prometheus-config-reloader=/promreload --user 65532:65532 \\
         --entrypoint /promreload
 
+Or the image a Dockerfile's final stage describes, from binaries built here (the Dockerfile
+cannot be built here: its base images are not reachable):
+
+    image.py --name docker.io/local/promreload:test --out promreload.tar \\
+        --dockerfile Dockerfile --bin-dir target/release
+
+takes each `COPY --from=build /src/target/release/BIN DEST` from --bin-dir, each COPY of a
+link the build stage makes with `ln -s` as that link, and USER and ENTRYPOINT; `--print`
+prints the resulting arguments as JSON instead of writing the archive.
+
 A dynamically linked file gets the shared libraries `ldd` lists, at the same paths. With
 --busybox, the host's /bin/busybox goes in, with /bin/sh. The name must be the
 full, normalized one (`docker.io/...`): that is how the kubelet asks containerd for it. Layers
@@ -69,16 +79,60 @@ def digest(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def from_dockerfile(path, bin_dir):
+    """The --add, --link, --user and --entrypoint arguments of a Dockerfile's final stage."""
+    text = open(path).read()
+    links = {}
+    for rest in text.split("ln -s ")[1:]:
+        target, link = rest.split()[:2]
+        links[link] = target
+    final = text.rsplit("\nFROM ", 1)[1]
+    out = {"add": [], "link": [], "user": None, "entrypoint": None}
+    for line in final.splitlines():
+        words = line.split()
+        if words[:2] == ["COPY", "--from=build"] and len(words) == 4:
+            src, dest = words[2], words[3]
+            if src.startswith("/src/target/release/"):
+                binary = os.path.join(bin_dir, src.rsplit("/", 1)[1])
+                if not os.path.exists(binary):
+                    raise SystemExit(f"{path} copies {src}: {binary} does not exist")
+                out["add"].append(f"{binary}={dest}")
+            elif src in links:
+                out["link"].append(f"{dest}={links[src]}")
+            else:
+                raise SystemExit(f"{path} copies {src}, which cannot be assembled here")
+        elif words[:1] == ["USER"]:
+            out["user"] = words[1]
+        elif words[:1] == ["ENTRYPOINT"]:
+            out["entrypoint"] = json.loads(line.split(None, 1)[1])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--name")
+    ap.add_argument("--out")
+    ap.add_argument("--dockerfile")
+    ap.add_argument("--bin-dir", default="target/release")
+    ap.add_argument("--print", action="store_true")
     ap.add_argument("--add", action="append", default=[], metavar="SRC=DEST")
     ap.add_argument("--link", action="append", default=[], metavar="DEST=TARGET")
     ap.add_argument("--busybox", action="store_true")
     ap.add_argument("--user")
     ap.add_argument("--entrypoint", nargs=argparse.REMAINDER)
     args = ap.parse_args()
+    if args.dockerfile:
+        stage = from_dockerfile(args.dockerfile, args.bin_dir)
+        args.add += stage["add"]
+        args.link += stage["link"]
+        args.user = args.user or stage["user"]
+        args.entrypoint = args.entrypoint or stage["entrypoint"]
+    if args.print:
+        print(json.dumps({"add": args.add, "link": args.link, "user": args.user,
+                          "entrypoint": args.entrypoint}, sort_keys=True))
+        return
+    if not (args.name and args.out):
+        ap.error("--name and --out are required")
 
     files, links = {}, {}
     for spec in args.add:

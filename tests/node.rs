@@ -288,56 +288,44 @@ fn loaded_config(port: u16) -> Option<String> {
     v["data"]["yaml"].as_str().map(str::to_string)
 }
 
-/// The image the Dockerfile builds, as `scripts/image.py` arguments, read from its final
-/// stage: each `COPY --from=build` (the release binaries are the ones under test; the
-/// build stage's `ln -s` becomes a link), `USER` and `ENTRYPOINT`. The Dockerfile cannot be
-/// built here (its base images are not reachable), so the image under test is assembled
-/// from the Dockerfile itself: the two cannot disagree.
+/// The image the Dockerfile builds, as `scripts/image.py` arguments: its final stage, read by
+/// image.py (`--dockerfile`), with the binaries under test. The Dockerfile cannot be built
+/// here (its base images are not reachable), so the image under test is assembled from the
+/// Dockerfile itself: the two cannot disagree.
 fn dockerfile_image_args() -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
-    let links: Vec<(String, String)> = text
-        .split("ln -s ")
-        .skip(1)
-        .map(|rest| {
-            let mut words = rest.split_whitespace();
-            (words.next().unwrap().into(), words.next().unwrap().into())
-        })
-        .collect();
-    let last_stage = text.rsplit("\nFROM ").next().unwrap();
-    let mut args = Vec::new();
-    for line in last_stage.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["COPY", "--from=build", src, dest] => {
-                if let Some(bin) = src.strip_prefix("/src/target/release/") {
-                    let path = match bin {
-                        "promreload" => env!("CARGO_BIN_EXE_promreload"),
-                        "promreload-reconciler" => env!("CARGO_BIN_EXE_promreload-reconciler"),
-                        other => panic!("the Dockerfile copies an unknown binary {other}"),
-                    };
-                    args.extend(["--add".into(), format!("{path}={dest}")]);
-                } else if let Some((target, _)) = links.iter().find(|(_, l)| l == src) {
-                    args.extend(["--link".into(), format!("{dest}={target}")]);
-                } else {
-                    panic!("the Dockerfile copies {src}, which this test cannot assemble");
-                }
-            }
-            ["USER", user] => args.extend(["--user".into(), user.to_string()]),
-            ["ENTRYPOINT", ..] => {
-                let json = line.trim_start_matches("ENTRYPOINT").trim();
-                let entrypoint: Vec<String> = serde_json::from_str(json).unwrap();
-                args.push("--entrypoint".into());
-                args.extend(entrypoint);
-            }
-            _ => {}
-        }
-    }
-    args
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_promreload"))
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        Path::new(env!("CARGO_BIN_EXE_promreload-reconciler")).parent(),
+        Some(Path::new(&bin_dir))
+    );
+    let dockerfile = repo().join("Dockerfile").display().to_string();
+    vec![
+        "--dockerfile".into(),
+        dockerfile,
+        "--bin-dir".into(),
+        bin_dir,
+    ]
 }
 
 #[test]
 fn the_image_under_test_is_the_one_the_dockerfile_describes() {
-    let args = dockerfile_image_args().join(" ");
+    let out = Command::new("python3")
+        .arg(repo().join("scripts/image.py"))
+        .args(dockerfile_image_args())
+        .arg("--print")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = String::from_utf8(out.stdout).unwrap();
     // Cargo refuses a manifest whose declared targets are missing: the dependency layer
     // stubs every one.
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
@@ -359,11 +347,11 @@ fn the_image_under_test_is_the_one_the_dockerfile_describes() {
         }
     }
     for want in [
-        "=/promreload ",
-        "=/promreload-reconciler ",
-        "--link /bin/prometheus-config-reloader=/promreload",
-        "--user 65532:65532",
-        "--entrypoint /promreload",
+        "/promreload=/promreload\"",
+        "/promreload-reconciler=/promreload-reconciler\"",
+        "\"link\": [\"/bin/prometheus-config-reloader=/promreload\"]",
+        "\"user\": \"65532:65532\"",
+        "\"entrypoint\": [\"/promreload\"]",
     ] {
         assert!(args.contains(want), "{want:?} in {args}");
     }
