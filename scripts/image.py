@@ -14,8 +14,8 @@ cannot be built here: its base images are not reachable):
     image.py --name docker.io/local/promreload:test --out promreload.tar \\
         --dockerfile Dockerfile --bin-dir target/release
 
-takes each `COPY --from=build /src/target/release/BIN DEST` from --bin-dir, each COPY of a
-link the build stage makes with `ln -s` as that link, and USER and ENTRYPOINT; `--print`
+takes each COPY of a link the build stage makes with `ln -s` as that link, any other
+`COPY --from=build .../BIN DEST` as --bin-dir's BIN, and USER and ENTRYPOINT; `--print`
 prints the resulting arguments as JSON instead of writing the archive.
 
 A dynamically linked file gets the shared libraries `ldd` lists, at the same paths. With
@@ -92,15 +92,13 @@ def from_dockerfile(path, bin_dir):
         words = line.split()
         if words[:2] == ["COPY", "--from=build"] and len(words) == 4:
             src, dest = words[2], words[3]
-            if src.startswith("/src/target/release/"):
-                binary = os.path.join(bin_dir, src.rsplit("/", 1)[1])
-                if not os.path.exists(binary):
-                    raise SystemExit(f"{path} copies {src}: {binary} does not exist")
-                out["add"].append(f"{binary}={dest}")
-            elif src in links:
+            if src in links:
                 out["link"].append(f"{dest}={links[src]}")
-            else:
-                raise SystemExit(f"{path} copies {src}, which cannot be assembled here")
+                continue
+            binary = os.path.join(bin_dir, src.rsplit("/", 1)[1])
+            if not os.path.exists(binary):
+                raise SystemExit(f"{path} copies {src}: {binary} does not exist")
+            out["add"].append(f"{binary}={dest}")
         elif words[:1] == ["USER"]:
             out["user"] = words[1]
         elif words[:1] == ["ENTRYPOINT"]:

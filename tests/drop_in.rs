@@ -455,3 +455,29 @@ fn http_get_status(url: &str) -> Option<u16> {
         .ok()
         .map(|r| r.status().as_u16())
 }
+
+/// prometheus-operator's `--reload-url=http://localhost:9090/-/reload` works where the image
+/// has no `/etc/hosts` (the static binary on an image without libc files): `localhost` is the
+/// loopback (RFC 6761) without asking the system resolver. Here `/etc/hosts` is empty in a
+/// private mount namespace, so the system resolver cannot answer for `localhost`.
+#[test]
+fn localhost_is_the_loopback_without_a_hosts_file() {
+    let mock = MockServer::start(|_| Reply::Http(200, vec![], String::new()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yaml");
+    fs::write(&config, "global: {}\nscrape_configs: []\n").unwrap();
+    let url = format!("http://localhost:{}/-/reload", mock.port);
+    let env = [
+        ("RELOADER_CONFIG_FILE", config.to_str().unwrap()),
+        ("RELOADER_RELOAD_URL", url.as_str()),
+        ("RELOADER_DELAY_INTERVAL", "0"),
+    ];
+    let script = "mount --bind /dev/null /etc/hosts && ! getent hosts localhost && exec \"$0\"";
+    let daemon = Daemon::start_wrapped(&env, &["unshare", "-m", "sh", "-c", script]);
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+    let requests = mock.requests.lock().unwrap().clone();
+    assert!(
+        requests.iter().any(|r| r.starts_with("POST /-/reload")),
+        "{requests:?}"
+    );
+}

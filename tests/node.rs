@@ -292,17 +292,22 @@ fn loaded_config(port: u16) -> Option<String> {
 /// image.py (`--dockerfile`), with the binaries under test. The Dockerfile cannot be built
 /// here (its base images are not reachable), so the image under test is assembled from the
 /// Dockerfile itself: the two cannot disagree.
+///
+/// `PROMRELOAD_NODE_BIN_DIR` takes the binaries from another directory, for example the
+/// static release build the Dockerfile ships (`RUSTFLAGS="-C target-feature=+crt-static"
+/// cargo build --release --target x86_64-unknown-linux-gnu`), whose image then has no libc
+/// files at all.
 fn dockerfile_image_args() -> Vec<String> {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_promreload"))
-        .parent()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        Path::new(env!("CARGO_BIN_EXE_promreload-reconciler")).parent(),
-        Some(Path::new(&bin_dir))
-    );
+    let bin_dir = std::env::var("PROMRELOAD_NODE_BIN_DIR").unwrap_or_else(|_| {
+        let dir = Path::new(env!("CARGO_BIN_EXE_promreload"))
+            .parent()
+            .unwrap();
+        assert_eq!(
+            Path::new(env!("CARGO_BIN_EXE_promreload-reconciler")).parent(),
+            Some(dir)
+        );
+        dir.to_str().unwrap().to_string()
+    });
     let dockerfile = repo().join("Dockerfile").display().to_string();
     vec![
         "--dockerfile".into(),

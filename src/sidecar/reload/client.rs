@@ -88,7 +88,15 @@ impl PromClient {
     }
 
     fn build(&self, material: &[Vec<u8>]) -> Result<Client, ReloadError> {
+        // `localhost` is the loopback (RFC 6761), whatever the image has: a static binary on
+        // an image without /etc/hosts or NSS (prometheus-operator's --reload-url names
+        // localhost) still reaches Prometheus. The URL's port is kept.
+        let loopback = [
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+        ];
         let mut builder = Client::builder()
+            .resolve_to_addrs("localhost", &loopback)
             .redirect(redirect::Policy::none())
             .user_agent(concat!("promreload/", env!("CARGO_PKG_VERSION")))
             .danger_accept_invalid_certs(self.tls.insecure_skip_verify);
