@@ -1096,3 +1096,63 @@ async fn prometheus_rules_reach_their_config_maps_and_a_bad_one_is_left_out_alon
     })
     .await;
 }
+
+/// A cluster without the PrometheusRule CRD: a Prometheus without a `ruleSelector` is
+/// reconciled as before; one with a `ruleSelector` is refused, naming why, and keeps its last
+/// config; once the CRD is installed, it is rendered.
+#[tokio::test]
+async fn without_the_prometheus_rule_crd_only_a_prometheus_selecting_rules_waits() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let f = fixture(&cluster).await;
+    let (client, mon) = (&f.client, f.mon.as_str());
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = "prometheusrules.monitoring.coreos.com";
+    crds.delete(name, &DeleteParams::default()).await.unwrap();
+    eventually("the CRD is gone", || async {
+        crds.get_opt(name).await.is_ok_and(|c| c.is_none())
+    })
+    .await;
+    let _reconciler = cluster.reconciler(&[]);
+    eventually("reconciled without the CRD", || async {
+        condition(client, mon).await.is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let before = jobs(client, mon).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    Api::<Prometheus>::namespaced(client.clone(), mon)
+        .patch(
+            "k8s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ruleSelector": {}}})),
+        )
+        .await
+        .unwrap();
+    eventually("refused, saying why", || async {
+        condition(client, mon)
+            .await
+            .is_some_and(|c| c.0 == "False" && c.2.contains("PrometheusRules cannot be listed"))
+    })
+    .await;
+    let (config, _) = secret_config(client, mon, "prometheus-k8s").await.unwrap();
+    assert!(!config.contains("rule_files"), "the last good config stays");
+
+    // The CRD installed: the list succeeds at the watch's next retry (backoff up to 30 s).
+    cluster.install_crds(client).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let rendered = secret_config(client, mon, "prometheus-k8s")
+            .await
+            .is_some_and(|(c, _)| c.contains("rule_files"));
+        if rendered && condition(client, mon).await.is_some_and(|c| c.0 == "True") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not rendered after the CRD came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -276,7 +276,17 @@ where
                     let _ = trigger.try_send(());
                 }
                 Err(error) => {
-                    tracing::warn!(%error, kind = K::kind(&()).as_ref(), "watch failed; retrying with backoff");
+                    let kind = K::kind(&());
+                    match &error {
+                        // The kind's CRD is not installed: expected in some clusters, and
+                        // retried with backoff; a Prometheus that needs the kind says so.
+                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404 => {
+                            tracing::debug!(%error, kind = kind.as_ref(), "not installed; retrying with backoff")
+                        }
+                        _ => {
+                            tracing::warn!(%error, kind = kind.as_ref(), "watch failed; retrying with backoff")
+                        }
+                    }
                     let first = last.is_none();
                     *last = Some(error.to_string());
                     if first {
