@@ -46,8 +46,9 @@ pub struct RuleFiles {
 impl RuleFiles {
     /// The files split into ConfigMaps' data the way the operator splits them: first fit in
     /// file-name order, a new ConfigMap when the next file would pass
-    /// [`MAX_CONFIG_MAP_BYTES`]. Always at least one, maybe empty.
-    pub fn config_maps(&self) -> Vec<BTreeMap<String, String>> {
+    /// [`MAX_CONFIG_MAP_BYTES`]. Always at least one, maybe empty. Borrowed: the config only
+    /// needs their number, and the writer copies each file once.
+    pub fn config_maps(&self) -> Vec<BTreeMap<&str, &str>> {
         let mut maps = vec![BTreeMap::new()];
         let mut size = 0;
         for (name, content) in &self.files {
@@ -57,7 +58,7 @@ impl RuleFiles {
             }
             size += content.len();
             let map = maps.last_mut().expect("never empty");
-            map.insert(name.clone(), content.clone());
+            map.insert(name.as_str(), content.as_str());
         }
         maps
     }
@@ -539,7 +540,7 @@ mod tests {
             ..RuleFiles::default()
         };
         let maps = files.config_maps();
-        let keys: Vec<Vec<&String>> = maps.iter().map(|m| m.keys().collect()).collect();
+        let keys: Vec<Vec<&str>> = maps.iter().map(|m| m.keys().copied().collect()).collect();
         assert_eq!(
             keys,
             [

@@ -117,6 +117,10 @@ pub async fn apply_rule_files(
             // The operator's selector label for these ConfigMaps.
             let labels = metadata.labels.get_or_insert_default();
             labels.insert(rules::NAME_LABEL.into(), prometheus.name_any());
+            let data = data
+                .into_iter()
+                .map(|(name, content)| (name.to_string(), content.to_string()))
+                .collect();
             ConfigMap {
                 metadata,
                 data: Some(data),
