@@ -22,14 +22,20 @@ fn render(args: &[&str]) -> Output {
         .expect("run promreload-reconciler")
 }
 
-fn conformance_dir() -> PathBuf {
+/// The operator's conformance cases in `../shared/conformance`, which a plain clone does not
+/// have: the test using them is skipped (saying so) unless `CI=true`, where it is required.
+fn conformance_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
-    assert!(
-        dir.is_dir(),
-        "{} is missing: the conformance cases live in shared/ beside the clone",
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let message = format!(
+        "{} is absent: the conformance cases live in shared/ beside the project's clone",
         dir.display()
     );
-    dir
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+    eprintln!("skipped: {message}");
+    None
 }
 
 /// The compared part of a config, as JSON (maps compare regardless of key order).
@@ -43,7 +49,8 @@ fn compared(yaml: &str) -> serde_json::Value {
 
 #[test]
 fn conformance_with_prometheus_operator_goldens() {
-    let mut cases: Vec<PathBuf> = fs::read_dir(conformance_dir())
+    let Some(dir) = conformance_dir() else { return };
+    let mut cases: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("input.yaml").is_file())
@@ -95,7 +102,8 @@ fn conformance_with_prometheus_operator_goldens() {
 
 #[test]
 fn the_scrape_timeout_case_names_the_reason() {
-    let input = conformance_dir().join("GlobalSettingsInvalidScrapeTimeout/input.yaml");
+    let Some(dir) = conformance_dir() else { return };
+    let input = dir.join("GlobalSettingsInvalidScrapeTimeout/input.yaml");
     let out = render(&[
         "--disable-unmanaged-prometheus-configuration",
         input.to_str().unwrap(),
