@@ -6,6 +6,9 @@
 #   scripts/control-plane.sh up DIR     build if needed, start both, wait for /healthz,
 #                                       write DIR/kubeconfig (and DIR/env with KUBECONFIG)
 #   scripts/control-plane.sh down DIR   stop them
+#   scripts/control-plane.sh second DIR             a second kube-apiserver, DIR/kubeconfig-2
+#   scripts/control-plane.sh stop-apiserver DIR     stop the first kube-apiserver
+#   scripts/control-plane.sh start-apiserver DIR    start it again on its port
 #
 # Binaries are cached outside the clone, keyed by version:
 #   ${PROMRELOAD_CACHE:-$HOME/.cache/promreload}/control-plane-k8s<K8S>-etcd<ETCD>-<REV>/
@@ -97,19 +100,47 @@ extendedKeyUsage=serverAuth"
 }
 
 wait_healthy() {
-  local dir=$1 port=$2
+  local dir=$1 port=$2 name=${3:-apiserver}
   for _ in $(seq 600); do
     if curl -fsS --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" \
       "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
       return 0
     fi
-    for pidfile in "$dir/etcd.pid" "$dir/apiserver.pid"; do
+    for pidfile in "$dir/etcd.pid" "$dir/$name.pid"; do
       kill -0 "$(cat "$pidfile")" 2>/dev/null || { log "$(basename "$pidfile" .pid) died; see $dir/*.log"; tail -20 "$dir"/*.log >&2; return 1; }
     done
     sleep 0.1
   done
-  log "kube-apiserver not ready after 60 s; see $dir/apiserver.log"
+  log "kube-apiserver not ready after 60 s; see $dir/$name.log"
   return 1
+}
+
+# apiserver DIR NAME PORT: a kube-apiserver on PORT over the control plane's etcd, with
+# NAME.pid and NAME.log in DIR (the pki, etcd and service-account keys are shared).
+apiserver() {
+  local dir=$1 name=$2 port=$3
+  local bin; bin=$(build)
+  "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$(cat "$dir/etcd.port")" \
+    --secure-port "$port" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+    --cert-dir "$dir/pki" --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
+    --client-ca-file "$dir/pki/ca.crt" \
+    --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc \
+    --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
+    --enable-priority-and-fairness=false \
+    >>"$dir/$name.log" 2>&1 &
+  echo $! > "$dir/$name.pid"
+  wait_healthy "$dir" "$port" "$name"
+}
+
+stop() {  # stop DIR NAME
+  local pidfile=$1/$2.pid
+  [ -f "$pidfile" ] || return 0
+  kill "$(cat "$pidfile")" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+  rm -f "$pidfile"
 }
 
 up() {
@@ -126,18 +157,9 @@ up() {
     --initial-cluster "test=http://127.0.0.1:$peer_port" \
     --unsafe-no-fsync --log-level warn >"$dir/etcd.log" 2>&1 &
   echo $! > "$dir/etcd.pid"
-  "$bin/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --secure-port "$api_port" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
-    --cert-dir "$dir/pki" --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
-    --client-ca-file "$dir/pki/ca.crt" \
-    --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC \
-    --service-account-issuer https://kubernetes.default.svc \
-    --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
-    --enable-priority-and-fairness=false \
-    >"$dir/apiserver.log" 2>&1 &
-  echo $! > "$dir/apiserver.pid"
-  wait_healthy "$dir" "$api_port"
+  echo "$etcd_port" > "$dir/etcd.port"
+  echo "$api_port" > "$dir/apiserver.port"
+  apiserver "$dir" apiserver "$api_port"
   cat > "$dir/kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
@@ -162,19 +184,26 @@ EOF
 
 down() {
   local dir=$1
-  for name in apiserver etcd; do
-    if [ -f "$dir/$name.pid" ]; then
-      kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$(cat "$dir/$name.pid")" 2>/dev/null || true
-      rm -f "$dir/$name.pid"
-    fi
-  done
+  for name in apiserver apiserver-2 etcd; do stop "$dir" "$name"; done
+}
+
+# second DIR: another kube-apiserver over the same etcd (a highly available control plane), with
+# its own kubeconfig, DIR/kubeconfig-2: changes made through it while the first is stopped reach
+# the first's clients when it is back.
+second() {
+  local dir=$1 port
+  port=$(free_port)
+  apiserver "$dir" apiserver-2 "$port"
+  sed "s|https://127.0.0.1:$(cat "$dir/apiserver.port")|https://127.0.0.1:$port|" "$dir/kubeconfig" > "$dir/kubeconfig-2"
 }
 
 case "${1:-}" in
   build) build ;;
   up) [ -n "${2:-}" ] || { echo "usage: $0 up DIR" >&2; exit 2; }; up "$2" ;;
   down) [ -n "${2:-}" ] || { echo "usage: $0 down DIR" >&2; exit 2; }; down "$2" ;;
-  *) echo "usage: $0 build | up DIR | down DIR" >&2; exit 2 ;;
+  second) [ -n "${2:-}" ] || { echo "usage: $0 second DIR" >&2; exit 2; }; second "$2" ;;
+  # The first kube-apiserver stopped, and started again on its port (its clients reconnect).
+  stop-apiserver) [ -n "${2:-}" ] || { echo "usage: $0 stop-apiserver DIR" >&2; exit 2; }; stop "$2" apiserver ;;
+  start-apiserver) [ -n "${2:-}" ] || { echo "usage: $0 start-apiserver DIR" >&2; exit 2; }; apiserver "$2" apiserver "$(cat "$2/apiserver.port")" ;;
+  *) echo "usage: $0 build | up DIR | down DIR | second DIR | stop-apiserver DIR | start-apiserver DIR" >&2; exit 2 ;;
 esac

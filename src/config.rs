@@ -50,6 +50,24 @@ pub const SETTINGS: &[Setting] = &[
         "input config file, gzip (sniffed by magic bytes) or plain",
     ),
     setting(
+        "config-secret",
+        "RELOADER_CONFIG_SECRET",
+        "",
+        "API mode: read the input from this Secret through the Kubernetes API (watched), instead of a file",
+    ),
+    setting(
+        "config-secret-namespace",
+        "RELOADER_CONFIG_SECRET_NAMESPACE",
+        "",
+        "namespace of the Secret; empty = the Pod's own (service-account namespace) or the kubeconfig's",
+    ),
+    setting(
+        "config-secret-key",
+        "RELOADER_CONFIG_SECRET_KEY",
+        "prometheus.yaml.gz",
+        "key of the Secret that holds the config (gzip or plain)",
+    ),
+    setting(
         "config-envsubst-file",
         "RELOADER_CONFIG_ENVSUBST_FILE",
         "",
@@ -308,11 +326,24 @@ pub struct ServerTls {
     pub client_ca_file: Option<PathBuf>,
 }
 
+/// API mode: the input is one key of one Secret, read and watched through the Kubernetes API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretInput {
+    /// The Secret's name.
+    pub name: String,
+    /// Its namespace; `None` = the client's default (the Pod's own in a cluster).
+    pub namespace: Option<String>,
+    /// The key holding the config.
+    pub key: String,
+}
+
 /// The validated configuration of the sidecar.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Input config file (gzip or plain); `None` = only watched dirs.
+    /// Input config file (gzip or plain); `None` = only watched dirs (or a Secret).
     pub config_file: Option<PathBuf>,
+    /// Input Secret (API mode), instead of `config_file`.
+    pub config_secret: Option<SecretInput>,
     /// Rendered output file; `None` = render for hashing only.
     pub output_file: Option<PathBuf>,
     /// Directories whose regular files are hashed and trigger reloads.
@@ -620,6 +651,7 @@ fn build(raw: &HashMap<&'static str, Raw>) -> Result<Config, ConfigError> {
     v.parsed("auto-gomemlimit-ratio", parse_ratio)?;
     let config = Config {
         config_file: v.path("config-file"),
+        config_secret: secret_input(&v)?,
         output_file: v.path("config-envsubst-file"),
         watched_dirs: v
             .list("watched-dir")
@@ -694,6 +726,58 @@ fn reload_config(v: &Values) -> Result<ReloadConfig, ConfigError> {
     })
 }
 
+fn secret_input(v: &Values) -> Result<Option<SecretInput>, ConfigError> {
+    let Some(name) = v.string("config-secret") else {
+        return Ok(None);
+    };
+    if !cfg!(feature = "api") {
+        return Err(v.invalid(
+            "config-secret",
+            "this build has no API mode (cargo feature `api`); mount the Secret and set RELOADER_CONFIG_FILE",
+        ));
+    }
+    let dns = |s: &str, max: usize| {
+        let ok = !s.is_empty()
+            && s.len() <= max
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric());
+        ok.then_some(()).ok_or_else(|| {
+            format!("not a Kubernetes object name (lower-case letters, digits, '-' and '.', at most {max} characters)")
+        })
+    };
+    v.parsed("config-secret", |s| dns(s, 253))?;
+    let namespace = match v.string("config-secret-namespace") {
+        Some(ns) => {
+            v.parsed("config-secret-namespace", |s| {
+                dns(s, 63)?;
+                if s.contains('.') {
+                    return Err("a namespace has no '.'".into());
+                }
+                Ok(())
+            })?;
+            Some(ns)
+        }
+        None => None,
+    };
+    let key = v.parsed("config-secret-key", |s| {
+        let ok = !s.is_empty()
+            && s.len() <= 253
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+            && s != "."
+            && s != "..";
+        ok.then(|| s.to_string())
+            .ok_or_else(|| "not a Secret key (letters, digits, '-', '_' and '.')".to_string())
+    })?;
+    Ok(Some(SecretInput {
+        name,
+        namespace,
+        key,
+    }))
+}
+
 /// Two files that go together (certificate and key): both or neither.
 fn pair(v: &Values, a: &str, b: &str) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
     match (v.path(a), v.path(b)) {
@@ -746,14 +830,20 @@ fn validate(c: &Config, v: &Values) -> Result<(), ConfigError> {
             reason: "must not be shorter than the retry interval".into(),
         });
     }
-    if c.config_file.is_none() && c.watched_dirs.is_empty() {
+    if c.config_file.is_some() && c.config_secret.is_some() {
         return Err(ConfigError::Conflict(
-            "nothing to do: set RELOADER_CONFIG_FILE (--config-file) or RELOADER_WATCHED_DIRS (--watched-dir)".into(),
+            "choose one input: RELOADER_CONFIG_FILE (--config-file) or RELOADER_CONFIG_SECRET (--config-secret), not both".into(),
         ));
     }
-    if c.output_file.is_some() && c.config_file.is_none() {
+    let has_input = c.config_file.is_some() || c.config_secret.is_some();
+    if !has_input && c.watched_dirs.is_empty() {
         return Err(ConfigError::Conflict(
-            "RELOADER_CONFIG_ENVSUBST_FILE (--config-envsubst-file) needs RELOADER_CONFIG_FILE (--config-file)".into(),
+            "nothing to do: set RELOADER_CONFIG_FILE (--config-file), RELOADER_CONFIG_SECRET (--config-secret) or RELOADER_WATCHED_DIRS (--watched-dir)".into(),
+        ));
+    }
+    if c.output_file.is_some() && !has_input {
+        return Err(ConfigError::Conflict(
+            "RELOADER_CONFIG_ENVSUBST_FILE (--config-envsubst-file) needs RELOADER_CONFIG_FILE (--config-file) or RELOADER_CONFIG_SECRET (--config-secret)".into(),
         ));
     }
     if let (Some(input), Some(output)) = (&c.config_file, &c.output_file)

@@ -54,7 +54,11 @@ fn main() -> ExitCode {
             shutdown.clone(),
             Some(reload_now.clone()),
         ));
-        sidecar::run(config, Metrics::new(), reload_now, shutdown).await
+        let metrics = match config.config_secret {
+            Some(_) => Metrics::with_secret_watch(),
+            None => Metrics::new(),
+        };
+        sidecar::run(config, metrics, reload_now, shutdown).await
     });
     // A write in flight gets a moment to finish; a read stuck in the kernel (a hung
     // filesystem) must not keep the process from exiting.

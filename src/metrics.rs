@@ -56,6 +56,10 @@ pub struct Metrics {
     pub watched_files_skipped: Gauge,
     /// Duration of reload requests.
     pub reload_duration: Histogram,
+    /// API mode: 1 while the Secret's list and watch work, 0 after an error until they do again.
+    pub secret_watch_up: Gauge,
+    /// API mode: failed lists and watches of the Secret, by kind.
+    pub secret_watch_errors: Family<KindLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -71,8 +75,17 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric of the file mode.
     pub fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// Like [`Metrics::new`], plus the API mode's `reloader_secret_watch_*` metrics.
+    pub fn with_secret_watch() -> Self {
+        Self::build(true)
+    }
+
+    fn build(secret_watch: bool) -> Self {
         let mut r = Registry::default();
         let m = Self {
             registry: Arc::new(Registry::default()),
@@ -90,6 +103,8 @@ impl Metrics {
             watch_errors: Counter::default(),
             watched_files_skipped: Gauge::default(),
             reload_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            secret_watch_up: Gauge::default(),
+            secret_watch_errors: Family::default(),
         };
         r.register("reloader_reloads", "Reload attempts", m.reloads.clone());
         r.register(
@@ -153,6 +168,18 @@ impl Metrics {
             "Duration of reload requests",
             m.reload_duration.clone(),
         );
+        if secret_watch {
+            r.register(
+                "reloader_secret_watch_up",
+                "API mode: 1 while the config Secret's list and watch work",
+                m.secret_watch_up.clone(),
+            );
+            r.register(
+                "reloader_secret_watch_errors",
+                "API mode: failed lists and watches of the config Secret, by kind",
+                m.secret_watch_errors.clone(),
+            );
+        }
         r.register(
             "reloader_build",
             "Build information",
@@ -168,6 +195,14 @@ impl Metrics {
     pub fn apply_failed(&self, kind: &str) {
         self.apply_operations_failed.inc();
         self.apply_errors
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    /// Counts a failed list or watch of the config Secret (API mode).
+    pub fn secret_watch_failed(&self, kind: &str) {
+        self.secret_watch_up.set(0);
+        self.secret_watch_errors
             .get_or_create(&KindLabel { kind: kind.into() })
             .inc();
     }

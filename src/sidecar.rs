@@ -25,6 +25,9 @@ pub mod input;
 pub mod output;
 pub mod reload;
 pub mod render;
+#[cfg(feature = "api")]
+pub mod secret;
+pub mod source;
 pub mod status;
 pub mod watch;
 
@@ -44,6 +47,7 @@ use dirs::{Skipped, hash_dirs};
 use expand::Unset;
 use reload::{ReloadError, Reloader, backoff};
 use render::{Hash, RenderError, Renderer, hex};
+use source::Input;
 use status::{ReloadRecord, Shared, SkippedEntry};
 use watch::DirWatcher;
 
@@ -70,6 +74,27 @@ pub enum Error {
     /// The admin server's TLS files are unusable.
     #[error("admin server TLS: {0}")]
     AdminTls(String),
+    /// API mode could not start, or (init mode) could not read the Secret.
+    #[cfg(feature = "api")]
+    #[error(transparent)]
+    Secret(#[from] secret::Error),
+}
+
+/// API mode's Secret, or nothing (file mode, or a build without API mode).
+#[cfg(feature = "api")]
+type SecretSource = Option<secret::SecretSource>;
+#[cfg(not(feature = "api"))]
+type SecretSource = Option<std::convert::Infallible>;
+
+/// The renderer's input: the config file, or (API mode) the Secret's key held in memory.
+async fn input(config: &Config) -> Result<(Option<Input>, SecretSource), Error> {
+    #[cfg(feature = "api")]
+    if let Some(wanted) = &config.config_secret {
+        let source = secret::SecretSource::connect(wanted).await?;
+        let memory = source.memory();
+        return Ok((Some(Input::Memory(memory)), Some(source)));
+    }
+    Ok((config.config_file.clone().map(Input::File), None))
 }
 
 /// Runs the sidecar until `shutdown` is cancelled, or, in init mode, writes the config once.
@@ -81,8 +106,13 @@ pub async fn run(
     reload_now: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let mut applier = Applier::new(&config);
+    let (input, source) = input(&config).await?;
+    let mut applier = Applier::new(&config, input.clone());
     if config.init_mode() {
+        #[cfg(feature = "api")]
+        if let (Some(source), Some(Input::Memory(memory))) = (&source, &input) {
+            source.read_once(memory).await?;
+        }
         return init(applier, &shutdown).await;
     }
     let mut reloader = Reloader::new(&config.reload);
@@ -111,6 +141,17 @@ pub async fn run(
     }
     applier.adopt_existing_output();
     let changed = Arc::new(Notify::new());
+    #[cfg(feature = "api")]
+    if let (Some(source), Some(Input::Memory(memory))) = (source, &input) {
+        tokio::spawn(source.watch(
+            memory.clone(),
+            changed.clone(),
+            shared.clone(),
+            shutdown.clone(),
+        ));
+    }
+    #[cfg(not(feature = "api"))]
+    let _ = (source, &input);
     let dirs = watch::dirs_to_watch(config.config_file.as_deref(), &config.watched_dirs);
     let watcher = DirWatcher::new(dirs, changed.clone(), metrics.clone())?;
     let mut sidecar = Sidecar {
@@ -202,6 +243,7 @@ fn trailing_digits(value: &[u8]) -> &[u8] {
 /// One apply's blocking work: render the config (if any) and hash the watched dirs.
 struct Applier {
     renderer: Option<Renderer>,
+    /// The input file, whose in-place writes are left to settle.
     input: Option<PathBuf>,
     dirs: Vec<PathBuf>,
     settle: Duration,
@@ -236,10 +278,14 @@ const MAX_SETTLE_WAIT: Duration = Duration::from_secs(10);
 const MIN_REDACTED_LEN: usize = 6;
 
 impl Applier {
-    fn new(config: &Config) -> Self {
+    fn new(config: &Config, input: Option<Input>) -> Self {
         let env = environment(config.ordinal_from.as_deref());
-        let renderer = config.config_file.clone().map(|input| {
-            Renderer::new(
+        let file = match &input {
+            Some(Input::File(path)) => Some(path.clone()),
+            _ => None,
+        };
+        let renderer = input.map(|input| {
+            Renderer::of(
                 input,
                 config.output_file.clone(),
                 config.max_config_bytes,
@@ -249,7 +295,7 @@ impl Applier {
         });
         Self {
             renderer,
-            input: config.config_file.clone(),
+            input: file,
             dirs: config.watched_dirs.clone(),
             settle: config.settle_interval,
         }
@@ -507,7 +553,14 @@ impl Sidecar {
 
     fn apply_failed(&mut self, error: &Error) {
         self.metrics.apply_failed(error.metric_label());
-        let missing = matches!(error, Error::Render(RenderError::Missing(_)));
+        let missing = matches!(
+            error,
+            Error::Render(RenderError::Missing(_))
+                | Error::Render(RenderError::Unavailable {
+                    kind: "pending",
+                    ..
+                })
+        );
         self.degraded = missing;
         let message = error.to_string();
         // A restarted sidecar whose input is bad (or gone) while the output written before it
@@ -521,7 +574,7 @@ impl Sidecar {
             if earlier_output {
                 tracing::error!(error = %message, kind = error.metric_label(), "config not applied; the output file keeps the config written before this process started, and nothing is reloaded");
             } else if missing && self.desired.is_none() {
-                tracing::info!(error = %message, "waiting for the config file");
+                tracing::info!(error = %message, "waiting for the config");
             } else if self.desired.is_none() {
                 tracing::error!(error = %message, kind = error.metric_label(), "config not applied; no config written yet");
             } else {

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use super::expand::{Expander, Unset};
 use super::input::{aliases, open_regular};
 use super::output::AtomicFile;
+use super::source::{Input, InputName, Latest};
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
@@ -40,8 +41,19 @@ pub const INPUT_CAP_FACTOR: u64 = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// The input does not exist (yet).
-    #[error("config file {0} does not exist")]
-    Missing(PathBuf),
+    #[error("{0} does not exist")]
+    Missing(InputName),
+    /// The input held in memory is unavailable (the Secret is missing, lacks the key, or
+    /// cannot be read through the API).
+    #[error("{name}: {reason}")]
+    Unavailable {
+        /// The input.
+        name: InputName,
+        /// A short metric label.
+        kind: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The input is a symlink that resolves outside the input's own directory (the mounted
     /// volume): refused, so a crafted link cannot copy another file into the output.
     #[error("config file {path} resolves to {target}, outside {dir}: refused")]
@@ -54,31 +66,31 @@ pub enum RenderError {
         dir: PathBuf,
     },
     /// The input could not be read.
-    #[error("reading config file {path}: {source}")]
+    #[error("reading {path}: {source}")]
     Read {
         /// The input.
-        path: PathBuf,
+        path: InputName,
         /// The cause.
         source: io::Error,
     },
     /// The input is empty: refused rather than handing Prometheus an empty config.
-    #[error("config file {0} is empty")]
-    Empty(PathBuf),
+    #[error("{0} is empty")]
+    Empty(InputName),
     /// The input renders to nothing a Prometheus could use (a gzip of nothing, or variables
     /// that expand to nothing): refused, or Prometheus would load an empty config and drop
     /// every scrape job.
-    #[error("config file {path} renders to an empty config ({what}); refused")]
+    #[error("{path} renders to an empty config ({what}); refused")]
     EmptyRendered {
         /// The input.
-        path: PathBuf,
+        path: InputName,
         /// What the rendered bytes were.
         what: &'static str,
     },
     /// The rendered text is not a YAML mapping, so it cannot be a Prometheus config.
-    #[error("config file {path} does not render to a Prometheus config: {reason}; refused")]
+    #[error("{path} does not render to a Prometheus config: {reason}; refused")]
     NotConfig {
         /// The input.
-        path: PathBuf,
+        path: InputName,
         /// What is wrong, by line number (never the line itself: it may hold a secret).
         reason: String,
     },
@@ -87,10 +99,10 @@ pub enum RenderError {
     #[error("refusing to write the output over the input: {0}")]
     Alias(String),
     /// The gzip stream is corrupt or truncated.
-    #[error("decompressing config file {path}: {source} (corrupt or truncated gzip)")]
+    #[error("decompressing {path}: {source} (corrupt or truncated gzip)")]
     Decode {
         /// The input.
-        path: PathBuf,
+        path: InputName,
         /// The cause.
         source: io::Error,
     },
@@ -133,6 +145,7 @@ impl RenderError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Missing(_) => "missing",
+            Self::Unavailable { kind, .. } => kind,
             Self::Escape { .. } => "symlink_escape",
             Self::Read { .. } => "read",
             Self::Empty(_) | Self::EmptyRendered { .. } => "empty",
@@ -165,7 +178,7 @@ pub struct Rendered {
 /// Renders one input to one (optional) output, remembering what it last produced.
 #[derive(Debug)]
 pub struct Renderer {
-    input: PathBuf,
+    input: Input,
     output: Option<PathBuf>,
     max_bytes: u64,
     strict: bool,
@@ -175,9 +188,21 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// A renderer expanding from `env` (a snapshot of the process environment).
+    /// A renderer of the file `input`, expanding from `env` (a snapshot of the process
+    /// environment).
     pub fn new(
         input: PathBuf,
+        output: Option<PathBuf>,
+        max_bytes: u64,
+        strict: bool,
+        env: HashMap<String, Vec<u8>>,
+    ) -> Self {
+        Self::of(Input::File(input), output, max_bytes, strict, env)
+    }
+
+    /// A renderer of any [`Input`].
+    pub fn of(
+        input: Input,
         output: Option<PathBuf>,
         max_bytes: u64,
         strict: bool,
@@ -260,27 +285,46 @@ impl Renderer {
 
     /// SHA-256 of the raw input bytes.
     fn fingerprint(&self) -> Result<Hash, RenderError> {
-        let file = self.open_input()?;
+        let mut reader = BufReader::with_capacity(BUF_SIZE, self.open_input()?);
         let mut hasher = Sha256::new();
-        let mut reader = BufReader::with_capacity(BUF_SIZE, file);
         io::copy(&mut reader, &mut hasher).map_err(|e| self.read_error(e))?;
         Ok(hasher.finalize().into())
     }
 
-    fn open_input(&self) -> Result<File, RenderError> {
+    fn open_input(&self) -> Result<Box<dyn Read + Send>, RenderError> {
+        match &self.input {
+            Input::File(path) => Ok(Box::new(self.open_file(path)?)),
+            Input::Memory(memory) => match memory.get() {
+                Latest::Bytes(bytes) if bytes.is_empty() => Err(RenderError::Empty(self.name())),
+                Latest::Bytes(bytes) => Ok(Box::new(io::Cursor::new(bytes))),
+                Latest::Pending => Err(RenderError::Unavailable {
+                    name: self.name(),
+                    kind: "pending",
+                    reason: "not read yet".into(),
+                }),
+                Latest::Unavailable { kind, reason } => Err(RenderError::Unavailable {
+                    name: self.name(),
+                    kind,
+                    reason,
+                }),
+            },
+        }
+    }
+
+    fn open_file(&self, input: &Path) -> Result<File, RenderError> {
         let not_found = |e: io::Error| match e.kind() {
-            io::ErrorKind::NotFound => RenderError::Missing(self.input.clone()),
+            io::ErrorKind::NotFound => RenderError::Missing(self.name()),
             _ => self.read_error(e),
         };
-        let target = std::fs::canonicalize(&self.input).map_err(not_found)?;
-        let dir = match self.input.parent() {
+        let target = std::fs::canonicalize(input).map_err(not_found)?;
+        let dir = match input.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
         let dir = std::fs::canonicalize(dir).map_err(not_found)?;
         if !target.starts_with(&dir) {
             return Err(RenderError::Escape {
-                path: self.input.clone(),
+                path: input.to_path_buf(),
                 target,
                 dir,
             });
@@ -289,15 +333,19 @@ impl Renderer {
         let file = open_regular(&target).map_err(not_found)?;
         let meta = file.metadata().map_err(|e| self.read_error(e))?;
         if meta.len() == 0 {
-            return Err(RenderError::Empty(self.input.clone()));
+            return Err(RenderError::Empty(self.name()));
         }
         Ok(file)
     }
 
+    fn name(&self) -> InputName {
+        self.input.name()
+    }
+
     /// One streaming pass: returns the fingerprint of exactly the bytes rendered.
     fn render(&self) -> Result<(Hash, Rendered, Option<AtomicFile>), RenderError> {
-        if let Some(output) = &self.output
-            && let Some(why) = aliases(&self.input, output)
+        if let (Some(output), Input::File(input)) = (&self.output, &self.input)
+            && let Some(why) = aliases(input, output)
         {
             return Err(RenderError::Alias(why));
         }
@@ -328,13 +376,13 @@ impl Renderer {
             Verdict::Config => {}
             Verdict::Empty(what) => {
                 return Err(RenderError::EmptyRendered {
-                    path: self.input.clone(),
+                    path: self.name(),
                     what,
                 });
             }
             Verdict::NotConfig(reason) => {
                 return Err(RenderError::NotConfig {
-                    path: self.input.clone(),
+                    path: self.name(),
                     reason,
                 });
             }
@@ -399,7 +447,7 @@ impl Renderer {
         } else if let Some(reason) = &sink.text.error {
             RenderError::NotText(reason.clone())
         } else if e.get_ref().is_some_and(|inner| inner.is::<EmptyInput>()) {
-            RenderError::Empty(self.input.clone())
+            RenderError::Empty(self.name())
         } else if e.get_ref().is_some_and(|inner| inner.is::<InputOverCap>()) {
             RenderError::InputTooLarge {
                 limit: self.input_limit(),
@@ -410,7 +458,7 @@ impl Renderer {
             self.write_error(e)
         } else {
             RenderError::Decode {
-                path: self.input.clone(),
+                path: self.name(),
                 source: e,
             }
         }
@@ -423,7 +471,7 @@ impl Renderer {
 
     fn read_error(&self, source: io::Error) -> RenderError {
         RenderError::Read {
-            path: self.input.clone(),
+            path: self.name(),
             source,
         }
     }
@@ -476,7 +524,7 @@ where
 
 /// Hashes the raw bytes read from the input and remembers whether reading itself failed.
 struct TeeReader {
-    inner: File,
+    inner: Box<dyn Read + Send>,
     hasher: Sha256,
     failed: bool,
 }

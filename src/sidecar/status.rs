@@ -29,6 +29,22 @@ pub struct StatusDoc {
     pub last_apply_error: Option<String>,
     /// Entries of watched directories that were skipped (the first few), by path and reason.
     pub skipped: Vec<SkippedEntry>,
+    /// API mode: the Secret's watch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretStatus>,
+}
+
+/// API mode: where the config comes from and how its watch fares.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SecretStatus {
+    /// `namespace/name`, and the key.
+    pub secret: String,
+    /// The key read.
+    pub key: String,
+    /// The Secret's resourceVersion last seen.
+    pub resource_version: Option<String>,
+    /// The last list or watch error, cleared once the watch works again.
+    pub watch_error: Option<String>,
 }
 
 /// One skipped entry in `/status`.

@@ -93,12 +93,17 @@ impl Cluster {
     /// The shared control plane, or a new one.
     pub fn start() -> Self {
         if let Some(path) = std::env::var_os("PROMRELOAD_TEST_KUBECONFIG") {
-            return Self {
-                kubeconfig: PathBuf::from(path),
-                own: None,
-            };
+            return Self::at(PathBuf::from(path));
         }
         Self::start_own()
+    }
+
+    /// The control plane `kubeconfig` points at (started by someone else).
+    pub fn at(kubeconfig: PathBuf) -> Self {
+        Self {
+            kubeconfig,
+            own: None,
+        }
     }
 
     /// A control plane of this test's own (for tests that install other CRDs).
