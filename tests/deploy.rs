@@ -57,6 +57,37 @@ async fn every_manifest_passes_a_server_side_dry_run() {
         assert!(stdout.contains(object), "{object} missing from:\n{stdout}");
     }
 
+    // The API-mode overlay: the same objects, its Role, and both reloader containers reading
+    // the Secret through the API (the patch's `test` ops fail if deploy/ moves the env).
+    let out = kubectl_dry_run(
+        &cluster,
+        &["-k", deploy().join("api-mode").to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for object in [
+        "role.rbac.authorization.k8s.io/promreload-config-secret",
+        "rolebinding.rbac.authorization.k8s.io/promreload-config-secret",
+        "statefulset.apps/prometheus-k8s",
+    ] {
+        assert!(stdout.contains(object), "{object} missing from:\n{stdout}");
+    }
+    let rendered = Command::new(kubectl())
+        .args(["kustomize", deploy().join("api-mode").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let rendered = String::from_utf8_lossy(&rendered.stdout);
+    assert_eq!(
+        rendered.matches("name: RELOADER_CONFIG_SECRET\n").count(),
+        2,
+        "{rendered}"
+    );
+    assert!(!rendered.contains("RELOADER_CONFIG_FILE"), "{rendered}");
+
     // The check can fail: an unknown field is a schema error.
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.yaml");
