@@ -87,6 +87,14 @@ async fn every_manifest_passes_a_server_side_dry_run() {
         "{rendered}"
     );
     assert!(!rendered.contains("RELOADER_CONFIG_FILE"), "{rendered}");
+    assert!(
+        !rendered.contains("secretName: prometheus-k8s\n"),
+        "no Secret volume: {rendered}"
+    );
+    assert!(
+        !rendered.contains("mountPath: /etc/prometheus/config\n"),
+        "{rendered}"
+    );
 
     // The check can fail: an unknown field is a schema error.
     let dir = tempfile::tempdir().unwrap();

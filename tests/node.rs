@@ -692,6 +692,7 @@ fn the_real_operator_runs_our_image_as_its_config_reloader() {
         ip.starts_with("10.244.77."),
         "a Pod-network address: {ip:?}"
     );
+    let api_ip = api_mode_prometheus(&cluster, &node);
     let config = poll(Duration::from_secs(30), || pod_config(&ip))
         .expect("Prometheus answers on its Pod address");
     assert!(
@@ -706,15 +707,25 @@ fn the_real_operator_runs_our_image_as_its_config_reloader() {
     eprintln!(
         "operator: first ServiceMonitor written -> job live in Prometheus (our sidecar, the kubelet's default syncFrequency 1m, Pod just started): {live:?}"
     );
-    // Once the Pod's start-up syncs are over, a change waits for the kubelet's periodic sync.
+    // Once the Pod's start-up syncs are over, a change waits for the kubelet's periodic sync
+    // in the volume mode; API mode (the second Prometheus) reads it from the API at once.
     let start = Instant::now();
     kubectl(
         &["apply", "-f", "-"],
         Some(&service_monitor.replace("name: web,", "name: web2,")),
     );
-    let live = job_goes_live(&ip, "serviceMonitor/monitoring/web2/0", start);
+    let job = "serviceMonitor/monitoring/web2/0";
+    let (volume, api) = std::thread::scope(|s| {
+        let volume = s.spawn(|| job_goes_live(&ip, job, start));
+        let api = s.spawn(|| job_goes_live(&api_ip, job, start));
+        (volume.join().unwrap(), api.join().unwrap())
+    });
     eprintln!(
-        "operator: second ServiceMonitor written -> job live (default syncFrequency 1m): {live:?}"
+        "operator: second ServiceMonitor written -> job live: volume mode (kubelet's default syncFrequency 1m) {volume:?}, API mode {api:?}"
+    );
+    assert!(
+        api < Duration::from_secs(10),
+        "API mode does not wait for the kubelet: {api:?}"
     );
     let metrics = reqwest::blocking::get(format!("http://{ip}:8080/metrics"))
         .and_then(|r| r.text())
@@ -728,6 +739,123 @@ fn the_real_operator_runs_our_image_as_its_config_reloader() {
         restarts.split_whitespace().all(|n| n == "0"),
         "restarts: {restarts}"
     );
+}
+
+/// A second Prometheus from the real operator, `api`, whose config-reloader sidecar (our
+/// image) reads Secret `prometheus-api` through the API (deploy/api-mode's Role, for its own
+/// service account) instead of the mounted volume. Pods reach the API server as they would
+/// the `kubernetes` Service: at the Pod network's gateway, where this test forwards to the
+/// API server's loopback port. Returns the Pod's address once it is Ready.
+fn api_mode_prometheus(cluster: &Cluster, node: &Node) -> String {
+    let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(cluster, args, stdin);
+    let api_port: u16 = std::fs::read_to_string(&cluster.kubeconfig)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: https://127.0.0.1:"))
+        .and_then(|p| p.parse().ok())
+        .expect("the API server's loopback port");
+    let gateway_port = forward("10.244.77.1", ("127.0.0.1", api_port));
+    kubectl(
+        &[
+            "-n",
+            "monitoring",
+            "create",
+            "serviceaccount",
+            "prometheus-api",
+        ],
+        None,
+    );
+    let rbac = std::fs::read_to_string(repo().join("deploy/api-mode/rbac.yaml"))
+        .unwrap()
+        .replace("prometheus-k8s", "prometheus-api");
+    kubectl(&["apply", "-f", "-"], Some(&rbac));
+    let prometheus = format!(
+        r#"apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: api, namespace: monitoring}}
+spec:
+  image: {PROMETHEUS_IMAGE}
+  replicas: 1
+  scrapeInterval: 5s
+  serviceMonitorSelector: {{}}
+  serviceAccountName: prometheus-api
+  containers:
+  - name: config-reloader
+    args:
+    - --listen-address=:8080
+    - --reload-url=http://localhost:9090/-/reload
+    - --config-secret=prometheus-api
+    - --config-envsubst-file=/etc/prometheus/config_out/prometheus.env.yaml
+    env:
+    - {{name: KUBERNETES_SERVICE_HOST, value: "10.244.77.1"}}
+    - {{name: KUBERNETES_SERVICE_PORT, value: "{gateway_port}"}}
+"#
+    );
+    kubectl(&["apply", "-f", "-"], Some(&prometheus));
+    let pod = poll(Duration::from_secs(60), || {
+        let name = kubectl(&["get", "pods", "-n", "monitoring", "-o", "name"], None);
+        name.contains("pod/prometheus-api-0").then_some(())
+    });
+    assert!(
+        pod.is_some(),
+        "the operator created no Pod for Prometheus api"
+    );
+    wait_ready(cluster, node, "prometheus-api-0");
+    let get = |path: &str| {
+        kubectl(
+            &[
+                "get",
+                "pod",
+                "-n",
+                "monitoring",
+                "prometheus-api-0",
+                "-o",
+                &format!("jsonpath={path}"),
+            ],
+            None,
+        )
+    };
+    let args = get("{.spec.containers[?(@.name==\"config-reloader\")].args}");
+    assert!(args.contains("--config-secret=prometheus-api"), "{args}");
+    let ip = get("{.status.podIP}");
+    let status = poll(Duration::from_secs(30), || {
+        let body = reqwest::blocking::get(format!("http://{ip}:8080/status"))
+            .ok()?
+            .text()
+            .ok()?;
+        let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+        doc["secret"]["resource_version"].is_string().then_some(doc)
+    })
+    .expect("the API-mode sidecar reads its Secret from the API");
+    assert_eq!(status["secret"]["secret"], "monitoring/prometheus-api");
+    ip
+}
+
+/// Forwards TCP connections on `listen_ip` (a free port, returned) to `target`, for as long as
+/// the test runs.
+fn forward(listen_ip: &str, target: (&'static str, u16)) -> u16 {
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind((listen_ip, 0)).expect("listen on the Pod network's gateway");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
+            let (mut client_r, mut server_w) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_r, &mut server_w);
+                let _ = server_w.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut server_r, mut client_w) = (server, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server_r, &mut client_w);
+                let _ = client_w.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
 }
 
 /// `to` as a path relative to directory `from` (both absolute).

@@ -2,44 +2,48 @@
 //! current by a watch on that Secret alone (a field selector on its name), so a change reaches
 //! the renderer as soon as the API server has it, not after the kubelet's sync.
 //!
-//! kube-runtime's watcher resumes from the last resourceVersion after a disconnect, relists
-//! on `410 Gone`, and backs off (with jitter, up to 30 s) while the API server is unreachable.
-//! The client re-reads a token file at least once a minute (kube's `TokenFile`, as client-go
-//! does), so the kubelet's rotation of the projected service-account token is picked up.
+//! The watch resumes from the last resourceVersion it saw (events and bookmarks) after the
+//! API server closes it or the connection breaks, lists again when that version has expired
+//! (`410 Gone`), and backs off (with jitter, from 0.5 s up to 30 s) while the API server cannot
+//! be reached or refuses.
 //!
 //! Whatever the API does, the last good output stays in place: a deleted Secret or a missing
 //! key becomes an apply error (reported, nothing written or reloaded), and a failing watch
 //! keeps the bytes it last had. `/status` and `reloader_secret_watch_*` say which.
 
-use std::sync::Arc;
+mod api;
 
-use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::reload::backoff;
 use super::source::{Latest, Memory};
 use super::status::{SecretStatus, Shared};
 use crate::config::SecretInput;
+pub use api::SetupError;
+use api::{ApiClient, ApiError, Change};
+
+/// First and longest wait before the watch is tried again after a failure.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Why API mode could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No client configuration: neither an in-cluster service account nor a kubeconfig.
-    #[error(
-        "API mode needs a Kubernetes client configuration (the Pod's service account, or KUBECONFIG): {0}"
-    )]
-    Client(#[source] kube::Error),
+    /// No usable client configuration.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     /// Init mode: the Secret could not be read.
     #[error("reading {name}: {source}")]
     Get {
         /// The Secret and key.
         name: String,
         /// The cause.
-        source: kube::Error,
+        source: ApiError,
     },
     /// Init mode: the Secret is not usable (absent, or without the key).
     #[error("{name}: {reason}")]
@@ -53,29 +57,29 @@ pub enum Error {
 
 /// The config Secret, reached through the API.
 pub struct SecretSource {
-    api: Api<Secret>,
+    client: ApiClient,
+    namespace: String,
     name: String,
     key: String,
     /// `Secret ns/name key k`: how messages name the input.
     label: String,
-    namespace: String,
 }
 
 impl SecretSource {
-    /// A client from the environment (in-cluster service account, or `KUBECONFIG`), for
-    /// `input`'s Secret (in the client's default namespace unless one is given).
+    /// A client from the environment (`KUBECONFIG`, else the in-cluster service account),
+    /// for `input`'s Secret (in the configuration's namespace unless one is given).
     pub async fn connect(input: &SecretInput) -> Result<Self, Error> {
-        let client = Client::try_default().await.map_err(Error::Client)?;
+        let client = ApiClient::infer().await?;
         let namespace = input
             .namespace
             .clone()
-            .unwrap_or_else(|| client.default_namespace().to_string());
+            .unwrap_or_else(|| client.default_namespace.clone());
         Ok(Self {
-            api: Api::namespaced(client, &namespace),
+            client,
             label: format!("Secret {namespace}/{} key {}", input.name, input.key),
+            namespace,
             name: input.name.clone(),
             key: input.key.clone(),
-            namespace,
         })
     }
 
@@ -87,8 +91,8 @@ impl SecretSource {
     /// Init mode: reads the Secret once into `memory`.
     pub async fn read_once(&self, memory: &Memory) -> Result<(), Error> {
         let secret = self
-            .api
-            .get_opt(&self.name)
+            .client
+            .get(&self.namespace, &self.name)
             .await
             .map_err(|source| Error::Get {
                 name: self.label.clone(),
@@ -121,71 +125,119 @@ impl SecretSource {
             ..SecretStatus::default()
         };
         shared.update(|doc| doc.secret = Some(status));
-        let config = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
-        let mut events = watcher::watcher(self.api.clone(), config)
-            .default_backoff()
-            .boxed();
-        // A (re)list delivers the Secret between `Init` and `InitDone`, or nothing if it is absent.
-        let mut listed: Option<Secret> = None;
+        let target = Target {
+            memory: &memory,
+            changed: &changed,
+            shared: &shared,
+        };
+        let mut version = None;
+        let mut failures = 0;
         loop {
-            let event = tokio::select! {
+            let step = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                event = events.next() => event,
+                step = self.step(&mut version, &target) => step,
             };
-            let latest = match event {
-                None => return,
-                Some(Ok(Event::Init)) => {
-                    listed = None;
-                    continue;
+            match step {
+                Ok(()) => failures = 0,
+                Err(error) if error.expired() => {
+                    tracing::debug!(secret = %self.label, "resourceVersion expired; listing again");
+                    version = None;
                 }
-                Some(Ok(Event::InitApply(secret))) => {
-                    listed = Some(secret);
-                    continue;
-                }
-                Some(Ok(Event::InitDone)) => self.seen(listed.take(), "does not exist", &shared),
-                Some(Ok(Event::Apply(secret))) => self.seen(Some(secret), "", &shared),
-                Some(Ok(Event::Delete(_))) => self.seen(None, "was deleted", &shared),
-                Some(Err(error)) => {
-                    let kind = error_kind(&error);
-                    shared.metrics.secret_watch_failed(kind);
-                    let message = error.to_string();
-                    tracing::warn!(secret = %self.label, error = %message, kind, "cannot list or watch the config Secret; the last config read stays in use, retrying with backoff");
-                    shared.update(|doc| {
-                        if let Some(s) = &mut doc.secret {
-                            s.watch_error = Some(message.clone());
-                        }
-                    });
-                    // Only an input never read learns of the error: later ones keep what they had.
-                    if memory.get() != Latest::Pending {
-                        continue;
-                    }
-                    Latest::Unavailable {
-                        kind,
-                        reason: message,
+                Err(error) => {
+                    failures += 1;
+                    self.failed(&error, failures, &target);
+                    let wait = backoff(failures, RETRY_FIRST, RETRY_MAX, fastrand::f64());
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
                     }
                 }
-            };
-            if memory.set(latest) {
-                changed.notify_one();
             }
         }
     }
 
+    /// Lists (with no version to resume from) or watches until the API server closes the
+    /// watch, publishing what it sees.
+    async fn step(
+        &self,
+        version: &mut Option<String>,
+        target: &Target<'_>,
+    ) -> Result<(), ApiError> {
+        let Some(from) = version.clone() else {
+            let (secret, listed) = self.client.list(&self.namespace, &self.name).await?;
+            *version = Some(listed);
+            target.publish(self.seen(secret, "does not exist", target.shared));
+            return Ok(());
+        };
+        let mut watch = self
+            .client
+            .watch(&self.namespace, &self.name, &from)
+            .await?;
+        self.working(version.clone(), target.shared);
+        while let Some(change) = watch.next().await {
+            match change? {
+                Change::Applied(secret) => {
+                    if let Some(v) = &secret.metadata.resource_version {
+                        *version = Some(v.clone());
+                    }
+                    target.publish(self.seen(Some(*secret), "", target.shared));
+                }
+                Change::Deleted(v) => {
+                    *version = v.or(version.take());
+                    target.publish(self.seen(None, "was deleted", target.shared));
+                }
+                Change::Bookmark(v) => *version = v.or(version.take()),
+            }
+        }
+        Ok(())
+    }
+
     /// Records a list or watch that worked and returns what it means for the input.
     fn seen(&self, secret: Option<Secret>, absent: &str, shared: &Shared) -> Latest {
-        shared.metrics.secret_watch_up.set(1);
         let version = secret
             .as_ref()
             .and_then(|s| s.metadata.resource_version.clone());
+        self.working(version, shared);
+        self.latest(secret.as_ref(), absent)
+    }
+
+    fn working(&self, version: Option<String>, shared: &Shared) {
+        shared.metrics.secret_watch_up.set(1);
         shared.update(|doc| {
             if let Some(s) = &mut doc.secret {
                 if s.watch_error.take().is_some() {
                     tracing::info!(secret = %self.label, "watching the config Secret again");
                 }
-                s.resource_version = version;
+                if version.is_some() {
+                    s.resource_version = version;
+                }
             }
         });
-        self.latest(secret.as_ref(), absent)
+    }
+
+    fn failed(&self, error: &ApiError, failures: u32, target: &Target<'_>) {
+        let kind = error.kind();
+        let message = error.to_string();
+        target.shared.metrics.secret_watch_failed(kind);
+        let mut changed = false;
+        target.shared.update(|doc| {
+            if let Some(s) = &mut doc.secret {
+                changed = s.watch_error.as_deref() != Some(&message);
+                s.watch_error = Some(message.clone());
+            }
+        });
+        if failures == 1 || changed {
+            tracing::warn!(secret = %self.label, error = %message, kind, "cannot list or watch the config Secret; the last config read stays in use; retrying with backoff");
+        } else {
+            tracing::debug!(secret = %self.label, error = %message, kind, failures, "cannot list or watch the config Secret");
+        }
+        // Only an input never read learns of the error: a later one keeps what it had.
+        if target.memory.get() == Latest::Pending {
+            target.publish(Latest::Unavailable {
+                kind,
+                reason: message,
+            });
+        }
     }
 
     fn latest(&self, secret: Option<&Secret>, absent: &str) -> Latest {
@@ -205,23 +257,17 @@ impl SecretSource {
     }
 }
 
-/// A short label for a failed list or watch.
-fn error_kind(error: &watcher::Error) -> &'static str {
-    let code = match error {
-        watcher::Error::InitialListFailed(e)
-        | watcher::Error::WatchStartFailed(e)
-        | watcher::Error::WatchFailed(e) => match e {
-            kube::Error::Api(status) => Some(status.code),
-            _ => None,
-        },
-        watcher::Error::WatchError(status) => Some(status.code),
-        watcher::Error::NoResourceVersion => Some(0),
-    };
-    match code {
-        None => "unreachable",
-        Some(401) => "unauthorized",
-        Some(403) => "forbidden",
-        Some(410) => "expired",
-        Some(_) => "api_error",
+/// Where the watch delivers: the input, the sidecar's wake-up, and the shared status.
+struct Target<'a> {
+    memory: &'a Memory,
+    changed: &'a Notify,
+    shared: &'a Shared,
+}
+
+impl Target<'_> {
+    fn publish(&self, latest: Latest) {
+        if self.memory.set(latest) {
+            self.changed.notify_one();
+        }
     }
 }
