@@ -12,6 +12,7 @@
 //! keeps the bytes it last had. `/status` and `reloader_secret_watch_*` say which.
 
 mod api;
+mod kubeconfig;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +70,7 @@ impl SecretSource {
     /// A client from the environment (`KUBECONFIG`, else the in-cluster service account),
     /// for `input`'s Secret (in the configuration's namespace unless one is given).
     pub async fn connect(input: &SecretInput) -> Result<Self, Error> {
-        let client = ApiClient::infer().await?;
+        let client = ApiClient::infer()?;
         let namespace = input
             .namespace
             .clone()

@@ -1,22 +1,20 @@
 //! The little of the Kubernetes API that API mode needs: get, list and watch one Secret, over
 //! the `reqwest` client the sidecar already has for reloads. A full Kubernetes client
 //! (kube-client and its hyper/tower stack) doubled the binary and added 1.6 MiB of idle RSS to
-//! the file mode too; this keeps the sidecar lean. Where the API server is and how to
-//! authenticate come from `kube`'s own config inference: `KUBECONFIG` (or `~/.kube/config`),
-//! else the Pod's service account.
+//! the file mode too; this keeps the sidecar lean.
 //!
 //! A token file is read again for every request (client-go re-reads it each minute), so the
 //! kubelet's rotation of the projected service-account token is picked up by the next list
-//! or watch. Exec plugins and auth providers are refused with a clear error.
+//! or watch.
 
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
 use k8s_openapi::api::core::v1::Secret;
 use reqwest::{Certificate, Client, Identity, RequestBuilder, StatusCode, Url};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
+
+use super::kubeconfig::{self, ConfigError, Credentials};
 
 /// A watch is closed by the API server after this long (and re-opened from where it was).
 const WATCH_SECONDS: u64 = 240;
@@ -66,23 +64,17 @@ impl ApiError {
 /// Why no client could be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// Neither a kubeconfig nor an in-cluster service account.
-    #[error(
-        "API mode needs a Kubernetes client configuration (the Pod's service account, or KUBECONFIG): {0}"
-    )]
-    Infer(#[from] kube::config::InferConfigError),
-    /// The configuration asks for something this client does not do, or is unusable.
+    /// No usable configuration.
     #[error("API mode: {0}")]
-    Unsupported(String),
-}
-
-/// How requests authenticate (besides a client certificate, which is part of the TLS setup).
-#[derive(Debug)]
-enum Credentials {
-    None,
-    Token(String),
-    TokenFile(std::path::PathBuf),
-    Basic(String, String),
+    Config(#[from] ConfigError),
+    /// The configuration's TLS material or URL is unusable.
+    #[error("API mode: {what}: {reason}")]
+    Unusable {
+        /// What.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A client for one namespace's Secrets.
@@ -134,64 +126,56 @@ struct Status {
 impl ApiClient {
     /// The client the environment describes: `KUBECONFIG` (or `~/.kube/config`), else the
     /// in-cluster service account.
-    pub async fn infer() -> Result<Self, SetupError> {
-        let config = kube::Config::infer().await?;
-        let auth = &config.auth_info;
-        if auth.exec.is_some() || auth.auth_provider.is_some() {
-            return Err(SetupError::Unsupported(
-                "the kubeconfig's user authenticates through an exec plugin or auth provider, which promreload does not run; use a token, a token file or a client certificate".into(),
-            ));
-        }
-        let unsupported =
-            |what: &str, e: &dyn std::fmt::Display| SetupError::Unsupported(format!("{what}: {e}"));
+    pub fn infer() -> Result<Self, SetupError> {
+        let config = kubeconfig::infer()?;
+        let unusable = |what: &'static str, e: &dyn std::fmt::Display| SetupError::Unusable {
+            what,
+            reason: e.to_string(),
+        };
         let mut builder = Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
             .tcp_keepalive(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
-            .danger_accept_invalid_certs(config.accept_invalid_certs);
-        if let Some(proxy) = &config.proxy_url {
-            let proxy = reqwest::Proxy::all(proxy.to_string())
-                .map_err(|e| unsupported("the kubeconfig's proxy-url", &e))?;
+            .danger_accept_invalid_certs(config.insecure);
+        if let Some(proxy) = &config.proxy {
+            let proxy = reqwest::Proxy::all(proxy).map_err(|e| unusable("proxy-url", &e))?;
             builder = builder.proxy(proxy);
         }
-        if let Some(roots) = &config.root_cert {
-            // The cluster's CA alone, as client-go trusts it.
+        if let Some(pem) = &config.ca_pem {
+            // The cluster's CAs alone, as client-go trusts them.
             builder = builder.tls_built_in_root_certs(false);
-            for der in roots {
-                let cert = Certificate::from_der(der)
-                    .map_err(|e| unsupported("the cluster's CA certificate", &e))?;
+            let certs = Certificate::from_pem_bundle(pem)
+                .map_err(|e| unusable("the cluster's CA certificate", &e))?;
+            if certs.is_empty() {
+                return Err(unusable(
+                    "the cluster's CA certificate",
+                    &"no PEM certificate",
+                ));
+            }
+            for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        if let Some(pem) = identity_pem(auth)? {
-            let identity = Identity::from_pem(&pem)
-                .map_err(|e| unsupported("the client certificate and key", &e))?;
+        if let Some(pem) = &config.identity_pem {
+            let identity = Identity::from_pem(pem)
+                .map_err(|e| unusable("the client certificate and key", &e))?;
             builder = builder.identity(identity);
         }
-        let credentials = match (
-            &auth.token,
-            &auth.token_file,
-            &auth.username,
-            &auth.password,
-        ) {
-            (Some(token), _, _, _) => Credentials::Token(token.expose_secret().trim().to_string()),
-            (None, Some(file), _, _) => Credentials::TokenFile(file.into()),
-            (None, None, Some(user), Some(password)) => {
-                Credentials::Basic(user.clone(), password.expose_secret().to_string())
-            }
-            _ => Credentials::None,
-        };
         let http = builder
             .build()
-            .map_err(|e| unsupported("building the HTTP client", &e))?;
-        let base = Url::parse(&config.cluster_url.to_string())
-            .map_err(|e| unsupported("the API server's URL", &e))?;
+            .map_err(|e| unusable("the HTTP client", &e))?;
+        let mut base =
+            Url::parse(&config.server).map_err(|e| unusable("the API server's URL", &e))?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
         Ok(Self {
             http,
             base,
-            credentials,
-            default_namespace: config.default_namespace,
+            credentials: config.credentials,
+            default_namespace: config.namespace,
         })
     }
 
@@ -381,46 +365,6 @@ fn read_token(path: &Path) -> Result<String, ApiError> {
     std::fs::read_to_string(path)
         .map(|t| t.trim().to_string())
         .map_err(|e| ApiError::Unreachable(format!("reading token file {}: {e}", path.display())))
-}
-
-/// The client certificate and key as one PEM, from the kubeconfig's data or files.
-fn identity_pem(auth: &kube::config::AuthInfo) -> Result<Option<Vec<u8>>, SetupError> {
-    let load = |data: Option<&str>,
-                file: Option<&String>,
-                what: &str|
-     -> Result<Option<Vec<u8>>, SetupError> {
-        match (data, file) {
-            (Some(data), _) => base64::engine::general_purpose::STANDARD
-                .decode(data.trim())
-                .map(Some)
-                .map_err(|e| SetupError::Unsupported(format!("the kubeconfig's {what}-data: {e}"))),
-            (None, Some(file)) => std::fs::read(file)
-                .map(Some)
-                .map_err(|e| SetupError::Unsupported(format!("reading {what} {file}: {e}"))),
-            (None, None) => Ok(None),
-        }
-    };
-    let cert = load(
-        auth.client_certificate_data.as_deref(),
-        auth.client_certificate.as_ref(),
-        "client-certificate",
-    )?;
-    let key = load(
-        auth.client_key_data.as_ref().map(|k| k.expose_secret()),
-        auth.client_key.as_ref(),
-        "client-key",
-    )?;
-    match (cert, key) {
-        (Some(mut cert), Some(key)) => {
-            cert.push(b'\n');
-            cert.extend_from_slice(&key);
-            Ok(Some(cert))
-        }
-        (None, None) => Ok(None),
-        _ => Err(SetupError::Unsupported(
-            "the kubeconfig has a client certificate without its key, or a key without its certificate".into(),
-        )),
-    }
 }
 
 /// An error with its causes, which reqwest keeps apart (`error sending request: connection
