@@ -4,7 +4,8 @@
 //! past the reload, the time from sending the update to the reload `POST` arriving at a local
 //! endpoint (an upper bound of the reaction: it includes the update's own round trip); then
 //! the idle RSS and CPU of the API-mode daemon, and of the file-mode daemon beside it, over
-//! `API_IDLE_SECONDS` (default 60). Run with `cargo bench --bench api`.
+//! `API_IDLE_SECONDS` (default 60). Run with `cargo bench --bench api`; `PROMRELOAD_BIN`
+//! measures another build of the binary (the static one the image ships).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -177,9 +178,15 @@ impl Drop for Daemon {
     }
 }
 
+fn binary() -> PathBuf {
+    std::env::var_os("PROMRELOAD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_promreload").into())
+}
+
 fn daemon(env: &[(&str, &Path)], port: u16) -> Daemon {
     Daemon(
-        Command::new(env!("CARGO_BIN_EXE_promreload"))
+        Command::new(binary())
             .env_clear()
             .env("POD_NAME", "prometheus-k8s-0")
             .env(
@@ -330,10 +337,8 @@ fn main() {
         );
     }
     println!(
-        "binary: {:.2} MB",
-        fs::metadata(env!("CARGO_BIN_EXE_promreload"))
-            .unwrap()
-            .len() as f64
-            / 1e6
+        "binary {}: {:.2} MB",
+        binary().display(),
+        fs::metadata(binary()).unwrap().len() as f64 / 1e6
     );
 }
