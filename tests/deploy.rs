@@ -25,6 +25,20 @@ fn kubectl_dry_run(cluster: &Cluster, args: &[&str]) -> std::process::Output {
         .expect("run kubectl")
 }
 
+/// `kubectl apply -k dir` passes a server-side dry run and names each of `objects`.
+fn dry_run_creates(cluster: &Cluster, dir: &Path, objects: &[&str]) {
+    let out = kubectl_dry_run(cluster, &["-k", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for object in objects {
+        assert!(stdout.contains(object), "{object} missing from:\n{stdout}");
+    }
+}
+
 #[tokio::test]
 async fn every_manifest_passes_a_server_side_dry_run() {
     let _turn = serial().await;
@@ -37,45 +51,32 @@ async fn every_manifest_passes_a_server_side_dry_run() {
         .create(&PostParams::default(), &ns)
         .await;
 
-    let out = kubectl_dry_run(&cluster, &["-k", deploy().to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    dry_run_creates(
+        &cluster,
+        deploy(),
+        &[
+            "customresourcedefinition.apiextensions.k8s.io/prometheuses.monitoring.coreos.com",
+            "clusterrole.rbac.authorization.k8s.io/promreload-reconciler",
+            "deployment.apps/promreload-reconciler",
+            "statefulset.apps/prometheus-k8s",
+            "prometheus.monitoring.coreos.com/k8s",
+            "servicemonitor.monitoring.coreos.com/promreload-reconciler",
+            "prometheusrule.monitoring.coreos.com/promreload",
+            "configmap/promreload-dashboard",
+        ],
     );
-    for object in [
-        "customresourcedefinition.apiextensions.k8s.io/prometheuses.monitoring.coreos.com",
-        "clusterrole.rbac.authorization.k8s.io/promreload-reconciler",
-        "deployment.apps/promreload-reconciler",
-        "statefulset.apps/prometheus-k8s",
-        "prometheus.monitoring.coreos.com/k8s",
-        "servicemonitor.monitoring.coreos.com/promreload-reconciler",
-        "prometheusrule.monitoring.coreos.com/promreload",
-        "configmap/promreload-dashboard",
-    ] {
-        assert!(stdout.contains(object), "{object} missing from:\n{stdout}");
-    }
 
     // The API-mode overlay: the same objects, its Role, and both reloader containers reading
     // the Secret through the API (the patch's `test` ops fail if deploy/ moves the env).
-    let out = kubectl_dry_run(
+    dry_run_creates(
         &cluster,
-        &["-k", deploy().join("api-mode").to_str().unwrap()],
+        &deploy().join("api-mode"),
+        &[
+            "role.rbac.authorization.k8s.io/promreload-config-secret",
+            "rolebinding.rbac.authorization.k8s.io/promreload-config-secret",
+            "statefulset.apps/prometheus-k8s",
+        ],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for object in [
-        "role.rbac.authorization.k8s.io/promreload-config-secret",
-        "rolebinding.rbac.authorization.k8s.io/promreload-config-secret",
-        "statefulset.apps/prometheus-k8s",
-    ] {
-        assert!(stdout.contains(object), "{object} missing from:\n{stdout}");
-    }
     let rendered = Command::new(kubectl())
         .args(["kustomize", deploy().join("api-mode").to_str().unwrap()])
         .output()

@@ -660,20 +660,7 @@ fn the_real_operator_runs_our_image_as_its_config_reloader() {
         "operator: Prometheus object applied -> its Pod Ready with our reloader: {:?}",
         created.elapsed()
     );
-    let get = |path: &str| {
-        kubectl(
-            &[
-                "get",
-                "pod",
-                "-n",
-                "monitoring",
-                "prometheus-k8s-0",
-                "-o",
-                &format!("jsonpath={path}"),
-            ],
-            None,
-        )
-    };
+    let get = |path: &str| pod_field(&cluster, "prometheus-k8s-0", path);
     // The operator's containers, as it wrote them, run our image.
     for (kind, name) in [
         ("initContainers", "init-config-reloader"),
@@ -801,20 +788,7 @@ spec:
         "the operator created no Pod for Prometheus api"
     );
     wait_ready(cluster, node, "prometheus-api-0");
-    let get = |path: &str| {
-        kubectl(
-            &[
-                "get",
-                "pod",
-                "-n",
-                "monitoring",
-                "prometheus-api-0",
-                "-o",
-                &format!("jsonpath={path}"),
-            ],
-            None,
-        )
-    };
+    let get = |path: &str| pod_field(cluster, "prometheus-api-0", path);
     let args = get("{.spec.containers[?(@.name==\"config-reloader\")].args}");
     assert!(args.contains("--config-secret=prometheus-api"), "{args}");
     let ip = get("{.status.podIP}");
@@ -829,6 +803,13 @@ spec:
     .expect("the API-mode sidecar reads its Secret from the API");
     assert_eq!(status["secret"]["secret"], "monitoring/prometheus-api");
     ip
+}
+
+/// A JSONPath `path` of Pod `pod` in `monitoring`.
+fn pod_field(cluster: &Cluster, pod: &str, path: &str) -> String {
+    let jsonpath = format!("jsonpath={path}");
+    let args = ["get", "pod", "-n", "monitoring", pod, "-o", &jsonpath];
+    kubectl_run(cluster, &args, None)
 }
 
 /// Forwards TCP connections on `listen_ip` (a free port, returned) to `target`, for as long as
