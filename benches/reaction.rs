@@ -2,7 +2,8 @@
 //! the reload `POST` arriving at a local HTTP endpoint: `REACTION_SWAPS` isolated swaps (default
 //! 200) with the default `RELOADER_DELAY_INTERVAL` (1s: swaps are spaced past it) and with 0.
 //! Then, with a real Prometheus (Debian's), from the rename to Prometheus serving the new
-//! config, polled as fast as its API answers. Run with `cargo bench --bench reaction`.
+//! config, polled as fast as its API answers. Run with `cargo bench --bench reaction`
+//! (`PROMRELOAD_BIN` measures another build of the binary).
 
 #[path = "../tests/support/kubelet.rs"]
 #[allow(dead_code)]
@@ -14,6 +15,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kubelet::KubeletVolume;
+
+/// The binary measured: `PROMRELOAD_BIN` (another build, such as the static one the image
+/// ships), else this build's.
+fn binary() -> std::path::PathBuf {
+    std::env::var_os("PROMRELOAD_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_promreload").into())
+}
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -48,7 +57,7 @@ fn setup() -> Setup {
 }
 
 fn daemon(s: &Setup, reload_url: &str, delay: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_promreload"))
+    Command::new(binary())
         .env_clear()
         .env("POD_NAME", "prometheus-k8s-0")
         .env(
@@ -145,7 +154,7 @@ fn to_prometheus(swaps: usize) {
         .local_addr()
         .unwrap()
         .port();
-    let status = Command::new(env!("CARGO_BIN_EXE_promreload"))
+    let status = Command::new(binary())
         .env("POD_NAME", "prometheus-k8s-0")
         .env(
             "RELOADER_CONFIG_FILE",

@@ -292,6 +292,8 @@ fn init_mode_renders_from_the_api_once() {
 
 /// The sidecar's kube-apiserver stops; a change is made through a second one over the same
 /// etcd; the first comes back on its port, and the watch resumes and applies the change.
+/// Meanwhile the token rotates: the first is bound to a Secret that is then deleted (which
+/// revokes it), so the resumed watch works only if the token file is read again.
 #[test]
 fn the_watch_resumes_after_its_api_server_restarts() {
     let cluster = Cluster::start_own();
@@ -310,6 +312,17 @@ fn the_watch_resumes_after_its_api_server_restarts() {
     let tenant = Tenant::new(&cluster, true);
     let ns = tenant.ns.as_str();
     put_secret(&cluster, ns, SECRET, &[(KEY, config("job-a"))]);
+    put_secret(&cluster, ns, "first-token-holder", &[("x", b"x".to_vec())]);
+    let token = |bound: &[&str]| {
+        let args = [&["-n", ns, "create", "token", "prometheus-k8s"][..], bound].concat();
+        kubectl_run(&cluster, &args, None).trim().to_string()
+    };
+    let first = token(&[
+        "--bound-object-kind=Secret",
+        "--bound-object-name=first-token-holder",
+    ]);
+    let token_file = tenant.dir.path().join("token");
+    fs::write(&token_file, &first).unwrap();
     let output = tenant.output();
     let mock = mock::MockServer::start(|_| mock::Reply::Http(200, vec![], String::new()));
     let url = format!("http://127.0.0.1:{}/-/reload", mock.port);
@@ -317,6 +330,14 @@ fn the_watch_resumes_after_its_api_server_restarts() {
     env.push(("RELOADER_RELOAD_URL", &url));
     let daemon = Daemon::start(&env, &[]);
     daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+
+    // Rotated, and the first token revoked.
+    fs::write(&token_file, token(&[])).unwrap();
+    kubectl_run(
+        &cluster,
+        &["-n", ns, "delete", "secret", "first-token-holder"],
+        None,
+    );
 
     control_plane("stop-apiserver");
     put_secret(&second, ns, SECRET, &[(KEY, config("job-b"))]);
@@ -337,4 +358,28 @@ fn the_watch_resumes_after_its_api_server_restarts() {
     daemon.wait_metric_at_least("reloader_reloads_total", 2.0, WAIT);
     assert_eq!(daemon.metric("reloader_secret_watch_up"), 1.0);
     assert!(daemon.status()["secret"]["watch_error"].is_null());
+    assert_eq!(
+        daemon.metric("reloader_secret_watch_errors_total{kind=\"unauthorized\"}"),
+        0.0
+    );
+    // The check can fail: the first token is refused now.
+    let first_file = tenant.dir.path().join("first-token");
+    fs::write(&first_file, &first).unwrap();
+    let first_kubeconfig = tenant.dir.path().join("first-kubeconfig");
+    let admin: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&fs::read_to_string(&cluster.kubeconfig).unwrap()).unwrap();
+    write_kubeconfig(
+        &first_kubeconfig,
+        &admin["clusters"][0]["cluster"],
+        &first_file,
+        ns,
+    );
+    let out = Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(&first_kubeconfig)
+        .args(["get", "secret", SECRET])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Unauthorized"), "{stderr}");
 }
