@@ -833,6 +833,35 @@ fn the_operators_own_reloader_beside_ours() {
         );
         assert!(live[0].is_some(), "promreload never loaded {round}");
     }
+    for ns in ["ours", "go"] {
+        let restarts = kubectl_run(
+            &cluster,
+            &[
+                "get",
+                "pod",
+                "-n",
+                ns,
+                "prometheus-k8s-0",
+                "-o",
+                "jsonpath={range .status.containerStatuses[*]}{.name}={.restartCount} {end}",
+            ],
+            None,
+        );
+        let reloader = kubectl_run(
+            &cluster,
+            &[
+                "logs",
+                "-n",
+                ns,
+                "prometheus-k8s-0",
+                "-c",
+                "config-reloader",
+                "--tail=8",
+            ],
+            None,
+        );
+        eprintln!("{ns}: restarts {restarts}\n{reloader}");
+    }
     drop(operators);
 }
 
