@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The answer is not what the API returns.
     #[error("unexpected answer from the API server: {0}")]
     Decode(String),
+    /// The token file could not be read.
+    #[error("{0}")]
+    Credentials(String),
 }
 
 impl ApiError {
@@ -52,6 +55,7 @@ impl ApiError {
             Self::Status { code: 403, .. } => "forbidden",
             Self::Status { code: 410, .. } => "expired",
             Self::Status { .. } | Self::Decode(_) => "api_error",
+            Self::Credentials(_) => "credentials",
         }
     }
 
@@ -364,7 +368,7 @@ async fn read_all(response: reqwest::Response) -> Result<Vec<u8>, ApiError> {
 fn read_token(path: &Path) -> Result<String, ApiError> {
     std::fs::read_to_string(path)
         .map(|t| t.trim().to_string())
-        .map_err(|e| ApiError::Unreachable(format!("reading token file {}: {e}", path.display())))
+        .map_err(|e| ApiError::Credentials(format!("reading token file {}: {e}", path.display())))
 }
 
 /// An error with its causes, which reqwest keeps apart (`error sending request: connection
