@@ -31,6 +31,9 @@ use api::{ApiClient, ApiError, Change};
 /// First and longest wait before the watch is tried again after a failure.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// A watch that the API server ends sooner than this is opened again only after
+/// [`RETRY_FIRST`], so a server that closes every watch at once is not hammered.
+const SHORT_WATCH: Duration = Duration::from_secs(1);
 
 /// Why API mode could not start.
 #[derive(Debug, thiserror::Error)]
@@ -134,12 +137,22 @@ impl SecretSource {
         let mut version = None;
         let mut failures = 0;
         loop {
+            let started = tokio::time::Instant::now();
             let step = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 step = self.step(&mut version, &target) => step,
             };
             match step {
-                Ok(()) => failures = 0,
+                Ok(Step::Listed) => failures = 0,
+                Ok(Step::Watched) => {
+                    failures = 0;
+                    if started.elapsed() < SHORT_WATCH {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(RETRY_FIRST) => {}
+                        }
+                    }
+                }
                 Err(error) if error.expired() => {
                     tracing::debug!(secret = %self.label, "resourceVersion expired; listing again");
                     version = None;
@@ -163,12 +176,12 @@ impl SecretSource {
         &self,
         version: &mut Option<String>,
         target: &Target<'_>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Step, ApiError> {
         let Some(from) = version.clone() else {
             let (secret, listed) = self.client.list(&self.namespace, &self.name).await?;
             *version = Some(listed);
             target.publish(self.seen(secret, "does not exist", target.shared));
-            return Ok(());
+            return Ok(Step::Listed);
         };
         let mut watch = self
             .client
@@ -190,7 +203,7 @@ impl SecretSource {
                 Change::Bookmark(v) => *version = v.or(version.take()),
             }
         }
-        Ok(())
+        Ok(Step::Watched)
     }
 
     /// Records a list or watch that worked and returns what it means for the input.
@@ -256,6 +269,14 @@ impl SecretSource {
             },
         }
     }
+}
+
+/// What one step of the watch loop did.
+enum Step {
+    /// Listed the Secret.
+    Listed,
+    /// Watched until the API server closed the watch.
+    Watched,
 }
 
 /// Where the watch delivers: the input, the sidecar's wake-up, and the shared status.
