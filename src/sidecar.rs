@@ -555,11 +555,7 @@ impl Sidecar {
         self.metrics.apply_failed(error.metric_label());
         let missing = matches!(
             error,
-            Error::Render(RenderError::Missing(_))
-                | Error::Render(RenderError::Unavailable {
-                    kind: "pending",
-                    ..
-                })
+            Error::Render(RenderError::Missing(_) | RenderError::Pending(_))
         );
         self.degraded = missing;
         let message = error.to_string();

@@ -43,6 +43,9 @@ pub enum RenderError {
     /// The input does not exist (yet).
     #[error("{0} does not exist")]
     Missing(InputName),
+    /// The input held in memory has not been read yet (API mode, before the first list).
+    #[error("{0}: not read yet")]
+    Pending(InputName),
     /// The input held in memory is unavailable (the Secret is missing, lacks the key, or
     /// cannot be read through the API).
     #[error("{name}: {reason}")]
@@ -145,6 +148,7 @@ impl RenderError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::Missing(_) => "missing",
+            Self::Pending(_) => "pending",
             Self::Unavailable { kind, .. } => kind,
             Self::Escape { .. } => "symlink_escape",
             Self::Read { .. } => "read",
@@ -297,11 +301,7 @@ impl Renderer {
             Input::Memory(memory) => match memory.get() {
                 Latest::Bytes(bytes) if bytes.is_empty() => Err(RenderError::Empty(self.name())),
                 Latest::Bytes(bytes) => Ok(Box::new(io::Cursor::new(bytes))),
-                Latest::Pending => Err(RenderError::Unavailable {
-                    name: self.name(),
-                    kind: "pending",
-                    reason: "not read yet".into(),
-                }),
+                Latest::Pending => Err(RenderError::Pending(self.name())),
                 Latest::Unavailable { kind, reason } => Err(RenderError::Unavailable {
                     name: self.name(),
                     kind,
