@@ -642,17 +642,12 @@ fn the_real_operator_runs_our_image_as_its_config_reloader() {
     );
     let created = Instant::now();
     kubectl(&["apply", "-f", "-"], Some(&prometheus));
-    let pod = poll(Duration::from_secs(60), || {
-        let name = kubectl(&["get", "pods", "-n", "monitoring", "-o", "name"], None);
-        name.contains("pod/prometheus-k8s-0").then_some(())
-    });
-    assert!(pod.is_some(), "the operator created no Pod");
-    wait_ready(&cluster, &node, "prometheus-k8s-0");
+    wait_created_and_ready(&cluster, &node, "monitoring", "prometheus-k8s-0");
     eprintln!(
         "operator: Prometheus object applied -> its Pod Ready with our reloader: {:?}",
         created.elapsed()
     );
-    let get = |path: &str| pod_field(&cluster, "prometheus-k8s-0", path);
+    let get = |path: &str| pod_field(&cluster, "monitoring", "prometheus-k8s-0", path);
     // The operator's containers, as it wrote them, run our image.
     for (kind, name) in [
         ("initContainers", "init-config-reloader"),
@@ -779,26 +774,13 @@ fn the_operators_own_reloader_beside_ours() {
         kubectl_run(&cluster, &["apply", "-f", "-"], Some(&prometheus));
     }
     for ns in ["ours", "go"] {
-        let created = poll(Duration::from_secs(60), || {
-            let pods = kubectl_run(&cluster, &["get", "pods", "-n", ns, "-o", "name"], None);
-            pods.contains("pod/prometheus-k8s-0").then_some(())
-        });
-        assert!(created.is_some(), "no Pod in {ns}");
-        wait_ready_in(&cluster, &node, ns, "prometheus-k8s-0");
-        let ip = kubectl_run(
+        wait_created_and_ready(&cluster, &node, ns, "prometheus-k8s-0");
+        ips.push(pod_field(
             &cluster,
-            &[
-                "get",
-                "pod",
-                "-n",
-                ns,
-                "prometheus-k8s-0",
-                "-o",
-                "jsonpath={.status.podIP}",
-            ],
-            None,
-        );
-        ips.push(ip);
+            ns,
+            "prometheus-k8s-0",
+            "{.status.podIP}",
+        ));
     }
     // Two rounds: the first right after the Pods started (the kubelet still syncs them at
     // start-up), the second as a change to a running Prometheus.
@@ -834,18 +816,11 @@ fn the_operators_own_reloader_beside_ours() {
         assert!(live[0].is_some(), "promreload never loaded {round}");
     }
     for ns in ["ours", "go"] {
-        let restarts = kubectl_run(
+        let restarts = pod_field(
             &cluster,
-            &[
-                "get",
-                "pod",
-                "-n",
-                ns,
-                "prometheus-k8s-0",
-                "-o",
-                "jsonpath={range .status.containerStatuses[*]}{.name}={.restartCount} {end}",
-            ],
-            None,
+            ns,
+            "prometheus-k8s-0",
+            "{range .status.containerStatuses[*]}{.name}={.restartCount} {end}",
         );
         let reloader = kubectl_run(
             &cluster,
@@ -916,16 +891,8 @@ spec:
 "#
     );
     kubectl(&["apply", "-f", "-"], Some(&prometheus));
-    let pod = poll(Duration::from_secs(60), || {
-        let name = kubectl(&["get", "pods", "-n", "monitoring", "-o", "name"], None);
-        name.contains("pod/prometheus-api-0").then_some(())
-    });
-    assert!(
-        pod.is_some(),
-        "the operator created no Pod for Prometheus api"
-    );
-    wait_ready(cluster, node, "prometheus-api-0");
-    let get = |path: &str| pod_field(cluster, "prometheus-api-0", path);
+    wait_created_and_ready(cluster, node, "monitoring", "prometheus-api-0");
+    let get = |path: &str| pod_field(cluster, "monitoring", "prometheus-api-0", path);
     let args = get("{.spec.containers[?(@.name==\"config-reloader\")].args}");
     assert!(args.contains("--config-secret=prometheus-api"), "{args}");
     let ip = get("{.status.podIP}");
@@ -942,11 +909,23 @@ spec:
     ip
 }
 
-/// A JSONPath `path` of Pod `pod` in `monitoring`.
-fn pod_field(cluster: &Cluster, pod: &str, path: &str) -> String {
+/// A JSONPath `path` of Pod `pod` in namespace `ns`.
+fn pod_field(cluster: &Cluster, ns: &str, pod: &str, path: &str) -> String {
     let jsonpath = format!("jsonpath={path}");
-    let args = ["get", "pod", "-n", "monitoring", pod, "-o", &jsonpath];
+    let args = ["get", "pod", "-n", ns, pod, "-o", &jsonpath];
     kubectl_run(cluster, &args, None)
+}
+
+/// Waits (a minute at most) until the operator has created Pod `pod` in `ns`, then until it
+/// is Ready.
+fn wait_created_and_ready(cluster: &Cluster, node: &Node, ns: &str, pod: &str) {
+    let wanted = format!("pod/{pod}");
+    let created = poll(Duration::from_secs(60), || {
+        let pods = kubectl_run(cluster, &["get", "pods", "-n", ns, "-o", "name"], None);
+        pods.lines().any(|l| l == wanted).then_some(())
+    });
+    assert!(created.is_some(), "the operator created no Pod {ns}/{pod}");
+    wait_ready_in(cluster, node, ns, pod);
 }
 
 /// Forwards TCP connections on `listen_ip` (a free port, returned) to `target`, for as long as
@@ -1096,17 +1075,11 @@ patches:
         "deploy/local applied -> reconciler and Prometheus Pods Ready: {:?}",
         applied.elapsed()
     );
-    let ip = kubectl(
-        &[
-            "get",
-            "pod",
-            "-n",
-            "monitoring",
-            "prometheus-k8s-0",
-            "-o",
-            "jsonpath={.status.podIP}",
-        ],
-        None,
+    let ip = pod_field(
+        &cluster,
+        "monitoring",
+        "prometheus-k8s-0",
+        "{.status.podIP}",
     );
     let config = poll(Duration::from_secs(60), || pod_config(&ip)).expect("Prometheus answers");
     assert!(
