@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,8 +36,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-
-use crate::config::ServerTls;
 
 /// Liveness and readiness flags, set by the work loop, read by the probes.
 #[derive(Debug)]
@@ -370,15 +369,26 @@ impl AcceptErrors {
     }
 }
 
+/// TLS for the admin server: the files, re-read when they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// Certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Private key (PEM).
+    pub key_file: PathBuf,
+    /// Require client certificates signed by this CA (PEM).
+    pub client_ca_file: Option<PathBuf>,
+}
+
 /// The admin server's certificate, key and optional client CA, rebuilt when a file changes.
 pub struct TlsFiles {
-    tls: ServerTls,
+    tls: Tls,
     current: Mutex<(Vec<Vec<u8>>, TlsAcceptor)>,
 }
 
 impl TlsFiles {
     /// Reads and checks the files; an error names the file and the problem.
-    pub fn load(tls: &ServerTls) -> Result<Self, String> {
+    pub fn load(tls: &Tls) -> Result<Self, TlsError> {
         let material = read_material(tls)?;
         let acceptor = build_acceptor(tls, &material)?;
         Ok(Self {
@@ -405,8 +415,25 @@ impl TlsFiles {
     }
 }
 
-fn read_material(tls: &ServerTls) -> Result<Vec<Vec<u8>>, String> {
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+/// A TLS file of the admin server that cannot be used: which, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", file.display())]
+pub struct TlsError {
+    /// The file.
+    pub file: PathBuf,
+    /// What is wrong with it (never its contents).
+    pub reason: String,
+}
+
+fn named(file: &std::path::Path, reason: &dyn std::fmt::Display) -> TlsError {
+    TlsError {
+        file: file.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn read_material(tls: &Tls) -> Result<Vec<Vec<u8>>, TlsError> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| named(p, &e));
     let ca = match &tls.client_ca_file {
         Some(p) => read(p)?,
         None => Vec::new(),
@@ -414,8 +441,7 @@ fn read_material(tls: &ServerTls) -> Result<Vec<Vec<u8>>, String> {
     Ok(vec![read(&tls.cert_file)?, read(&tls.key_file)?, ca])
 }
 
-fn build_acceptor(tls: &ServerTls, material: &[Vec<u8>]) -> Result<TlsAcceptor, String> {
-    let named = |p: &std::path::Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
+fn build_acceptor(tls: &Tls, material: &[Vec<u8>]) -> Result<TlsAcceptor, TlsError> {
     let certs = CertificateDer::pem_slice_iter(&material[0])
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| named(&tls.cert_file, &e))?;
@@ -426,7 +452,7 @@ fn build_acceptor(tls: &ServerTls, material: &[Vec<u8>]) -> Result<TlsAcceptor, 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| named(&tls.cert_file, &e))?;
     let builder = match &tls.client_ca_file {
         None => builder.with_no_client_auth(),
         Some(path) => {

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promreload::config::{self, Command};
-use promreload::{metrics::Metrics, sidecar, telemetry};
+use promreload::sidecar::metrics::Metrics;
+use promreload::sidecar::settings::{self, Command};
+use promreload::{shutdown, sidecar, telemetry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -14,17 +15,13 @@ use tokio_util::sync::CancellationToken;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    let (config, ignored_env) = match config::from_process() {
+    let (config, ignored_env) = match settings::from_process() {
         Ok(Command::Run {
             config,
             ignored_env,
         }) => (*config, ignored_env),
-        Ok(Command::Help(text)) => {
+        Ok(Command::Print(text)) => {
             promreload::print_stdout(&text);
-            return ExitCode::SUCCESS;
-        }
-        Ok(Command::Version) => {
-            promreload::print_stdout(&format!("promreload {}\n", env!("CARGO_PKG_VERSION")));
             return ExitCode::SUCCESS;
         }
         Err(error) => {
@@ -50,7 +47,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let reload_now = Arc::new(Notify::new());
-        tokio::spawn(promreload::handle_signals(
+        tokio::spawn(shutdown::handle_signals(
             shutdown.clone(),
             Some(reload_now.clone()),
         ));

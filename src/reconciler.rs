@@ -5,7 +5,6 @@
 //! [`render`] is pure (objects in, YAML out) and shared by the controller and the offline
 //! `render` command; [`select`] and [`validate`] decide what goes in.
 
-pub mod config;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
@@ -19,6 +18,7 @@ pub mod render;
 pub mod rules;
 pub mod secret;
 pub mod select;
+pub mod settings;
 pub mod status;
 pub mod validate;
 pub mod yaml;

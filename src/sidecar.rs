@@ -2,15 +2,10 @@
 //!
 //! Each "maybe changed" (a directory event, the periodic re-check, or a poll while something
 //! is missing) runs one apply: render and write the config if its input changed, then hash
-//! the output together with the watched directories. A hash that differs from what
-//! Prometheus last loaded successfully schedules a reload:
-//!
-//! - at once for an isolated change; within `delay-interval` of the previous reload attempt,
-//!   at the end of that window, so a burst coalesces into one reload of its final state;
-//! - after a failure, with exponential backoff and jitter, until it succeeds or a newer
-//!   config replaces it (which resets the backoff). While Prometheus refuses connections, its
-//!   port is probed every retry interval, so a long backoff does not delay the reload once
-//!   Prometheus is back.
+//! the output together with the watched directories. [`schedule`] decides from that hash
+//! and each reload's outcome when to reload: at once for an isolated change, coalesced within
+//! `delay-interval`, with backoff after a failure, at once when a refusing Prometheus accepts
+//! connections again.
 //!
 //! A failed render leaves the last good output in place and reloads nothing. A file that was
 //! just written in place (not published atomically as the kubelet does) is left to settle
@@ -22,14 +17,18 @@
 pub mod dirs;
 pub mod expand;
 pub mod input;
+pub mod metrics;
 pub mod output;
 pub mod reload;
 pub mod render;
+pub mod schedule;
 #[cfg(feature = "api")]
 pub mod secret;
+pub mod settings;
 pub mod source;
 pub mod status;
 pub mod watch;
+pub mod webconfig;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,12 +40,13 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
-use crate::metrics::Metrics;
 use dirs::{Skipped, hash_dirs};
 use expand::Unset;
-use reload::{ReloadError, Reloader, backoff};
+use metrics::Metrics;
+use reload::{ReloadError, Reloader};
 use render::{Hash, RenderError, Renderer, hex};
+use schedule::Schedule;
+use settings::Config;
 use source::Input;
 use status::{ReloadRecord, Shared, SkippedEntry};
 use watch::DirWatcher;
@@ -73,7 +73,7 @@ pub enum Error {
     Reload(#[from] ReloadError),
     /// The admin server's TLS files are unusable.
     #[error("admin server TLS: {0}")]
-    AdminTls(String),
+    AdminTls(#[from] crate::admin::TlsError),
     /// API mode could not start, or (init mode) could not read the Secret.
     #[cfg(feature = "api")]
     #[error(transparent)]
@@ -120,7 +120,7 @@ pub async fn run(
     let shared = Arc::new(Shared::new(metrics.clone(), config.liveness_timeout));
     if let Some(address) = &config.listen_address {
         let tls = match &config.web_tls {
-            Some(tls) => Some(crate::admin::TlsFiles::load(tls).map_err(Error::AdminTls)?),
+            Some(tls) => Some(crate::admin::TlsFiles::load(tls)?),
             None => None,
         };
         let listener = crate::admin::bind(address)
@@ -154,6 +154,11 @@ pub async fn run(
     let _ = (source, &input);
     let dirs = watch::dirs_to_watch(config.config_file.as_deref(), &config.watched_dirs);
     let watcher = DirWatcher::new(dirs, changed.clone(), metrics.clone())?;
+    let schedule = Schedule::new(
+        config.delay_interval,
+        config.retry_interval,
+        config.retry_max_interval,
+    );
     let mut sidecar = Sidecar {
         config,
         shared: shared.clone(),
@@ -161,12 +166,7 @@ pub async fn run(
         applier: Some(applier),
         reloader,
         watcher,
-        desired: None,
-        loaded: None,
-        attempt: 0,
-        last_attempt: None,
-        reload_at: None,
-        probe_at: None,
+        schedule,
         degraded: true,
         last_error: None,
         last_unset: Unset::default(),
@@ -317,7 +317,7 @@ impl Applier {
     }
 
     /// With `settle`, a file written in place moments ago holds the apply back.
-    fn apply(&mut self, now: SystemTime, settle: bool) -> Result<Outcome, Error> {
+    fn apply(&mut self, now: SystemTime, settle: bool) -> Result<Outcome, RenderError> {
         if let Some(until) = self.settling(now).filter(|_| settle) {
             return Ok(Outcome::Settling(until));
         }
@@ -345,15 +345,6 @@ impl Applier {
     }
 }
 
-impl Error {
-    fn metric_label(&self) -> &'static str {
-        match self {
-            Self::Render(e) => e.metric_label(),
-            _ => "internal",
-        }
-    }
-}
-
 struct Sidecar {
     config: Config,
     shared: Arc<Shared>,
@@ -362,17 +353,8 @@ struct Sidecar {
     applier: Option<Applier>,
     reloader: Reloader,
     watcher: DirWatcher,
-    /// Hash of the current config and watched files.
-    desired: Option<Hash>,
-    /// Hash Prometheus loaded in the last reload, if that reload succeeded.
-    loaded: Option<Hash>,
-    /// Consecutive failed reloads.
-    attempt: u32,
-    last_attempt: Option<Instant>,
-    /// When the pending reload is due; `None` = nothing pending.
-    reload_at: Option<Instant>,
-    /// When to probe whether Prometheus accepts connections again (after connect errors).
-    probe_at: Option<Instant>,
+    /// When to reload, from the applied hashes and the reload outcomes.
+    schedule: Schedule,
     /// Something is missing (a directory, the input): poll instead of waiting.
     degraded: bool,
     last_error: Option<String>,
@@ -423,10 +405,10 @@ impl Sidecar {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return,
-                _ = sleep_until(self.reload_at.unwrap_or(far)), if self.reload_at.is_some() => {
+                _ = sleep_until(self.schedule.reload_at().unwrap_or(far)), if self.schedule.reload_at().is_some() => {
                     self.reload(shutdown).await;
                 }
-                _ = sleep_until(self.probe_at.unwrap_or(far)), if self.probe_at.is_some() => {
+                _ = sleep_until(self.schedule.probe_at().unwrap_or(far)), if self.schedule.probe_at().is_some() => {
                     self.probe().await;
                 }
                 _ = reload_now.notified() => {
@@ -500,21 +482,7 @@ impl Sidecar {
         self.note_skipped(applied.skipped);
         self.secrets = applied.secrets;
         self.shared.probes.set_ready(true);
-        if force {
-            self.desired = Some(applied.hash);
-            self.attempt = 0;
-            self.reload_at = Some(Instant::now());
-        } else if self.desired != Some(applied.hash) {
-            self.desired = Some(applied.hash);
-            if self.loaded == Some(applied.hash) {
-                self.reload_at = None;
-            } else {
-                // A newer config supersedes any pending retry.
-                self.attempt = 0;
-                let earliest = self.last_attempt.map(|t| t + self.config.delay_interval);
-                self.reload_at = Some(earliest.map_or(Instant::now(), |t| t.max(Instant::now())));
-            }
-        }
+        self.schedule.applied(applied.hash, force, Instant::now());
         self.publish(|doc| doc.last_apply_error = None);
     }
 
@@ -551,27 +519,24 @@ impl Sidecar {
         self.last_unset = unset;
     }
 
-    fn apply_failed(&mut self, error: &Error) {
+    fn apply_failed(&mut self, error: &RenderError) {
         self.metrics.apply_failed(error.metric_label());
-        let missing = matches!(
-            error,
-            Error::Render(RenderError::Missing(_) | RenderError::Pending(_))
-        );
+        let missing = matches!(error, RenderError::Missing(_) | RenderError::Pending(_));
         self.degraded = missing;
         let message = error.to_string();
         // A restarted sidecar whose input is bad (or gone) while the output written before it
         // restarted is still in place: Prometheus runs on that last good config, so the Pod
         // stays ready rather than leaving its Service over a refused update.
-        let earlier_output = self.desired.is_none() && self.earlier_output_in_place();
+        let earlier_output = self.schedule.desired().is_none() && self.earlier_output_in_place();
         if earlier_output && !self.shared.probes.ready() {
             self.shared.probes.set_ready(true);
         }
         if self.last_error.as_deref() != Some(&message) {
             if earlier_output {
                 tracing::error!(error = %message, kind = error.metric_label(), "config not applied; the output file keeps the config written before this process started, and nothing is reloaded");
-            } else if missing && self.desired.is_none() {
+            } else if missing && self.schedule.desired().is_none() {
                 tracing::info!(error = %message, "waiting for the config");
-            } else if self.desired.is_none() {
+            } else if self.schedule.desired().is_none() {
                 tracing::error!(error = %message, kind = error.metric_label(), "config not applied; no config written yet");
             } else {
                 // Every apply error happens before the output is replaced: this is true.
@@ -594,8 +559,7 @@ impl Sidecar {
     }
 
     async fn reload(&mut self, shutdown: &CancellationToken) {
-        self.reload_at = None;
-        self.last_attempt = Some(Instant::now());
+        self.schedule.reload_started(Instant::now());
         self.metrics.reloads.inc();
         let start = Instant::now();
         let result = tokio::select! {
@@ -613,22 +577,18 @@ impl Sidecar {
 
     /// Reloads at once if Prometheus accepts connections again; otherwise probes later.
     async fn probe(&mut self) {
-        self.probe_at = None;
-        if self.reload_at.is_none() {
+        if !self.schedule.probe_due() {
             return;
         }
-        if self.reloader.reachable().await {
+        let reachable = self.reloader.reachable().await;
+        if reachable {
             tracing::info!("Prometheus accepts connections again; reloading now");
-            self.reload_at = Some(Instant::now());
-        } else {
-            self.probe_at = Some(Instant::now() + self.config.retry_interval);
         }
+        self.schedule.probed(reachable, Instant::now());
     }
 
     fn reloaded(&mut self) {
-        self.probe_at = None;
-        self.loaded = self.desired;
-        self.attempt = 0;
+        self.schedule.reload_succeeded();
         self.metrics.last_reload_successful.set(1);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -636,27 +596,21 @@ impl Sidecar {
         self.metrics
             .last_reload_success_timestamp
             .set(now.as_secs_f64());
-        let hash = self.desired.as_ref().map(hex).unwrap_or_default();
+        let hash = self
+            .schedule
+            .desired()
+            .as_ref()
+            .map(hex)
+            .unwrap_or_default();
         tracing::info!(%hash, "Prometheus reloaded");
         self.publish(|doc| doc.last_reload = Some(ReloadRecord::now(None)));
     }
 
     fn reload_failed(&mut self, error: ReloadError) {
-        self.loaded = None;
-        self.attempt += 1;
-        let delay = backoff(
-            self.attempt,
-            self.config.retry_interval,
-            self.config.retry_max_interval,
-            fastrand::f64(),
-        );
-        self.reload_at = Some(Instant::now() + delay);
-        self.probe_at = match error {
-            ReloadError::Connect { .. } if delay > self.config.retry_interval => {
-                Some(Instant::now() + self.config.retry_interval)
-            }
-            _ => None,
-        };
+        let refused = matches!(error, ReloadError::Connect { .. });
+        let delay = self
+            .schedule
+            .reload_failed(refused, Instant::now(), fastrand::f64());
         self.metrics.reload_failed(error.metric_label());
         // Prometheus's answer can quote config values: redact what we substituted.
         let message = redact(&error.to_string(), &self.secrets);
@@ -673,20 +627,20 @@ impl Sidecar {
         let starting = matches!(kind, ReloadError::Connect { .. })
             && self.metrics.last_reload_success_timestamp.get() == 0.0;
         let retry_in = humantime::format_duration(round_ms(delay)).to_string();
-        if starting && self.attempt == 1 {
+        if starting && self.schedule.attempt() == 1 {
             tracing::info!(%error, %retry_in, "Prometheus not answering yet; will retry");
-        } else if self.attempt == 1 || changed || at_cap {
-            tracing::warn!(%error, attempt = self.attempt, %retry_in, "reload failed; will retry");
+        } else if self.schedule.attempt() == 1 || changed || at_cap {
+            tracing::warn!(%error, attempt = self.schedule.attempt(), %retry_in, "reload failed; will retry");
         } else {
-            tracing::debug!(%error, attempt = self.attempt, %retry_in, "reload failed; will retry");
+            tracing::debug!(%error, attempt = self.schedule.attempt(), %retry_in, "reload failed; will retry");
         }
     }
 
     fn publish(&self, f: impl FnOnce(&mut status::StatusDoc)) {
         self.shared.update(|doc| {
-            doc.hash = self.desired.as_ref().map(hex);
-            doc.loaded_hash = self.loaded.as_ref().map(hex);
-            doc.reload_pending = self.reload_at.is_some();
+            doc.hash = self.schedule.desired().as_ref().map(hex);
+            doc.loaded_hash = self.schedule.loaded().as_ref().map(hex);
+            doc.reload_pending = self.schedule.reload_at().is_some();
             f(doc);
         });
     }
@@ -773,5 +727,115 @@ mod tests {
         assert_eq!(trailing_digits(b"prometheus-k8s-12"), b"12");
         assert_eq!(trailing_digits(b"no-digits"), b"");
         assert_eq!(trailing_digits(b""), b"");
+    }
+
+    /// A reload endpoint in the test's runtime: answers 200 and counts POSTs to `/-/reload`.
+    async fn reload_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/-/reload", listener.local_addr().unwrap());
+        let posts = Arc::new(AtomicUsize::new(0));
+        let counted = posts.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if request.starts_with(b"POST /-/reload ") {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                let _ = conn
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        (url, posts)
+    }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// `run` in this process, on a kubelet-style swap and an in-place change: it writes the
+    /// expanded output, reloads once per change and not for an identical input, and returns
+    /// when shutdown is cancelled.
+    #[tokio::test]
+    async fn run_in_process_writes_reloads_once_per_change_and_stops_on_shutdown() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("prometheus.yaml");
+        let output = dir.path().join("out/prometheus.env.yaml");
+        std::fs::create_dir(dir.path().join("out")).unwrap();
+        std::fs::write(
+            &input,
+            "global: {scrape_interval: 1s}\nscrape_configs: []\n",
+        )
+        .unwrap();
+        let (url, posts) = reload_endpoint().await;
+        let args = [
+            format!("--config-file={}", input.display()),
+            format!("--config-envsubst-file={}", output.display()),
+            format!("--reload-url={url}"),
+            "--listen-address=".into(),
+            "--delay-interval=0".into(),
+            "--settle-interval=0".into(),
+        ];
+        let settings::Command::Run { config, .. } =
+            settings::parse(args.iter().map(Into::into), &[]).unwrap()
+        else {
+            panic!("run expected")
+        };
+        let shutdown = CancellationToken::new();
+        let metrics = Metrics::new();
+        let task = tokio::spawn(run(
+            *config,
+            metrics.clone(),
+            Arc::new(Notify::new()),
+            shutdown.clone(),
+        ));
+        until("the first reload", || posts.load(Ordering::SeqCst) == 1).await;
+        assert!(
+            std::fs::read_to_string(&output)
+                .unwrap()
+                .contains("scrape_interval: 1s")
+        );
+
+        let tmp = dir.path().join(".new");
+        std::fs::write(&tmp, "global: {scrape_interval: 2s}\nscrape_configs: []\n").unwrap();
+        std::fs::rename(&tmp, &input).unwrap();
+        until("the change's reload", || posts.load(Ordering::SeqCst) == 2).await;
+        assert!(
+            std::fs::read_to_string(&output)
+                .unwrap()
+                .contains("scrape_interval: 2s")
+        );
+
+        // The same bytes again: applied, hashed, not reloaded (the schedule is decided in the
+        // same step that counts the apply).
+        let applies = metrics.apply_operations.get();
+        std::fs::write(&tmp, "global: {scrape_interval: 2s}\nscrape_configs: []\n").unwrap();
+        std::fs::rename(&tmp, &input).unwrap();
+        until("the identical input's apply", || {
+            metrics.apply_operations.get() > applies
+        })
+        .await;
+        assert_eq!(posts.load(Ordering::SeqCst), 2);
+
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("run returns after shutdown")
+            .unwrap()
+            .unwrap();
     }
 }

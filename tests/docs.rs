@@ -1,12 +1,13 @@
-//! The README documents every setting with its flag and default, from the one settings table.
+//! The README documents every setting with its flag and default, from the settings' declarations.
 
-use promreload::config::SETTINGS;
+use promreload::settings::{Documented, documented};
 
-#[test]
-fn readme_documents_every_setting_and_its_default() {
+/// Each setting has a README row starting with its variable, naming its flag and its default.
+fn check_rows(settings: &[Documented]) {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
-    for s in SETTINGS {
+    assert!(!settings.is_empty());
+    for s in settings {
         let row = readme
             .lines()
             .find(|l| l.starts_with(&format!("| `{}` |", s.env)))
@@ -23,6 +24,17 @@ fn readme_documents_every_setting_and_its_default() {
             s.env, s.default
         );
     }
+}
+
+#[test]
+fn readme_documents_every_setting_and_its_default() {
+    check_rows(&documented::<promreload::sidecar::settings::Settings>());
+}
+
+#[cfg(feature = "reconciler")]
+#[test]
+fn readme_documents_every_reconciler_setting_and_its_default() {
+    check_rows(&documented::<promreload::reconciler::settings::Cli>());
 }
 
 #[cfg(feature = "reconciler")]

@@ -8,52 +8,45 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use promreload::print_stdout;
-use promreload::reconciler::config::{ReconcilerConfig, VARIABLES};
 use promreload::reconciler::controller::{self, State};
 use promreload::reconciler::metrics::ReconcilerMetrics;
-use promreload::reconciler::render::Options;
+use promreload::reconciler::settings::{Cli, ReconcilerConfig, RenderArgs, Subcommands};
 use promreload::reconciler::{crds_yaml, offline};
+use promreload::settings::{self, Parsed};
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str =
-    "usage: promreload-reconciler                 run the controller (RECONCILER_* variables)
-       promreload-reconciler render [--prometheus NAMESPACE/NAME] [--feature-gates=Name=bool,...]
-                                    [--disable-unmanaged-prometheus-configuration] FILE... (- for stdin)
-       promreload-reconciler crds           print the CustomResourceDefinitions";
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => run(),
-        Some("render") => render(&args[1..]),
-        Some("crds") => {
-            print_stdout(&crds_yaml());
-            ExitCode::SUCCESS
-        }
-        Some("-h" | "--help") => {
-            let mut help = format!("{USAGE}\n\nvariables:\n");
-            for (name, default, text) in VARIABLES {
-                help.push_str(&format!("  {name:<28} {text} (default {default:?})\n"));
-            }
-            print_stdout(&help);
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("promreload-reconciler: unknown command {other:?}\n{USAGE}");
+    let parsed = settings::environment("RECONCILER_")
+        .and_then(|env| settings::parse::<Cli>(std::env::args_os().skip(1), &env, "RECONCILER_"));
+    match parsed {
+        Err(error) => {
+            eprintln!("promreload-reconciler: {error}");
             ExitCode::from(2)
         }
+        Ok(Parsed::Print(text)) => {
+            print_stdout(&text);
+            ExitCode::SUCCESS
+        }
+        Ok(Parsed::Run {
+            settings,
+            unknown_env,
+            ..
+        }) => match settings.command {
+            Some(Subcommands::Render(args)) => render(&args),
+            Some(Subcommands::Crds) => {
+                print_stdout(&crds_yaml());
+                ExitCode::SUCCESS
+            }
+            None => run(settings.run.config(), &unknown_env),
+        },
     }
 }
 
-fn run() -> ExitCode {
-    let config = match ReconcilerConfig::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("promreload-reconciler: {e}");
-            return ExitCode::from(2);
-        }
-    };
+fn run(config: ReconcilerConfig, unknown_env: &[String]) -> ExitCode {
     promreload::telemetry::init(config.log_level, config.log_format);
+    for name in unknown_env {
+        tracing::warn!(variable = %name, "ignoring unknown RECONCILER_ variable");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -67,7 +60,7 @@ fn run() -> ExitCode {
     };
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(promreload::handle_signals(shutdown.clone(), None));
+        tokio::spawn(promreload::shutdown::handle_signals(shutdown.clone(), None));
         let client = match kube::Client::try_default().await {
             Ok(c) => c,
             Err(error) => {
@@ -96,54 +89,24 @@ fn run() -> ExitCode {
     })
 }
 
-fn render(args: &[String]) -> ExitCode {
-    let mut only = None;
-    let mut options = Options::default();
-    let mut files = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--disable-unmanaged-prometheus-configuration" {
-            options.disable_unmanaged_configuration = true;
-        } else if let Some(v) = arg.strip_prefix("--feature-gates=") {
-            options = match Options::from_feature_gates(v) {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("promreload-reconciler: --feature-gates: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-        } else if let Some(v) = arg.strip_prefix("--prometheus=") {
-            only = Some(v.to_string());
-        } else if arg == "--prometheus" {
-            only = it.next().cloned();
-        } else if arg.starts_with("--") {
-            eprintln!("promreload-reconciler: unknown flag {arg}\n{USAGE}");
-            return ExitCode::from(2);
-        } else {
-            files.push(arg.clone());
-        }
-    }
-    if files.is_empty() {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    }
+fn render(args: &RenderArgs) -> ExitCode {
     let mut inputs = Vec::new();
-    for file in files {
+    for file in &args.files {
         let text = if file == "-" {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s).map(|_| s)
         } else {
-            std::fs::read_to_string(&file)
+            std::fs::read_to_string(file)
         };
         match text {
-            Ok(t) => inputs.push((file, t)),
+            Ok(t) => inputs.push((file.clone(), t)),
             Err(e) => {
                 eprintln!("promreload-reconciler: reading {file}: {e}");
                 return ExitCode::FAILURE;
             }
         }
     }
-    match offline::render_inputs(&inputs, only.as_deref(), &options) {
+    match offline::render_inputs(&inputs, args.prometheus.as_deref(), &args.options()) {
         Ok(report) => {
             print_stdout(&report.configs);
             for w in &report.warnings {

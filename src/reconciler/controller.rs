@@ -35,7 +35,6 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::config::ReconcilerConfig;
 use super::crd::{Prometheus, PrometheusRule, ServiceMonitor};
 use super::credentials::{self, Assets, Kind, ObjectRef};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
@@ -45,6 +44,7 @@ use super::render::{self, Rejection};
 use super::rules::{self, RuleFiles};
 use super::secret;
 use super::select::{NamespaceLabels, key};
+use super::settings::ReconcilerConfig;
 use super::status::{self, Outcome};
 use crate::admin::{Admin, Probes};
 

@@ -9,7 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::metrics::KindLabel;
+use crate::telemetry::KindLabel;
 
 /// Labels naming one Prometheus.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

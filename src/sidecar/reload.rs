@@ -17,7 +17,8 @@ use reqwest::{Method, Url};
 use serde::Deserialize;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::config::{ReloadConfig, ReloadMethod, redacted_url};
+use super::settings::{ReloadConfig, ReloadMethod};
+use crate::settings::redacted_url;
 use client::PromClient;
 
 /// At most this much of an error response is kept (logs, `/status`).

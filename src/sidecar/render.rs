@@ -26,6 +26,9 @@ use super::expand::{Expander, Unset};
 use super::input::{aliases, open_regular};
 use super::output::AtomicFile;
 use super::source::{Input, InputName, Latest};
+use check::{Shape, TextCheck, Verdict};
+
+mod check;
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
@@ -549,176 +552,6 @@ impl Read for TeeReader {
 #[error("{0}")]
 struct OutputError(io::Error);
 
-/// A control character YAML forbids: C0 but tab, line feed and carriage return; and DEL.
-fn forbidden(b: u8) -> bool {
-    (b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r') || b == 0x7f
-}
-
-/// Checks, as a stream, that the rendered bytes are UTF-8 without the control characters
-/// YAML forbids (all of C0 but tab, line feed and carriage return; and DEL).
-#[derive(Default)]
-struct TextCheck {
-    /// The start of a UTF-8 sequence cut by the end of the previous write.
-    carry: Vec<u8>,
-    /// Why the text was refused.
-    error: Option<String>,
-}
-
-impl TextCheck {
-    /// Checks `buf`, which starts at byte `offset` of the output.
-    fn check(&mut self, buf: &[u8], offset: u64) -> Result<(), ()> {
-        // A branch-free OR over the chunk vectorizes; the position is only needed on failure.
-        if buf.iter().fold(0u8, |acc, &b| acc | u8::from(forbidden(b))) != 0 {
-            let i = buf.iter().position(|&b| forbidden(b)).unwrap_or(0);
-            return self.fail(format!(
-                "control character 0x{:02x} at byte {}",
-                buf[i],
-                offset + i as u64
-            ));
-        }
-        let mut rest = buf;
-        if !self.carry.is_empty() {
-            // Complete the cut sequence with at most 3 more bytes.
-            let take = rest.len().min(4 - self.carry.len());
-            self.carry.extend_from_slice(&rest[..take]);
-            match std::str::from_utf8(&self.carry) {
-                Ok(_) => rest = &rest[take..],
-                Err(e) if e.valid_up_to() > 0 => {
-                    let used = e.valid_up_to() - (self.carry.len() - take);
-                    rest = &rest[used..];
-                }
-                Err(e) if e.error_len().is_none() && take == rest.len() => return Ok(()),
-                Err(_) => return self.fail(format!("invalid UTF-8 near byte {offset}")),
-            }
-            self.carry.clear();
-        }
-        match std::str::from_utf8(rest) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error_len().is_none() => {
-                self.carry = rest[e.valid_up_to()..].to_vec();
-                Ok(())
-            }
-            Err(e) => {
-                let at = offset + (buf.len() - rest.len() + e.valid_up_to()) as u64;
-                self.fail(format!("invalid UTF-8 at byte {at}"))
-            }
-        }
-    }
-
-    /// The stream ended: a cut sequence is invalid.
-    fn finish(&self, bytes: u64) -> Result<(), String> {
-        if self.carry.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("invalid UTF-8 at the end (byte {bytes})"))
-        }
-    }
-
-    fn fail(&mut self, reason: String) -> Result<(), ()> {
-        self.error = Some(reason);
-        Err(())
-    }
-}
-
-/// What the rendered text is, as far as its first significant line tells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
-    /// It can be a Prometheus config (a YAML mapping).
-    Config,
-    /// Nothing Prometheus would load a scrape job from: what it was instead.
-    Empty(&'static str),
-    /// Not a YAML mapping: why, by line number.
-    NotConfig(String),
-}
-
-/// How many bytes of a line are kept to judge it.
-const LINE_PREFIX: usize = 256;
-
-/// Judges the rendered text by its first significant line (not blank, not a comment, not a
-/// document marker or directive), as a stream. Decides as early as it can, after which it
-/// costs nothing; a config's first significant line is usually its first line.
-#[derive(Debug, Default)]
-struct Shape {
-    verdict: Option<Verdict>,
-    /// The start of the current line.
-    line: Vec<u8>,
-    /// Lines ended so far.
-    lines: u64,
-    bytes: u64,
-    /// Saw an empty document (`{}`, `null`, `~`).
-    empty_document: bool,
-}
-
-impl Shape {
-    fn feed(&mut self, mut buf: &[u8]) {
-        self.bytes += buf.len() as u64;
-        while self.verdict.is_none() && !buf.is_empty() {
-            let (part, rest, ended) = match memchr::memchr(b'\n', buf) {
-                Some(i) => (&buf[..i], &buf[i + 1..], true),
-                None => (buf, &buf[buf.len()..], false),
-            };
-            let room = LINE_PREFIX.saturating_sub(self.line.len());
-            self.line.extend_from_slice(&part[..part.len().min(room)]);
-            if ended {
-                self.end_line();
-            }
-            buf = rest;
-        }
-    }
-
-    fn end_line(&mut self) {
-        self.lines += 1;
-        let line = std::mem::take(&mut self.line);
-        let truncated = line.len() >= LINE_PREFIX;
-        let mut text = line.trim_ascii();
-        if let Some(rest) = text.strip_prefix(b"--- ") {
-            text = rest.trim_ascii();
-        }
-        let n = self.lines;
-        let skip = text.is_empty()
-            || text.starts_with(b"#")
-            || text == b"---"
-            || text == b"..."
-            || text.starts_with(b"%");
-        if skip {
-            return;
-        }
-        if [&b"{}"[..], b"{ }", b"null", b"Null", b"NULL", b"~"].contains(&text) {
-            self.empty_document = true;
-            return;
-        }
-        self.verdict = Some(
-            if text == b"-" || text.starts_with(b"- ") || text.starts_with(b"[") {
-                Verdict::NotConfig(format!(
-                    "line {n} starts a YAML list, but a Prometheus config is a mapping"
-                ))
-            } else if truncated
-                || text.contains(&b':')
-                || text.starts_with(b"{")
-                || [b'?', b'!', b'&', b'"', b'\''].contains(&text[0])
-            {
-                Verdict::Config
-            } else {
-                Verdict::NotConfig(format!(
-                    "line {n} is neither a key nor a comment, but a Prometheus config is a mapping"
-                ))
-            },
-        );
-    }
-
-    fn finish(mut self) -> Verdict {
-        if self.verdict.is_none() && !self.line.is_empty() {
-            self.end_line();
-        }
-        match self.verdict {
-            Some(v) => v,
-            None if self.bytes == 0 => Verdict::Empty("no bytes"),
-            None if self.empty_document => Verdict::Empty("an empty YAML document"),
-            None => Verdict::Empty("only whitespace and comments"),
-        }
-    }
-}
-
 /// Counts, caps, checks, hashes and (optionally) writes the rendered bytes.
 struct Sink {
     hasher: Sha256,
@@ -909,26 +742,6 @@ mod tests {
     }
 
     #[test]
-    fn utf8_cut_at_any_write_boundary_is_accepted() {
-        let text = "\u{e9}\u{20ac}\u{1f600}x".repeat(50);
-        for step in 1..9 {
-            let mut check = TextCheck::default();
-            let mut offset = 0;
-            for chunk in text.as_bytes().chunks(step) {
-                check.check(chunk, offset).unwrap();
-                offset += chunk.len() as u64;
-            }
-            check.finish(offset).unwrap();
-        }
-        let mut check = TextCheck::default();
-        check.check(&[0xe2, 0x82], 0).unwrap();
-        assert!(
-            check.check(b"x", 2).is_err(),
-            "a cut sequence must continue correctly"
-        );
-    }
-
-    #[test]
     fn concatenated_gzip_members_are_all_decoded() {
         let mut f = fixture(1000, false);
         let mut two = gzip(b"a: 1\n");
@@ -952,63 +765,6 @@ mod tests {
         );
         again.adopt_existing_output();
         assert!(!again.apply().unwrap().written);
-    }
-
-    fn shape(text: &str, chunk: usize) -> Verdict {
-        let mut shape = Shape::default();
-        for part in text.as_bytes().chunks(chunk.max(1)) {
-            shape.feed(part);
-        }
-        shape.finish()
-    }
-
-    #[test]
-    fn empty_and_non_mapping_texts_are_told_apart_from_configs() {
-        for chunk in [1, 3, 1000] {
-            for empty in [
-                "",
-                "\n \n\t\n",
-                "# only a comment\n  # another",
-                "---\n...\n",
-                "{}\n",
-                "--- null\n",
-                "%YAML 1.2\n---\n~",
-            ] {
-                assert!(
-                    matches!(shape(empty, chunk), Verdict::Empty(_)),
-                    "{empty:?}"
-                );
-            }
-            for config in [
-                "global:\n  scrape_interval: 1m\n",
-                "# header\n\n---\nscrape_configs: []",
-                "{\"global\": {}}",
-                "  indented: true",
-                "--- # comment\nrule_files: []",
-                "\"quoted key\": 1",
-            ] {
-                assert_eq!(shape(config, chunk), Verdict::Config, "{config:?}");
-            }
-            for bad in [
-                "- job_name: x\n",
-                "[1, 2]",
-                "# c\njust some words\n",
-                "hunter2",
-            ] {
-                assert!(
-                    matches!(shape(bad, chunk), Verdict::NotConfig(_)),
-                    "{bad:?}"
-                );
-            }
-        }
-        let long_key = format!("{}: 1\n", "k".repeat(LINE_PREFIX * 2));
-        assert_eq!(shape(&long_key, 7), Verdict::Config);
-        match shape("# c\n\nsecret-value\n", 5) {
-            Verdict::NotConfig(why) => {
-                assert!(why.contains("line 3") && !why.contains("secret"), "{why}")
-            }
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]

@@ -22,9 +22,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::reload::backoff;
+use super::settings::SecretInput;
 use super::source::{Latest, Memory};
 use super::status::{SecretStatus, Shared};
-use crate::config::SecretInput;
 pub use api::SetupError;
 use api::{ApiClient, ApiError, Change};
 

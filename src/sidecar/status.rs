@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::dirs::Skipped;
+use super::metrics::Metrics;
 use crate::admin::{Admin, Probes};
-use crate::metrics::Metrics;
 
 /// At most this many skipped entries are listed in `/status` (all are counted in metrics).
 pub const MAX_SKIPPED_SHOWN: usize = 20;

@@ -23,7 +23,7 @@ use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
-use crate::metrics::Metrics;
+use super::metrics::Metrics;
 
 /// Watches directories and signals "maybe changed" on a [`Notify`].
 pub struct DirWatcher {

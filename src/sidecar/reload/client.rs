@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::{Certificate, Client, Identity, Method, RequestBuilder, Url, redirect};
 
 use super::ReloadError;
-use crate::config::{Auth, ClientTls};
+use crate::sidecar::settings::{Auth, ClientTls};
 
 /// A client for Prometheus's HTTP API with the configured TLS and credentials.
 #[derive(Debug)]

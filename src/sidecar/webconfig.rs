@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::ServerTls;
+use crate::admin::Tls;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,22 +41,45 @@ struct TlsServerConfig {
     prefer_server_cipher_suites: Option<bool>,
 }
 
+/// Why a web config file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    /// The file could not be read.
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// Not YAML, or an unknown key.
+    #[error("{0}")]
+    Parse(#[from] serde_yaml_ng::Error),
+    /// Authentication the admin server cannot do: refused rather than served without it.
+    #[error("basic_auth_users is not supported by promreload's admin server")]
+    BasicAuth,
+    /// Only one of the two files.
+    #[error("tls_server_config needs both cert_file and key_file")]
+    CertAndKey,
+    /// Client certificates required without a CA to check them.
+    #[error("RequireAndVerifyClientCert needs client_ca_file")]
+    ClientCa,
+    /// A `client_auth_type` other than the two supported.
+    #[error("client_auth_type {0} is not supported")]
+    ClientAuthType(String),
+}
+
 /// Reads a web config file; `Ok(None)` when it asks for no TLS.
-pub fn load(path: &Path) -> Result<Option<ServerTls>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+pub fn load(path: &Path) -> Result<Option<Tls>, WebConfigError> {
+    let text = std::fs::read_to_string(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&text, base)
 }
 
 /// Parses web config text, resolving relative paths against `base`.
-pub fn parse(text: &str, base: &Path) -> Result<Option<ServerTls>, String> {
+pub fn parse(text: &str, base: &Path) -> Result<Option<Tls>, WebConfigError> {
     let config: WebConfig = if text.trim().is_empty() {
         return Ok(None);
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?
+        serde_yaml_ng::from_str(text)?
     };
     if config.basic_auth_users.is_some_and(|u| !u.is_empty()) {
-        return Err("basic_auth_users is not supported by promreload's admin server".into());
+        return Err(WebConfigError::BasicAuth);
     }
     let _ = config.http_server_config;
     let Some(tls) = config.tls_server_config else {
@@ -70,17 +93,14 @@ pub fn parse(text: &str, base: &Path) -> Result<Option<ServerTls>, String> {
         tls.prefer_server_cipher_suites,
     );
     let (Some(cert), Some(key)) = (tls.cert_file, tls.key_file) else {
-        return Err("tls_server_config needs both cert_file and key_file".into());
+        return Err(WebConfigError::CertAndKey);
     };
     let client_ca_file = match tls.client_auth_type.as_deref().unwrap_or("NoClientCert") {
         "NoClientCert" => None,
-        "RequireAndVerifyClientCert" => Some(
-            tls.client_ca_file
-                .ok_or("RequireAndVerifyClientCert needs client_ca_file")?,
-        ),
-        other => return Err(format!("client_auth_type {other} is not supported")),
+        "RequireAndVerifyClientCert" => Some(tls.client_ca_file.ok_or(WebConfigError::ClientCa)?),
+        other => return Err(WebConfigError::ClientAuthType(other.to_string())),
     };
-    Ok(Some(ServerTls {
+    Ok(Some(Tls {
         cert_file: base.join(cert),
         key_file: base.join(key),
         client_ca_file: client_ca_file.map(|p| base.join(p)),
@@ -118,15 +138,24 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_honour() {
         let base = Path::new("/");
-        assert!(parse("basic_auth_users:\n  a: $2y$hash\n", base).is_err());
-        assert!(parse("tls_server_config:\n  cert_file: a\n", base).is_err());
-        assert!(parse("tls_server_confg: {}\n", base).is_err());
+        assert!(matches!(
+            parse("basic_auth_users:\n  a: $2y$hash\n", base),
+            Err(WebConfigError::BasicAuth)
+        ));
+        assert!(matches!(
+            parse("tls_server_config:\n  cert_file: a\n", base),
+            Err(WebConfigError::CertAndKey)
+        ));
+        assert!(matches!(
+            parse("tls_server_confg: {}\n", base),
+            Err(WebConfigError::Parse(_))
+        ));
         let err = parse(
             "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequestClientCert\n",
             base,
         )
         .unwrap_err();
-        assert!(err.contains("RequestClientCert"), "{err}");
+        assert!(err.to_string().contains("RequestClientCert"), "{err}");
     }
 
     #[test]

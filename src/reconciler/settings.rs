@@ -1,0 +1,145 @@
+//! The reconciler's command line: `run` (the default, configured by `RECONCILER_*` variables
+//! or the same flags), `render FILE...` and `crds`, declared once with clap's derive API and
+//! parsed by [`crate::settings`] (a bad value names the flag or variable it came from).
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::reconciler::render::Options;
+use crate::settings::{
+    OrEmpty, or_empty, parse_bool, parse_listen_address, positive_duration, text,
+};
+use crate::telemetry::{LogFormat, parse_format, parse_level};
+
+/// `promreload-reconciler [run settings] [render FILE... | crds]`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "promreload-reconciler",
+    version,
+    about = "promreload-reconciler: renders Prometheus, ServiceMonitor and PrometheusRule objects \
+             into the Secret and ConfigMaps prometheus-operator writes.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Without a subcommand: run the controller.
+    #[command(flatten)]
+    pub run: RunSettings,
+    /// What to do instead of running the controller.
+    #[command(subcommand)]
+    pub command: Option<Subcommands>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Subcommands {
+    /// Print the config the objects in FILE produce (no cluster needed).
+    Render(RenderArgs),
+    /// Print the CustomResourceDefinitions.
+    Crds,
+}
+
+/// The controller's settings.
+#[derive(Debug, Args)]
+pub struct RunSettings {
+    /// address of /healthz, /readyz, /metrics; empty = no server
+    #[arg(long, env = "RECONCILER_LISTEN_ADDRESS", value_name = "ADDRESS",
+          default_value = ":8080", value_parser = or_empty(parse_listen_address))]
+    pub listen_address: OrEmpty<String>,
+
+    /// log level: error, warn, info or debug
+    #[arg(long, env = "RECONCILER_LOG_LEVEL", value_name = "LEVEL", default_value = "info",
+          value_parser = parse_level)]
+    pub log_level: tracing::Level,
+
+    /// log format: logfmt or json
+    #[arg(long, env = "RECONCILER_LOG_FORMAT", value_name = "FORMAT",
+          default_value = "logfmt", value_parser = parse_format)]
+    pub log_format: LogFormat,
+
+    /// watch only this namespace; empty = all namespaces
+    #[arg(long, env = "RECONCILER_NAMESPACE", value_name = "NAMESPACE", default_value = "",
+          hide_default_value = true, value_parser = or_empty(text))]
+    pub namespace: OrEmpty<String>,
+
+    /// full re-render of every Prometheus, besides watch events
+    #[arg(long, env = "RECONCILER_RESYNC_INTERVAL", value_name = "DURATION",
+          default_value = "5m", value_parser = positive_duration)]
+    pub resync_interval: Duration,
+
+    /// prometheus-operator's feature gates that change the output: PrometheusShardRetentionPolicy=true|false (default true, as in v0.94)
+    #[arg(long, env = "RECONCILER_FEATURE_GATES", value_name = "NAME=BOOL,...",
+          default_value = "", hide_default_value = true, value_parser = Options::from_feature_gates)]
+    pub feature_gates: Options,
+
+    /// true: a Prometheus without selectors gets a generated (empty) config instead of being left to the user
+    #[arg(long, env = "RECONCILER_DISABLE_UNMANAGED_PROMETHEUS_CONFIGURATION",
+          value_name = "BOOL", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
+    pub disable_unmanaged_prometheus_configuration: bool,
+}
+
+/// `render`'s arguments.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// render only this Prometheus
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub prometheus: Option<String>,
+
+    /// prometheus-operator's feature gates, as for the controller
+    #[arg(long, value_name = "NAME=BOOL,...", default_value = "", hide_default_value = true,
+          value_parser = Options::from_feature_gates)]
+    pub feature_gates: Options,
+
+    /// render a Prometheus without selectors too, as the controller with that setting does
+    #[arg(long)]
+    pub disable_unmanaged_prometheus_configuration: bool,
+
+    /// files of Kubernetes objects (YAML, `---`-separated, or a List); - for stdin
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+}
+
+impl RenderArgs {
+    /// The output choices.
+    pub fn options(&self) -> Options {
+        Options {
+            disable_unmanaged_configuration: self.disable_unmanaged_prometheus_configuration,
+            ..self.feature_gates
+        }
+    }
+}
+
+/// The validated configuration of the reconciler.
+#[derive(Debug, Clone)]
+pub struct ReconcilerConfig {
+    /// Address of `/healthz`, `/readyz` and `/metrics`; `None` = no server.
+    pub listen_address: Option<String>,
+    /// Maximum log level.
+    pub log_level: tracing::Level,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Watch only this namespace (`None` = all).
+    pub namespace: Option<String>,
+    /// Full resync period.
+    pub resync_interval: Duration,
+    /// Output choices, as prometheus-operator's feature gates make them.
+    pub options: Options,
+}
+
+impl RunSettings {
+    /// The configuration these settings give (each value was checked by its parser).
+    pub fn config(self) -> ReconcilerConfig {
+        ReconcilerConfig {
+            listen_address: self.listen_address.0,
+            log_level: self.log_level,
+            log_format: self.log_format,
+            namespace: self.namespace.0,
+            resync_interval: self.resync_interval,
+            options: Options {
+                disable_unmanaged_configuration: self.disable_unmanaged_prometheus_configuration,
+                ..self.feature_gates
+            },
+        }
+    }
+}
