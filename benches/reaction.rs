@@ -5,7 +5,7 @@
 //! config, polled as fast as its API answers. Run with `cargo bench --bench reaction`
 //! (`PROMRELOAD_BIN` measures another build of the binary).
 
-#[path = "../tests/support/kubelet.rs"]
+#[path = "../tests/it/support/kubelet.rs"]
 #[allow(dead_code)]
 mod kubelet;
 

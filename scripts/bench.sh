@@ -106,7 +106,7 @@ for n in 1000 10000; do
   out=$( { /usr/bin/time -f "%M %e" "$rbin" render "$work/objects-$n.yaml" >/dev/null; } 2>&1 | tail -1)
   row "reconciler: render command, $n ServiceMonitors (parse+render)" "$(kib_to_mib "${out% *}") peak, ${out#* }s" ""
 done
-cargo test --release --locked --test reconciler secret_update_latency -- --ignored --nocapture > "$work/latency.txt" 2>&1 || true
+cargo test --release --locked --test it reconciler::secret_update_latency -- --ignored --nocapture > "$work/latency.txt" 2>&1 || true
 while IFS='|' read -r _ name value; do row "$(echo "$name" | xargs)" "$(echo "$value" | xargs)" ""; done < <(grep '^reconciler |' "$work/latency.txt")
 
 echo

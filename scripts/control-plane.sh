@@ -90,7 +90,7 @@ pki() {
       openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
       openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 7 -extfile "$1.ext" 2>/dev/null
     }
-    # 10.244.77.1: the gateway of scripts/node.sh's Pod network, where tests/node.rs forwards
+    # 10.244.77.1: the gateway of scripts/node.sh's Pod network, where tests/it/node.rs forwards
     # to this API server for Pods that reach it as in a cluster (API mode).
     leaf apiserver "/CN=kube-apiserver" \
       "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,IP:10.244.77.1,DNS:localhost,DNS:kubernetes.default.svc

@@ -8,9 +8,9 @@ bash scripts/deps.sh
 # Test dependencies built from Go modules, cached outside the clone (minutes on a new machine).
 bash scripts/prometheus.sh build >/dev/null
 bash scripts/control-plane.sh build >/dev/null
-# The kubelet of the real node (tests/node.rs), from the same Go module as the control plane.
+# The kubelet of the real node (tests/it/node.rs), from the same Go module as the control plane.
 bash scripts/node.sh build >/dev/null
-# The real prometheus-operator, the oracle of tests/oracle.rs (about 13 minutes the first time).
+# The real prometheus-operator, the oracle of tests/it/oracle.rs (about 13 minutes the first time).
 bash scripts/operator.sh build >/dev/null
 
 echo "== cargo fmt --check"
@@ -26,8 +26,12 @@ trap 'bash scripts/control-plane.sh down "$cp_dir"; rm -rf "$cp_dir"' EXIT
 bash scripts/control-plane.sh up "$cp_dir"
 export PROMRELOAD_TEST_KUBECONFIG="$cp_dir/kubeconfig"
 
-echo "== cargo test"
-cargo test --locked -- --test-threads="${TEST_THREADS:-4}"
+echo "== cargo test (unit tests, and the integration tests in tests/it but the real node's)"
+cargo test --locked -- --test-threads="${TEST_THREADS:-4}" --skip node::
+# The real node's tests each bring up a kubelet, containerd and the real operator: they run
+# alone, after the rest, so nothing else competes with them for the two cores.
+echo "== cargo test --test it node:: (the real node)"
+cargo test --locked --test it -- --test-threads="${TEST_THREADS:-4}" node::
 
 if cargo +nightly --version >/dev/null 2>&1; then
   echo "== fuzz smoke run (scripts/fuzz.sh, ${FUZZ_SECONDS:-10}s per target)"

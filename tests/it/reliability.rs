@@ -2,17 +2,15 @@
 //! daemon keeps working. Real files, real signals, a real Prometheus where one can produce
 //! the fault; a scripted mock where it cannot (hangs, redirects, dropped connections).
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::mock::{MockServer, Reply};
-use support::pod::*;
-use support::*;
+use crate::support::mock::{MockServer, Reply};
+use crate::support::pod::*;
+use crate::support::*;
 
 const NOWHERE: &str = "http://127.0.0.1:1/-/reload";
 

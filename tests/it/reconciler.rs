@@ -2,17 +2,15 @@
 //! the Secret's content, owner and status, reaction to label changes, invalid objects,
 //! and no writes when nothing changed.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::cluster::*;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use promreload::reconciler::crd::{Prometheus, ServiceMonitor};
 use serde_json::json;
-use support::cluster::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -705,10 +703,10 @@ async fn credentials_come_from_secrets_and_follow_their_rotation() {
 #[tokio::test]
 async fn tls_material_goes_to_the_tls_assets_secret_and_follows_rotation() {
     use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-    const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");
-    const KEY: &str = include_str!("../src/reconciler/testdata/key.pem");
-    const OTHER_CERT: &str = include_str!("../src/reconciler/testdata/other-cert.pem");
-    const OTHER_KEY: &str = include_str!("../src/reconciler/testdata/other-key.pem");
+    const CERT: &str = include_str!("../../src/reconciler/testdata/cert.pem");
+    const KEY: &str = include_str!("../../src/reconciler/testdata/key.pem");
+    const OTHER_CERT: &str = include_str!("../../src/reconciler/testdata/other-cert.pem");
+    const OTHER_KEY: &str = include_str!("../../src/reconciler/testdata/other-key.pem");
     let _turn = serial().await;
     let cluster = Cluster::start();
     let f = fixture(&cluster).await;

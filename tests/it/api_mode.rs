@@ -9,18 +9,16 @@
 //! - the watch survives its kube-apiserver restarting, and applies a change made (through a
 //!   second kube-apiserver) while it was down.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::cluster::{Cluster, kubectl, kubectl_run, unique};
+use crate::support::*;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use support::cluster::{Cluster, kubectl, kubectl_run, unique};
-use support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "prometheus-k8s";

@@ -1,6 +1,5 @@
 //! Shared helpers for the black-box tests: the kubelet's AtomicWriter layout, a real
 //! Prometheus process, the `promreload` binary, and polling with a deadline.
-#![allow(dead_code)] // each test binary uses a different subset
 
 use std::fs;
 use std::io::Write;
@@ -277,7 +276,8 @@ impl Prometheus {
         }
     }
 
-    /// The active targets, from `/api/v1/targets`.
+    /// The active targets, from `/api/v1/targets` (the reconciler's tests check jobs by them).
+    #[cfg(feature = "reconciler")]
     pub fn active_targets(&self) -> Vec<serde_json::Value> {
         let body = self.get_json("/api/v1/targets?state=active");
         body["data"]["activeTargets"]

@@ -2,16 +2,14 @@
 //! passes, signal mode against a real Prometheus process, and reloads of a Prometheus that
 //! serves HTTPS with client certificates and basic auth.
 
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::mock::{MockServer, Reply};
-use support::pki::Pki;
-use support::pod::*;
-use support::*;
+use crate::support::mock::{MockServer, Reply};
+use crate::support::pki::Pki;
+use crate::support::pod::*;
+use crate::support::*;
 
 /// The operator's paths, rebased under `root`.
 struct OperatorLayout {
@@ -78,7 +76,7 @@ fn strs(v: &[String]) -> Vec<&str> {
 /// they are free by construction, whatever listens on the host.
 #[test]
 fn operator_init_and_sidecar_args_work_unchanged() {
-    if !in_private_network("operator_init_and_sidecar_args_work_unchanged") {
+    if !in_private_network("drop_in::operator_init_and_sidecar_args_work_unchanged") {
         return;
     }
     let root = tempfile::tempdir().unwrap();

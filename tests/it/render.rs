@@ -6,13 +6,11 @@
 //!
 //! Set `UPDATE_GOLDEN=1` to rewrite our golden files after an intended change.
 
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::cluster::promtool_check;
+use crate::support::cluster::promtool_check;
 
 fn render(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_promreload-reconciler"))
@@ -68,7 +66,7 @@ fn conformance_with_prometheus_operator_goldens() {
         // The shared goldens predate prometheus-operator v0.94, whose default feature gate
         // PrometheusShardRetentionPolicy adds the `__tmp_current_shard` rules: rendered with
         // the gate off, as the operator renders them with `--feature-gates` set the same way.
-        // The default (gate on) is checked against the real operator in tests/oracle.rs.
+        // The default (gate on) is checked against the real operator in tests/it/oracle.rs.
         // The Go tests also call the generator directly, so a Prometheus without selectors
         // (the global-settings cases) is rendered, as with the operator's
         // --disable-unmanaged-prometheus-configuration.

@@ -16,15 +16,13 @@
 //!    label per StatefulSet, the init container run as `/bin/prometheus-config-reloader`, the
 //!    command prometheus-operator gives its reloader, and probe timing fast enough for a test.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::cluster::*;
+use crate::support::{free_port, gzip, poll};
 use serde_yaml_ng::Value;
-use support::cluster::*;
-use support::{free_port, gzip, poll};
 
 const PROMRELOAD_IMAGE: &str = "docker.io/local/promreload:test";
 const PROMETHEUS_IMAGE: &str = "docker.io/local/prometheus:test";
@@ -737,7 +735,7 @@ const GO_RELOADER_IMAGE: &str = "docker.io/local/prometheus-config-reloader:test
 /// kubelet's default sync: two operators, one per namespace, each with one Prometheus; the
 /// same ServiceMonitor written to both namespaces at once; the time until its job is live in
 /// each. A measurement of minutes (the Go reloader may wait for its 3-minute re-check), so it
-/// is run by hand: `cargo test --test node -- --ignored --nocapture`.
+/// is run by hand: `cargo test --test it node:: -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement of minutes: run by hand (see the README's comparison)"]
 fn the_operators_own_reloader_beside_ours() {

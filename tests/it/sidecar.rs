@@ -1,13 +1,11 @@
 //! The sidecar against real parts: a kubelet-style Secret volume, the real `promreload`
 //! binary, and a real Prometheus whose loaded config (`/api/v1/status/config`) is the truth.
 
-mod support;
-
 use std::fs;
 use std::time::Duration;
 
-use support::pod::*;
-use support::*;
+use crate::support::pod::*;
+use crate::support::*;
 
 fn wait_loaded(prometheus: &Prometheus, what: &str, f: impl Fn(&str) -> bool) {
     wait_until(WAIT, what, || f(&prometheus.loaded_config()));

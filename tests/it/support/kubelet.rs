@@ -96,3 +96,38 @@ impl KubeletVolume {
         self.current = Some((ts, payload));
     }
 }
+
+/// The emulation itself: the layout the kubelet leaves, on which every volume test relies.
+#[test]
+fn updates_leave_the_atomic_writers_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut volume = KubeletVolume::new(&dir.path().join("vol"));
+    assert_eq!(volume.last_swap(), None);
+    assert!(volume.update(&[("a", b"1"), ("b", b"2")]));
+    let first = fs::read_link(volume.dir().join("..data")).unwrap();
+    assert!(first.to_str().unwrap().starts_with("..2026_"), "{first:?}");
+    assert_eq!(
+        fs::read_link(volume.key_path("a")).unwrap(),
+        Path::new("..data/a")
+    );
+    assert_eq!(fs::read(volume.key_path("b")).unwrap(), b"2");
+    let swapped = volume.last_swap().unwrap();
+    assert!(swapped <= Instant::now());
+
+    assert!(
+        !volume.update(&[("a", b"1"), ("b", b"2")]),
+        "unchanged: not written"
+    );
+    assert_eq!(volume.last_swap(), Some(swapped));
+    assert!(volume.update(&[("a", b"3")]));
+    assert_eq!(fs::read(volume.key_path("a")).unwrap(), b"3");
+    assert!(
+        !volume.dir().join(&first).exists(),
+        "the old payload dir is removed"
+    );
+    assert!(
+        fs::symlink_metadata(volume.key_path("b")).is_err(),
+        "a dropped key goes"
+    );
+    assert!(volume.last_swap().unwrap() > swapped);
+}

@@ -7,14 +7,12 @@
 //! window (plus a margin for processing) was reloaded; no reload repeated the config of the
 //! previous one (identical swaps cause no reload); memory does not grow.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::mock::{MockServer, Reply};
-use support::pod::*;
-use support::*;
+use crate::support::mock::{MockServer, Reply};
+use crate::support::pod::*;
+use crate::support::*;
 
 const DELAY: Duration = Duration::from_millis(50);
 /// Processing allowance on top of the throttle window (render, write, Prometheus's reload).

@@ -6,14 +6,12 @@
 //! (`prometheus-<name>-rulefiles-<i>`) by name, owner and parsed files. Nothing is excluded. The operator
 //! runs with its default feature gates.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::cluster::*;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams};
-use support::cluster::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 /// The reloader image the operator is told about (it only names it in StatefulSets).
@@ -784,9 +782,9 @@ spec:
     ),
 ];
 
-const CERT: &str = include_str!("../src/reconciler/testdata/cert.pem");
-const KEY: &str = include_str!("../src/reconciler/testdata/key.pem");
-const OTHER_KEY: &str = include_str!("../src/reconciler/testdata/other-key.pem");
+const CERT: &str = include_str!("../../src/reconciler/testdata/cert.pem");
+const KEY: &str = include_str!("../../src/reconciler/testdata/key.pem");
+const OTHER_KEY: &str = include_str!("../../src/reconciler/testdata/other-key.pem");
 
 /// The case's objects, in namespace `ns`, with their apiVersions.
 fn objects(yaml: &str, ns: &str) -> String {

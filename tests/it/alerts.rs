@@ -4,14 +4,12 @@
 //! mixin in its Go module (fetched by `scripts/operator.sh`), firing on our metric. Every
 //! alert has a test and a runbook section in the README.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::cluster::k8s_prometheus_dir;
 use serde_yaml_ng::Value;
-use support::cluster::k8s_prometheus_dir;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -186,11 +184,11 @@ fn real_world_rule_files_are_accepted() {
 /// it holds the same JSON, labelled for Grafana's sidecar.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_panel_returns_data_from_real_promreload_metrics() {
+    use crate::support::cluster::{Cluster, apply, kubectl_run, namespace, serial, unique};
+    use crate::support::{Daemon, PromOptions, Prometheus, free_port, run_promreload, wait_until};
     use promreload::reconciler::crd::{
         Prometheus as PrometheusObject, PrometheusRule, ServiceMonitor,
     };
-    use support::cluster::{Cluster, apply, kubectl_run, namespace, serial, unique};
-    use support::{Daemon, PromOptions, Prometheus, free_port, run_promreload, wait_until};
     use tokio::task::block_in_place;
 
     let json = std::fs::read_to_string(repo().join("deploy/monitoring/promreload-dashboard.json"))

@@ -3,8 +3,6 @@
 //! unbounded inputs, and secrets in URLs and error messages. Each case runs the real binary,
 //! against a real Prometheus wherever Prometheus is involved.
 
-mod support;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::mock::{MockServer, Reply};
-use support::pod::*;
-use support::*;
+use crate::support::mock::{MockServer, Reply};
+use crate::support::pod::*;
+use crate::support::*;
 
 /// A Pod whose init container wrote `jobs`, a real Prometheus loaded with it, and the sidecar
 /// with `extra` settings, after its first successful reload.

@@ -1,15 +1,13 @@
 //! `deploy/` against a real kube-apiserver: every manifest passes a server-side dry-run with
 //! strict field validation, and the workloads are locked down as promised.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::cluster::*;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use serde_yaml_ng::Value;
-use support::cluster::*;
 
 fn deploy() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy"))

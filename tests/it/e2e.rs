@@ -3,21 +3,19 @@
 //! AtomicWriter's symlink dance -> promreload (init, then sidecar) -> a real Prometheus (with
 //! Kubernetes SD) serving the job, `$(POD_NAME)` and `$(SHARD)` expanded.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::support::cluster::*;
+use crate::support::pod::*;
+use crate::support::*;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
 use promreload::reconciler::crd::{Prometheus as PrometheusObject, ServiceMonitor};
 use serde_json::json;
-use support::cluster::*;
-use support::pod::*;
-use support::*;
 
 /// Projects Secret `name` into `volume` whenever it changes, as the kubelet does (without
 /// its 60-90 s sync delay).
