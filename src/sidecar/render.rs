@@ -26,6 +26,7 @@ use super::expand::{Expander, Unset};
 use super::input::{aliases, open_regular};
 use super::output::AtomicFile;
 use super::source::{Input, InputName, Latest};
+pub use check::NotText;
 use check::{Shape, TextCheck, Verdict};
 
 mod check;
@@ -129,7 +130,7 @@ pub enum RenderError {
     /// The rendered bytes are not text a YAML parser accepts (invalid UTF-8, or a control
     /// character): garbage is refused before it can replace a good config.
     #[error("rendered config is not text: {0}")]
-    NotText(String),
+    NotText(#[from] NotText),
     /// Strict mode: the config references variables that are not set.
     #[error(
         "config references unset environment variables {} (RELOADER_STRICT_ENV=true)",
@@ -363,6 +364,7 @@ impl Renderer {
             cap: self.max_bytes,
             over_cap: false,
             text: TextCheck::default(),
+            not_text: None,
             shape: Shape::default(),
             out: match &self.output {
                 Some(p) => Some(BufWriter::with_capacity(
@@ -374,7 +376,7 @@ impl Renderer {
         };
         let result = self.stream(&mut source, &mut sink);
         let (unset, expanded) = result.map_err(|e| self.classify(e, &source, &sink))?;
-        sink.text.finish(sink.bytes).map_err(RenderError::NotText)?;
+        sink.text.finish(sink.bytes)?;
         match sink.shape.finish() {
             Verdict::Config => {}
             Verdict::Empty(what) => {
@@ -447,7 +449,7 @@ impl Renderer {
             RenderError::TooLarge {
                 limit: self.max_bytes,
             }
-        } else if let Some(reason) = &sink.text.error {
+        } else if let Some(reason) = &sink.not_text {
             RenderError::NotText(reason.clone())
         } else if e.get_ref().is_some_and(|inner| inner.is::<EmptyInput>()) {
             RenderError::Empty(self.name())
@@ -559,6 +561,8 @@ struct Sink {
     cap: u64,
     over_cap: bool,
     text: TextCheck,
+    /// Why the bytes were refused as text, once they were.
+    not_text: Option<NotText>,
     shape: Shape,
     out: Option<BufWriter<AtomicFile>>,
 }
@@ -569,7 +573,8 @@ impl Write for Sink {
             self.over_cap = true;
             return Err(io::Error::other("rendered config over the size cap"));
         }
-        if self.text.check(buf, self.bytes).is_err() {
+        if let Err(reason) = self.text.check(buf, self.bytes) {
+            self.not_text = Some(reason);
             return Err(io::Error::other("rendered config is not text"));
         }
         self.shape.feed(buf);

@@ -7,27 +7,47 @@ fn forbidden(b: u8) -> bool {
     (b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r') || b == 0x7f
 }
 
+/// Why rendered bytes are not text, by byte offset (never the bytes themselves: they can be
+/// a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotText {
+    /// A control character YAML forbids.
+    #[error("control character 0x{byte:02x} at byte {at}")]
+    Control {
+        /// The character.
+        byte: u8,
+        /// Its offset in the output.
+        at: u64,
+    },
+    /// Bytes that are not UTF-8.
+    #[error("invalid UTF-8 at byte {0}")]
+    InvalidUtf8(u64),
+    /// A sequence cut by a write boundary that does not continue as UTF-8.
+    #[error("invalid UTF-8 near byte {0}")]
+    InvalidContinuation(u64),
+    /// The output ends inside a UTF-8 sequence.
+    #[error("invalid UTF-8 at the end (byte {0})")]
+    CutAtEnd(u64),
+}
+
 /// Checks, as a stream, that the rendered bytes are UTF-8 without the control characters
 /// YAML forbids (all of C0 but tab, line feed and carriage return; and DEL).
 #[derive(Default)]
 pub(super) struct TextCheck {
     /// The start of a UTF-8 sequence cut by the end of the previous write.
     carry: Vec<u8>,
-    /// Why the text was refused.
-    pub(super) error: Option<String>,
 }
 
 impl TextCheck {
     /// Checks `buf`, which starts at byte `offset` of the output.
-    pub(super) fn check(&mut self, buf: &[u8], offset: u64) -> Result<(), ()> {
+    pub(super) fn check(&mut self, buf: &[u8], offset: u64) -> Result<(), NotText> {
         // A branch-free OR over the chunk vectorizes; the position is only needed on failure.
         if buf.iter().fold(0u8, |acc, &b| acc | u8::from(forbidden(b))) != 0 {
             let i = buf.iter().position(|&b| forbidden(b)).unwrap_or(0);
-            return self.fail(format!(
-                "control character 0x{:02x} at byte {}",
-                buf[i],
-                offset + i as u64
-            ));
+            return Err(NotText::Control {
+                byte: buf[i],
+                at: offset + i as u64,
+            });
         }
         let mut rest = buf;
         if !self.carry.is_empty() {
@@ -41,7 +61,7 @@ impl TextCheck {
                     rest = &rest[used..];
                 }
                 Err(e) if e.error_len().is_none() && take == rest.len() => return Ok(()),
-                Err(_) => return self.fail(format!("invalid UTF-8 near byte {offset}")),
+                Err(_) => return Err(NotText::InvalidContinuation(offset)),
             }
             self.carry.clear();
         }
@@ -53,23 +73,18 @@ impl TextCheck {
             }
             Err(e) => {
                 let at = offset + (buf.len() - rest.len() + e.valid_up_to()) as u64;
-                self.fail(format!("invalid UTF-8 at byte {at}"))
+                Err(NotText::InvalidUtf8(at))
             }
         }
     }
 
     /// The stream ended: a cut sequence is invalid.
-    pub(super) fn finish(&self, bytes: u64) -> Result<(), String> {
+    pub(super) fn finish(&self, bytes: u64) -> Result<(), NotText> {
         if self.carry.is_empty() {
             Ok(())
         } else {
-            Err(format!("invalid UTF-8 at the end (byte {bytes})"))
+            Err(NotText::CutAtEnd(bytes))
         }
-    }
-
-    fn fail(&mut self, reason: String) -> Result<(), ()> {
-        self.error = Some(reason);
-        Err(())
     }
 }
 
@@ -190,10 +205,21 @@ mod tests {
         }
         let mut check = TextCheck::default();
         check.check(&[0xe2, 0x82], 0).unwrap();
-        assert!(
-            check.check(b"x", 2).is_err(),
+        assert_eq!(
+            check.check(b"x", 2),
+            Err(NotText::InvalidContinuation(2)),
             "a cut sequence must continue correctly"
         );
+        assert_eq!(
+            TextCheck::default().check(b"ok\x1b[0m", 100),
+            Err(NotText::Control {
+                byte: 0x1b,
+                at: 102
+            })
+        );
+        let mut cut = TextCheck::default();
+        cut.check(&[b'a', 0xe2], 0).unwrap();
+        assert_eq!(cut.finish(2), Err(NotText::CutAtEnd(2)));
     }
 
     fn shape(text: &str, chunk: usize) -> Verdict {
