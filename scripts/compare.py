@@ -73,6 +73,11 @@ class Volume:
             shutil.rmtree(old)
 
 
+def percentile(ordered, q):
+    """The q-quantile of sorted milliseconds, as the tables print it ("-" when empty)."""
+    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.1f}" if ordered else "-"
+
+
 def status(pid, field):
     with open(f"/proc/{pid}/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
@@ -156,7 +161,7 @@ def swaps(name, exe, args):
         alive = "" if run.proc.poll() is None else f" (exited {run.proc.returncode})"
     finally:
         run.close()
-    p = lambda q: f"{lat[min(len(lat) - 1, int(q * len(lat)))]:.1f}" if lat else "-"
+    p = lambda q: percentile(lat, q)
     size = os.path.getsize(exe) / 1e6
     print(f"| {name} | {len(lat)} of {SWAPS} | {p(0.5)} / {p(0.99)} ms | {idle / 1024:.1f} MiB "
           f"| {cpu:.1f} ms/min | {garbage} | {empty}{alive} | {size:.1f} MB |", flush=True)
@@ -207,8 +212,8 @@ def output(label, exe, out_dir, load, wrap=()):
                 os.remove(os.path.join(out_dir, "load"))
             except FileNotFoundError:
                 pass
-    q = lambda f: f"{lat[min(len(lat) - 1, int(f * len(lat)))]:.1f}"
-    print(f"| {label} | {len(lat)} of {OUTPUT_SWAPS} | {q(0.5)} / {q(0.99)} / {lat[-1]:.1f} ms |", flush=True)
+    print(f"| {label} | {len(lat)} of {OUTPUT_SWAPS} | {percentile(lat, 0.5)} / {percentile(lat, 0.99)} "
+          f"/ {percentile(lat, 1.0)} ms |", flush=True)
 
 
 def traced(exe, disk, shm):

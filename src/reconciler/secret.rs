@@ -423,20 +423,21 @@ mod tests {
 
     const SECRET_PATH: &str = "/api/v1/namespaces/monitoring/secrets/prometheus-k8s";
 
-    fn not_found() -> serde_json::Value {
-        api::status(404, "NotFound", "secrets \"prometheus-k8s\" not found")
+    /// The first step of every write: the GET that finds no Secret.
+    fn absent() -> api::Step {
+        api::Step {
+            method: "GET",
+            path: SECRET_PATH.into(),
+            status: 404,
+            body: api::status(404, "NotFound", "secrets \"prometheus-k8s\" not found"),
+        }
     }
 
     #[tokio::test]
     async fn an_absent_secret_is_written_by_server_side_apply_as_the_reconciler() {
         let want = desired(&k8s(), "global: {}\n");
         let (client, sent) = api::client(vec![
-            api::Step {
-                method: "GET",
-                path: SECRET_PATH.into(),
-                status: 404,
-                body: not_found(),
-            },
+            absent(),
             api::Step {
                 method: "PATCH",
                 path: SECRET_PATH.into(),
@@ -472,12 +473,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_write_is_the_api_servers_error() {
         let (client, _) = api::client(vec![
-            api::Step {
-                method: "GET",
-                path: SECRET_PATH.into(),
-                status: 404,
-                body: not_found(),
-            },
+            absent(),
             api::Step {
                 method: "PATCH",
                 path: SECRET_PATH.into(),
@@ -495,12 +491,7 @@ mod tests {
     async fn an_unmanaged_secret_created_meanwhile_by_someone_else_is_left_alone() {
         // The user (or another reconciler) created it between our GET and our POST.
         let (client, sent) = api::client(vec![
-            api::Step {
-                method: "GET",
-                path: SECRET_PATH.into(),
-                status: 404,
-                body: not_found(),
-            },
+            absent(),
             api::Step {
                 method: "POST",
                 path: "/api/v1/namespaces/monitoring/secrets".into(),

@@ -103,10 +103,10 @@ pub struct RenderArgs {
 impl RenderArgs {
     /// The output choices.
     pub fn options(&self) -> Options {
-        Options {
-            disable_unmanaged_configuration: self.disable_unmanaged_prometheus_configuration,
-            ..self.feature_gates
-        }
+        with_unmanaged(
+            self.feature_gates,
+            self.disable_unmanaged_prometheus_configuration,
+        )
     }
 }
 
@@ -136,10 +136,19 @@ impl RunSettings {
             log_format: self.log_format,
             namespace: self.namespace.0,
             resync_interval: self.resync_interval,
-            options: Options {
-                disable_unmanaged_configuration: self.disable_unmanaged_prometheus_configuration,
-                ..self.feature_gates
-            },
+            options: with_unmanaged(
+                self.feature_gates,
+                self.disable_unmanaged_prometheus_configuration,
+            ),
         }
+    }
+}
+
+/// The feature gates' output choices, plus `--disable-unmanaged-prometheus-configuration`
+/// (the same for the controller and `render`).
+fn with_unmanaged(gates: Options, disable_unmanaged: bool) -> Options {
+    Options {
+        disable_unmanaged_configuration: disable_unmanaged,
+        ..gates
     }
 }
