@@ -8,6 +8,8 @@
 pub mod controller;
 pub mod crd;
 pub mod credentials;
+#[cfg(test)]
+mod fake_api;
 pub mod http;
 pub mod metrics;
 pub mod objects;

@@ -58,13 +58,22 @@ pub enum Error {
     /// The Kubernetes API refused or failed a request.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// A Secret or ConfigMap a ServiceMonitor or the Prometheus references could not be read
+    /// for a reason that may pass (not "not found" or "forbidden").
+    #[error("cannot read {object}: {source}")]
+    Read {
+        /// `Kind namespace/name`.
+        object: String,
+        /// The API's error.
+        source: kube::Error,
+    },
 }
 
 impl Error {
     /// A short, stable label for failure counters.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Self::Kube(_) => "kube",
+            Self::Kube(_) | Self::Read { .. } => "kube",
         }
     }
 }
@@ -428,17 +437,24 @@ impl kube::runtime::utils::Backoff for ShortBackoff {
 
 /// The Secrets and ConfigMaps `prometheus` and `service_monitors` reference, from the cache,
 /// reading the missing ones.
+///
+/// Only a definite answer is used: an object that does not exist is cached as such (the
+/// metadata watch drops the entry when it appears), and one the reconciler may not read is
+/// reported for this reconcile only (RBAC can be fixed at any time). Any other failure (the
+/// API unreachable, overloaded, timing out) fails the reconcile, so the config Secret keeps
+/// its last good state rather than losing the ServiceMonitor's jobs over a passing error.
 async fn referenced_assets(
     ctx: &Context,
     prometheus: &Prometheus,
     service_monitors: &[ServiceMonitor],
-) -> Assets {
+) -> Result<Assets, Error> {
     let mut wanted: std::collections::BTreeSet<ObjectRef> = service_monitors
         .iter()
         .flat_map(credentials::references)
         .collect();
     wanted.extend(credentials::prometheus_references(prometheus));
     let mut cache = ctx.assets.lock().await;
+    let mut forbidden = Vec::new();
     for id in wanted {
         if cache.contains(&id) {
             continue;
@@ -457,14 +473,20 @@ async fn referenced_assets(
         match read {
             Ok(Some(())) => {}
             Ok(None) => cache.unreadable(id, "not found".into()),
-            Err(kube::Error::Api(e)) => cache.unreadable(id, e.reason),
-            // Transient (the API is unreachable): not cached, so the next reconcile retries.
-            Err(error) => {
-                tracing::warn!(%error, object = %format!("{kind} {ns}/{name}"), "cannot read a referenced object")
+            Err(kube::Error::Api(e)) if e.code == 403 => forbidden.push((id, e.message)),
+            Err(source) => {
+                return Err(Error::Read {
+                    object: format!("{kind} {ns}/{name}"),
+                    source,
+                });
             }
         }
     }
-    cache.clone()
+    let mut assets = cache.clone();
+    for (id, why) in forbidden {
+        assets.unreadable(id, why);
+    }
+    Ok(assets)
 }
 
 fn namespace_labels(store: &Store<Namespace>) -> NamespaceLabels {
@@ -555,7 +577,7 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
         .iter()
         .map(|sm| (**sm).clone())
         .collect();
-    let assets = referenced_assets(ctx, prometheus, &service_monitors).await;
+    let assets = referenced_assets(ctx, prometheus, &service_monitors).await?;
     let rendered = match render::render(
         prometheus,
         &namespaces,
@@ -773,3 +795,6 @@ fn error_policy(prometheus: Arc<Prometheus>, error: &Error, ctx: Arc<Context>) -
     tracing::warn!(prometheus = %key(prometheus.as_ref()), %error, "reconcile failed; retrying");
     Action::requeue(std::time::Duration::from_secs(5))
 }
+
+#[cfg(test)]
+mod tests;

@@ -279,6 +279,7 @@ async fn apply_object<K: Stored>(api: &Api<K>, want: &K) -> kube::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconciler::fake_api::FakeApi;
     use std::io::Read;
 
     #[test]
@@ -343,77 +344,6 @@ mod tests {
         }
     }
 
-    /// The API server's side of a conversation, scripted: each expected request (method and
-    /// path with query) and the status and JSON body it gets. A request out of script fails
-    /// the test; what the client sent is kept for the test to inspect. For what a real API
-    /// server does not do on demand (refuse a write, lose a create race).
-    mod api {
-        use std::collections::VecDeque;
-        use std::sync::{Arc, Mutex};
-
-        use http::{Request, Response};
-        use http_body_util::BodyExt;
-        use kube::client::Body;
-
-        /// One expected request (its path without the query) and its answer.
-        pub struct Step {
-            pub method: &'static str,
-            pub path: String,
-            pub status: u16,
-            pub body: serde_json::Value,
-        }
-
-        /// What the client sent: method, path with query, content type, body.
-        pub type Sent = Arc<Mutex<Vec<(String, String, String, String)>>>;
-
-        /// A client talking to the script; also returns what it sent.
-        pub fn client(steps: Vec<Step>) -> (kube::Client, Sent) {
-            let script = Arc::new(Mutex::new(VecDeque::from(steps)));
-            let sent: Sent = Arc::default();
-            let log = sent.clone();
-            let service = tower::service_fn(move |req: Request<Body>| {
-                let script = script.clone();
-                let log = log.clone();
-                async move {
-                    let method = req.method().to_string();
-                    let path = req.uri().path_and_query().unwrap().to_string();
-                    let bare = req.uri().path().to_string();
-                    let content_type = req
-                        .headers()
-                        .get("content-type")
-                        .map(|v| v.to_str().unwrap().to_string())
-                        .unwrap_or_default();
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let body = String::from_utf8(body.to_vec()).unwrap();
-                    log.lock()
-                        .unwrap()
-                        .push((method.clone(), path.clone(), content_type, body));
-                    let step = script.lock().unwrap().pop_front();
-                    let step = step.unwrap_or_else(|| panic!("unexpected {method} {path}"));
-                    assert_eq!(
-                        (method.as_str(), bare.as_str()),
-                        (step.method, step.path.as_str())
-                    );
-                    let response = Response::builder()
-                        .status(step.status)
-                        .header("content-type", "application/json")
-                        .body(Body::from(serde_json::to_vec(&step.body).unwrap()))
-                        .unwrap();
-                    Ok::<_, std::convert::Infallible>(response)
-                }
-            });
-            (kube::Client::new(service, "default"), sent)
-        }
-
-        /// A `Status` failure as the API server sends it.
-        pub fn status(code: u16, reason: &str, message: &str) -> serde_json::Value {
-            serde_json::json!({
-                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": message, "reason": reason, "code": code,
-            })
-        }
-    }
-
     fn k8s() -> Prometheus {
         let mut p = Prometheus::new("k8s", Default::default());
         p.metadata.namespace = Some("monitoring".into());
@@ -423,65 +353,38 @@ mod tests {
 
     const SECRET_PATH: &str = "/api/v1/namespaces/monitoring/secrets/prometheus-k8s";
 
-    /// The first step of every write: the GET that finds no Secret.
-    fn absent() -> api::Step {
-        api::Step {
-            method: "GET",
-            path: SECRET_PATH.into(),
-            status: 404,
-            body: api::status(404, "NotFound", "secrets \"prometheus-k8s\" not found"),
-        }
-    }
-
     #[tokio::test]
     async fn an_absent_secret_is_written_by_server_side_apply_as_the_reconciler() {
-        let want = desired(&k8s(), "global: {}\n");
-        let (client, sent) = api::client(vec![
-            absent(),
-            api::Step {
-                method: "PATCH",
-                path: SECRET_PATH.into(),
-                status: 200,
-                body: serde_json::to_value(&want).unwrap(),
-            },
-        ]);
-        assert!(apply(&client, &k8s(), "global: {}\n").await.unwrap());
-        let sent = sent.lock().unwrap();
-        let (_, path, content_type, body) = &sent[1];
+        let api = FakeApi::new();
+        assert!(apply(&api.client(), &k8s(), "global: {}\n").await.unwrap());
+        let sent = api.sent();
+        assert_eq!(api.writes(), [format!("PATCH {SECRET_PATH}")]);
+        let patch = &sent[1];
         assert!(
-            path.contains(&format!("fieldManager={MANAGER}")) && path.contains("force=true"),
-            "{path}"
+            patch.query.contains(&format!("fieldManager={MANAGER}"))
+                && patch.query.contains("force=true"),
+            "{}",
+            patch.query
         );
-        assert_eq!(content_type, "application/apply-patch+yaml");
-        let patch: Secret = serde_json::from_str(body).unwrap();
-        assert!(up_to_date(&patch, &want), "the patch is the desired Secret");
+        assert_eq!(patch.content_type, "application/apply-patch+yaml");
+        let sent: Secret = serde_json::from_str(&patch.body).unwrap();
+        let want = desired(&k8s(), "global: {}\n");
+        assert!(up_to_date(&sent, &want), "the patch is the desired Secret");
     }
 
     #[tokio::test]
     async fn an_up_to_date_secret_is_not_written() {
-        let stored = serde_json::to_value(desired(&k8s(), "global: {}\n")).unwrap();
-        let (client, sent) = api::client(vec![api::Step {
-            method: "GET",
-            path: SECRET_PATH.into(),
-            status: 200,
-            body: stored,
-        }]);
-        assert!(!apply(&client, &k8s(), "global: {}\n").await.unwrap());
-        assert_eq!(sent.lock().unwrap().len(), 1, "a GET and no write");
+        let api = FakeApi::new();
+        api.insert(SECRET_PATH, desired(&k8s(), "global: {}\n"));
+        assert!(!apply(&api.client(), &k8s(), "global: {}\n").await.unwrap());
+        assert_eq!(api.sent().len(), 1, "a GET and no write");
     }
 
     #[tokio::test]
     async fn a_refused_write_is_the_api_servers_error() {
-        let (client, _) = api::client(vec![
-            absent(),
-            api::Step {
-                method: "PATCH",
-                path: SECRET_PATH.into(),
-                status: 403,
-                body: api::status(403, "Forbidden", "secrets is forbidden: no patch for you"),
-            },
-        ]);
-        match apply(&client, &k8s(), "global: {}\n").await {
+        let api = FakeApi::new();
+        api.fail("PATCH", SECRET_PATH, 403, "Forbidden");
+        match apply(&api.client(), &k8s(), "global: {}\n").await {
             Err(kube::Error::Api(e)) => assert_eq!((e.code, e.reason.as_str()), (403, "Forbidden")),
             other => panic!("expected the 403, got {other:?}"),
         }
@@ -490,20 +393,14 @@ mod tests {
     #[tokio::test]
     async fn an_unmanaged_secret_created_meanwhile_by_someone_else_is_left_alone() {
         // The user (or another reconciler) created it between our GET and our POST.
-        let (client, sent) = api::client(vec![
-            absent(),
-            api::Step {
-                method: "POST",
-                path: "/api/v1/namespaces/monitoring/secrets".into(),
-                status: 409,
-                body: api::status(
-                    409,
-                    "AlreadyExists",
-                    "secrets \"prometheus-k8s\" already exists",
-                ),
-            },
-        ]);
-        assert!(!create_if_missing(&client, &k8s()).await.unwrap());
-        assert_eq!(sent.lock().unwrap().len(), 2, "no retry, no overwrite");
+        let api = FakeApi::new();
+        api.fail(
+            "POST",
+            "/api/v1/namespaces/monitoring/secrets",
+            409,
+            "AlreadyExists",
+        );
+        assert!(!create_if_missing(&api.client(), &k8s()).await.unwrap());
+        assert_eq!(api.sent().len(), 2, "no retry, no overwrite");
     }
 }

@@ -1,0 +1,507 @@
+//! The reconcile function in-process, against [`FakeApi`]: the order of the writes, what an
+//! unchanged Prometheus costs, and what happens when a write, a read or an Event fails, which
+//! a real API server does not do on demand. The controller's watches are not run: the tests
+//! fill its caches themselves.
+
+use std::io::Read;
+use std::time::Duration;
+
+use kube::runtime::reflector::store::Writer;
+
+use super::*;
+use crate::reconciler::fake_api::FakeApi;
+use clap::Parser;
+
+use crate::reconciler::settings::Cli;
+
+const PROMETHEUS: &str = "/apis/monitoring.coreos.com/v1/namespaces/monitoring/prometheuses/k8s";
+const CONFIG: &str = "/api/v1/namespaces/monitoring/secrets/prometheus-k8s";
+const TLS_ASSETS: &str = "/api/v1/namespaces/monitoring/secrets/prometheus-k8s-tls-assets-0";
+const RULE_FILES: &str = "/api/v1/namespaces/monitoring/configmaps/prometheus-k8s-rulefiles-0";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/monitoring/events";
+const CREDENTIALS: &str = "/api/v1/namespaces/monitoring/secrets/creds";
+
+fn object<K: serde::de::DeserializeOwned>(yaml: &str) -> K {
+    serde_yaml_ng::from_str(yaml).expect("a test object parses")
+}
+
+fn prometheus(spec: &str) -> Prometheus {
+    object(&format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\n\
+         metadata: {{name: k8s, namespace: monitoring, uid: uid-1, generation: 1}}\nspec: {spec}"
+    ))
+}
+
+fn service_monitor(endpoint: &str) -> ServiceMonitor {
+    object(&format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\n\
+         metadata: {{name: app, namespace: monitoring, uid: uid-2}}\n\
+         spec: {{selector: {{matchLabels: {{app: app}}}}, endpoints: [{endpoint}]}}"
+    ))
+}
+
+fn prometheus_rule() -> PrometheusRule {
+    object(
+        "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\n\
+         metadata: {name: alerts, namespace: monitoring}\n\
+         spec: {groups: [{name: g, rules: [{alert: Down, expr: up == 0}]}]}",
+    )
+}
+
+/// Fills `writer` as a first list would, which makes its store ready.
+fn listed<K>(writer: &mut Writer<K>, objects: impl IntoIterator<Item = K>)
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for object in objects {
+        writer.apply_watcher_event(&watcher::Event::InitApply(object));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+}
+
+/// The controller's shared state over a fake API, with the caches as the tests fill them.
+struct Fixture {
+    api: FakeApi,
+    ctx: Arc<Context>,
+    prometheus_rules: Writer<PrometheusRule>,
+}
+
+impl Fixture {
+    /// `prometheus` stored in the API and the cache, `service_monitors` and the `monitoring`
+    /// Namespace listed; PrometheusRules and the other kinds not listed yet.
+    fn new(prometheus: &Prometheus, service_monitors: Vec<ServiceMonitor>) -> Self {
+        let api = FakeApi::new();
+        api.insert(PROMETHEUS, prometheus);
+        let client = api.client();
+        let (service_monitor_store, mut writer) = reflector::store();
+        listed(&mut writer, service_monitors);
+        let (namespaces, mut writer) = reflector::store();
+        listed(
+            &mut writer,
+            [object::<Namespace>("metadata: {name: monitoring}")],
+        );
+        let (prometheus_rule_store, prometheus_rules) = reflector::store();
+        let (prometheus_store, mut prometheuses) = reflector::store();
+        listed(&mut prometheuses, [prometheus.clone()]);
+        let Cli { run, .. } =
+            Cli::try_parse_from(["promreload-reconciler"]).expect("the defaults parse");
+        let ctx = Arc::new(Context {
+            recorder: Recorder::new(client.clone(), "promreload-reconciler".into()),
+            client,
+            config: run.config(),
+            metrics: ReconcilerMetrics::new(),
+            service_monitors: service_monitor_store,
+            namespaces,
+            prometheus_rules: prometheus_rule_store,
+            rules_error: ListError::default(),
+            warned: Mutex::new(HashMap::new()),
+            assets: Arc::default(),
+            tls_shards: Mutex::new(HashMap::new()),
+            rule_config_maps: Mutex::new(HashMap::new()),
+            others: Arc::default(),
+            prometheuses: prometheus_store,
+        });
+        Self {
+            api,
+            ctx,
+            prometheus_rules,
+        }
+    }
+
+    /// Reconciles the Prometheus as the API holds it now (with the status last written).
+    async fn reconcile(&self) -> Result<Action, Error> {
+        let stored: Prometheus = self.api.get(PROMETHEUS).expect("the Prometheus is stored");
+        reconcile_one(Arc::new(stored), self.ctx.clone()).await
+    }
+
+    /// The other kinds, listed and empty.
+    async fn no_other_kinds(&self) {
+        let mut others = self.ctx.others.lock().await;
+        for kind in OtherKind::ALL {
+            others.set(kind, []);
+        }
+    }
+
+    /// The `Reconciled` condition as the API holds it: status, reason, message.
+    fn condition(&self) -> Option<(String, String, String)> {
+        let stored: Prometheus = self.api.get(PROMETHEUS)?;
+        let status = stored.status?;
+        let c = status.conditions.iter().find(|c| c.type_ == "Reconciled")?;
+        Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+    }
+
+    /// The config in the config Secret, gunzipped.
+    fn config(&self) -> Option<String> {
+        let secret: Secret = self.api.get(CONFIG)?;
+        let gz = secret.data?.remove("prometheus.yaml.gz")?;
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&gz.0[..])
+            .read_to_string(&mut out)
+            .expect("the config is gzip");
+        Some(out)
+    }
+
+    /// The Events published so far: (object, reason, note).
+    fn events(&self) -> Vec<(String, String, String)> {
+        self.api
+            .paths(&format!("{EVENTS}/"))
+            .iter()
+            .filter_map(|path| self.api.get::<serde_json::Value>(path))
+            .map(|e| {
+                let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                (
+                    format!(
+                        "{}/{}",
+                        text(&e["regarding"]["kind"]),
+                        text(&e["regarding"]["name"])
+                    ),
+                    text(&e["reason"]),
+                    text(&e["note"]),
+                )
+            })
+            .collect()
+    }
+
+    /// How many GETs of `path` were sent.
+    fn reads(&self, path: &str) -> usize {
+        self.api
+            .sent()
+            .iter()
+            .filter(|s| s.method == "GET" && s.path == path)
+            .count()
+    }
+}
+
+fn requeue_after(d: Duration) -> Action {
+    Action::requeue(d)
+}
+
+#[tokio::test]
+async fn the_files_are_written_before_the_config_and_an_unchanged_prometheus_writes_nothing() {
+    let p = prometheus("{serviceMonitorSelector: {}, ruleSelector: {}}");
+    let mut f = Fixture::new(&p, vec![service_monitor("{port: web}")]);
+    listed(&mut f.prometheus_rules, [prometheus_rule()]);
+    f.no_other_kinds().await;
+
+    let action = f.reconcile().await.expect("reconciled");
+    assert_eq!(action, requeue_after(f.ctx.config.resync_interval));
+    assert_eq!(
+        f.api.writes(),
+        [
+            format!("PATCH {TLS_ASSETS}"),
+            // No shard count known yet: the first surplus shard is looked for (absent).
+            "DELETE /api/v1/namespaces/monitoring/secrets/prometheus-k8s-tls-assets-1".into(),
+            format!("PATCH {RULE_FILES}"),
+            "DELETE /api/v1/namespaces/monitoring/configmaps/prometheus-k8s-rulefiles-1".into(),
+            format!("PATCH {CONFIG}"),
+            format!("PATCH {PROMETHEUS}/status"),
+        ],
+        "the TLS assets and rule files first, so the config never names a missing file"
+    );
+    let config = f.config().expect("the config Secret is written");
+    assert!(
+        config.contains("job_name: serviceMonitor/monitoring/app/0"),
+        "{config}"
+    );
+    assert!(
+        config.contains("/etc/prometheus/rules/prometheus-k8s-rulefiles-0/"),
+        "{config}"
+    );
+    assert_eq!(
+        f.condition(),
+        Some((
+            "True".into(),
+            "Reconciled".into(),
+            "1 ServiceMonitors selected, 0 rejected; 1 PrometheusRules selected, 0 rejected".into()
+        ))
+    );
+    assert_eq!(f.ctx.metrics.secret_writes.get(), 3);
+
+    f.api.clear_sent();
+    f.reconcile().await.expect("reconciled again");
+    assert_eq!(
+        f.api.writes(),
+        Vec::<String>::new(),
+        "unchanged: reads only"
+    );
+    assert_eq!(f.ctx.metrics.secret_writes.get(), 3);
+}
+
+#[tokio::test]
+async fn a_refused_write_fails_the_reconcile_and_the_condition_is_not_touched() {
+    let p = prometheus("{serviceMonitorSelector: {}}");
+    let f = Fixture::new(&p, vec![service_monitor("{port: web}")]);
+    f.no_other_kinds().await;
+    f.api.fail("PATCH", CONFIG, 403, "Forbidden");
+
+    let error = f.reconcile().await.expect_err("the write is refused");
+    match &error {
+        Error::Kube(kube::Error::Api(status)) => assert_eq!(status.code, 403),
+        other => panic!("expected the 403, got {other}"),
+    }
+    assert_eq!(f.config(), None);
+    assert_eq!(f.condition(), None, "no condition claims success");
+    let action = error_policy(Arc::new(p), &error, f.ctx.clone());
+    assert_eq!(action, requeue_after(Duration::from_secs(5)));
+    assert!(
+        f.ctx
+            .metrics
+            .encode()
+            .contains("promreload_reconciler_failures_total{kind=\"kube\"} 1"),
+        "{}",
+        f.ctx.metrics.encode()
+    );
+
+    f.api.heal(CONFIG);
+    f.reconcile().await.expect("the retry succeeds");
+    assert!(f.config().is_some());
+    assert_eq!(f.condition().map(|c| c.1), Some("Reconciled".to_string()));
+}
+
+#[tokio::test]
+async fn an_invalid_prometheus_keeps_its_last_good_config_and_is_reported_once() {
+    let p = prometheus("{serviceMonitorSelector: {}, bodySizeLimit: lots}");
+    let f = Fixture::new(&p, vec![service_monitor("{port: web}")]);
+    f.no_other_kinds().await;
+    let last_good = secret::desired(&p, "global: {}\n");
+    f.api.insert(CONFIG, &last_good);
+
+    let action = f.reconcile().await.expect("a refusal is not a failure");
+    assert_eq!(action, requeue_after(f.ctx.config.resync_interval));
+    assert_eq!(f.config().as_deref(), Some("global: {}\n"), "kept");
+    let (status, reason, message) = f.condition().expect("a condition");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "InvalidConfiguration")
+    );
+    assert!(
+        message.contains("spec.bodySizeLimit: \"lots\""),
+        "{message}"
+    );
+    let events = f.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].0.as_str(), events[0].1.as_str()),
+        ("Prometheus/k8s", "InvalidConfiguration")
+    );
+    assert_eq!(events[0].2, message);
+    assert!(
+        f.ctx
+            .metrics
+            .encode()
+            .contains("promreload_reconciler_config_valid{prometheus=\"monitoring/k8s\"} 0"),
+        "{}",
+        f.ctx.metrics.encode()
+    );
+
+    f.api.clear_sent();
+    f.reconcile().await.expect("reconciled again");
+    assert_eq!(
+        f.api.writes(),
+        Vec::<String>::new(),
+        "the same reason: no second Event, no condition write"
+    );
+}
+
+#[tokio::test]
+async fn an_event_that_cannot_be_published_is_published_at_the_next_reconcile() {
+    let p = prometheus("{serviceMonitorSelector: {}, bodySizeLimit: lots}");
+    let f = Fixture::new(&p, vec![]);
+    f.no_other_kinds().await;
+    f.api.fail_once("POST", EVENTS, 500, "InternalError");
+
+    f.reconcile().await.expect("reconciled");
+    assert_eq!(f.events(), vec![]);
+    f.reconcile().await.expect("reconciled again");
+    assert_eq!(f.events().len(), 1, "tried again, once");
+    f.reconcile().await.expect("and again");
+    assert_eq!(f.events().len(), 1);
+    let posts = f.api.sent().iter().filter(|s| s.method == "POST").count();
+    assert_eq!(posts, 2);
+}
+
+#[tokio::test]
+async fn a_rule_selector_waits_for_the_rules_and_is_refused_while_they_cannot_be_listed() {
+    let p = prometheus("{serviceMonitorSelector: {}, ruleSelector: {}}");
+    let f = Fixture::new(&p, vec![]);
+    f.no_other_kinds().await;
+
+    let action = f.reconcile().await.expect("waiting is not a failure");
+    assert_eq!(action, requeue_after(Duration::from_secs(1)));
+    assert_eq!(f.api.sent().len(), 0, "no request at all");
+
+    *f.ctx.rules_error.lock().unwrap() = Some("prometheusrules is forbidden".into());
+    f.reconcile().await.expect("a refusal is not a failure");
+    let (status, reason, message) = f.condition().expect("a condition");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "InvalidConfiguration")
+    );
+    assert!(
+        message.contains("PrometheusRules cannot be listed (prometheusrules is forbidden)"),
+        "{message}"
+    );
+    assert_eq!(f.config(), None, "nothing written");
+}
+
+#[tokio::test]
+async fn a_prometheus_selecting_a_kind_not_yet_listed_waits() {
+    let p = prometheus("{serviceMonitorSelector: {}, podMonitorSelector: {}}");
+    let f = Fixture::new(&p, vec![]);
+    let action = f.reconcile().await.expect("waiting is not a failure");
+    assert_eq!(action, requeue_after(Duration::from_secs(1)));
+    assert_eq!(f.api.writes(), Vec::<String>::new());
+
+    f.no_other_kinds().await;
+    f.reconcile().await.expect("reconciled");
+    assert!(f.config().is_some());
+}
+
+const BASIC_AUTH: &str = "{port: web, basicAuth: {username: {name: creds, key: user}, \
+                          password: {name: creds, key: password}}}";
+
+/// A Prometheus selecting one ServiceMonitor that takes its basic-auth credentials from the
+/// Secret `creds`, which exists.
+fn with_credentials() -> Fixture {
+    let p = prometheus("{serviceMonitorSelector: {}}");
+    let f = Fixture::new(&p, vec![service_monitor(BASIC_AUTH)]);
+    let creds: Secret = object(
+        "metadata: {name: creds, namespace: monitoring}\ndata: {user: Ym90, password: czNjcjN0}",
+    );
+    f.api.insert(CREDENTIALS, &creds);
+    f
+}
+
+#[tokio::test]
+async fn a_referenced_secret_that_cannot_be_read_for_now_fails_the_reconcile_and_keeps_the_config()
+{
+    let f = with_credentials();
+    f.no_other_kinds().await;
+    let p: Prometheus = f.api.get(PROMETHEUS).unwrap();
+    f.api.insert(
+        CONFIG,
+        secret::desired(&p, "scrape_configs: [{job_name: before}]\n"),
+    );
+    f.api
+        .fail_once("GET", CREDENTIALS, 503, "ServiceUnavailable");
+
+    match f.reconcile().await {
+        Err(error @ Error::Read { .. }) => assert!(
+            error
+                .to_string()
+                .starts_with("cannot read Secret monitoring/creds: "),
+            "{error}"
+        ),
+        other => panic!("expected a read error, got {other:?}"),
+    }
+    assert_eq!(
+        f.config().as_deref(),
+        Some("scrape_configs: [{job_name: before}]\n"),
+        "the ServiceMonitor's jobs are not dropped over a passing error"
+    );
+    assert_eq!(f.condition(), None);
+
+    f.reconcile().await.expect("the retry reads it");
+    assert_eq!(f.reads(CREDENTIALS), 2, "a passing failure is not cached");
+    let (_, _, message) = f.condition().expect("a condition");
+    assert_eq!(message, "1 ServiceMonitors selected, 0 rejected");
+    let config = f.config().expect("written");
+    assert!(config.contains("password: s3cr3t"), "{config}");
+    f.reconcile().await.expect("and again");
+    assert_eq!(f.reads(CREDENTIALS), 2, "a Secret read is cached");
+}
+
+#[tokio::test]
+async fn a_forbidden_secret_rejects_its_service_monitor_and_is_read_again_next_time() {
+    let f = with_credentials();
+    f.no_other_kinds().await;
+    f.api.fail_once("GET", CREDENTIALS, 403, "Forbidden");
+
+    f.reconcile().await.expect("a rejection is not a failure");
+    let (_, _, message) = f.condition().expect("a condition");
+    assert_eq!(message, "1 ServiceMonitors selected, 1 rejected");
+    let events = f.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "ServiceMonitor/app");
+    assert!(
+        events[0]
+            .2
+            .starts_with("left out of Prometheus monitoring/k8s: ")
+            && events[0].2.contains("Secret monitoring/creds: GET")
+            && events[0].2.contains("Forbidden"),
+        "{}",
+        events[0].2
+    );
+
+    f.reconcile().await.expect("reconciled again");
+    assert_eq!(
+        f.reads(CREDENTIALS),
+        2,
+        "RBAC may have been fixed meanwhile"
+    );
+    let (_, _, message) = f.condition().expect("a condition");
+    assert_eq!(message, "1 ServiceMonitors selected, 0 rejected");
+}
+
+#[tokio::test]
+async fn a_missing_secret_rejects_its_service_monitor_and_is_not_read_again() {
+    let p = prometheus("{serviceMonitorSelector: {}}");
+    let f = Fixture::new(&p, vec![service_monitor(BASIC_AUTH)]);
+    f.no_other_kinds().await;
+    f.reconcile().await.expect("reconciled");
+    f.reconcile().await.expect("reconciled again");
+    assert_eq!(
+        f.reads(CREDENTIALS),
+        1,
+        "its absence is cached: the metadata watch tells when it appears"
+    );
+    let events = f.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "ServiceMonitor/app");
+    assert!(
+        events[0].2.contains("Secret monitoring/creds: not found"),
+        "{}",
+        events[0].2
+    );
+}
+
+#[tokio::test]
+async fn an_unmanaged_prometheus_gets_an_empty_secret_once_and_the_users_is_never_touched() {
+    let p = prometheus("{}");
+    let f = Fixture::new(&p, vec![service_monitor("{port: web}")]);
+    f.reconcile().await.expect("reconciled");
+    assert!(
+        f.api
+            .writes()
+            .contains(&"POST /api/v1/namespaces/monitoring/secrets".to_string()),
+        "{:?}",
+        f.api.writes()
+    );
+    assert_eq!(f.config().as_deref(), Some(""));
+    assert_eq!(
+        f.condition().map(|c| c.1),
+        Some("ConfigurationUnmanaged".to_string())
+    );
+    f.api.clear_sent();
+    f.reconcile().await.expect("reconciled again");
+    assert_eq!(f.api.writes(), Vec::<String>::new(), "once");
+
+    let g = Fixture::new(&p, vec![service_monitor("{port: web}")]);
+    let users = secret::desired(&p, "scrape_configs: [{job_name: mine}]\n");
+    g.api.insert(CONFIG, &users);
+    g.reconcile().await.expect("reconciled");
+    assert!(
+        g.api
+            .writes()
+            .iter()
+            .all(|w| *w != format!("PATCH {CONFIG}")
+                && w != "POST /api/v1/namespaces/monitoring/secrets"),
+        "{:?}",
+        g.api.writes()
+    );
+    assert_eq!(
+        g.config().as_deref(),
+        Some("scrape_configs: [{job_name: mine}]\n")
+    );
+}
