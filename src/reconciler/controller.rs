@@ -36,7 +36,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::crd::{Prometheus, PrometheusRule, ServiceMonitor};
-use super::credentials::{self, Assets, Kind, ObjectRef};
+use super::credentials::{self, Assets, Kind, ObjectRef, Unreadable};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
 use super::objects;
 use super::others::{Meta, OtherKind, Others};
@@ -472,7 +472,7 @@ async fn referenced_assets(
         };
         match read {
             Ok(Some(())) => {}
-            Ok(None) => cache.unreadable(id, "not found".into()),
+            Ok(None) => cache.unreadable(id, Unreadable::NotFound),
             Err(kube::Error::Api(e)) if e.code == 403 => forbidden.push((id, e.message)),
             Err(source) => {
                 return Err(Error::Read {
@@ -483,8 +483,8 @@ async fn referenced_assets(
         }
     }
     let mut assets = cache.clone();
-    for (id, why) in forbidden {
-        assets.unreadable(id, why);
+    for (id, message) in forbidden {
+        assets.unreadable(id, Unreadable::Forbidden(message));
     }
     Ok(assets)
 }

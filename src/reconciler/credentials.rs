@@ -37,11 +37,73 @@ impl fmt::Display for Kind {
 /// A referenced object: kind, namespace, name.
 pub type ObjectRef = (Kind, String, String);
 
+/// Why a referenced object could not be read: a definite answer, which rejects what
+/// references it (a failure that may pass fails the reconcile instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreadable {
+    /// It does not exist.
+    NotFound,
+    /// The reconciler may not read it: the API server's message.
+    Forbidden(String),
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound => f.write_str("not found"),
+            Self::Forbidden(message) => write!(f, "forbidden: {message}"),
+        }
+    }
+}
+
+/// Why a referenced key has no value to render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// The object was not read (offline, it is not among the files).
+    #[error("{kind} {namespace}/{name} not found")]
+    NotRead {
+        /// Secret or ConfigMap.
+        kind: Kind,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// The object could not be read.
+    #[error("{kind} {namespace}/{name}: {why}")]
+    Unreadable {
+        /// Secret or ConfigMap.
+        kind: Kind,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// Why.
+        why: Unreadable,
+    },
+    /// The object has no such key (or, in a Secret, its value is not text).
+    #[error("{kind} {namespace}/{name} has no key {key:?}{}",
+            if *kind == Kind::Secret { " (or its value is not UTF-8 text)" } else { "" })]
+    NoKey {
+        /// Secret or ConfigMap.
+        kind: Kind,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The key.
+        key: String,
+    },
+    /// A Secret-or-ConfigMap reference names neither.
+    #[error("neither a Secret nor a ConfigMap is set")]
+    NoSource,
+}
+
 /// The contents of referenced Secrets and ConfigMaps that rendering may read: their keys and
 /// text values, or why the object could not be read.
 #[derive(Debug, Default, Clone)]
 pub struct Assets {
-    found: HashMap<ObjectRef, Result<BTreeMap<String, String>, String>>,
+    found: HashMap<ObjectRef, Result<BTreeMap<String, String>, Unreadable>>,
 }
 
 impl Assets {
@@ -76,8 +138,8 @@ impl Assets {
             .insert(id, Ok(config_map.data.clone().unwrap_or_default()));
     }
 
-    /// Records that an object could not be read, and why (not found, forbidden).
-    pub fn unreadable(&mut self, id: ObjectRef, why: String) {
+    /// Records that an object could not be read, and why.
+    pub fn unreadable(&mut self, id: ObjectRef, why: Unreadable) {
         self.found.insert(id, Err(why));
     }
 
@@ -91,24 +153,45 @@ impl Assets {
         self.found.contains_key(id)
     }
 
-    fn lookup(&self, kind: Kind, namespace: &str, name: &str, key: &str) -> Result<&str, String> {
+    fn lookup(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<&str, LookupError> {
         let id = (kind, namespace.to_string(), name.to_string());
+        let (namespace, name) = (id.1.clone(), id.2.clone());
         match self.found.get(&id) {
-            None => Err(format!("{kind} {namespace}/{name} not found")),
-            Some(Err(why)) => Err(format!("{kind} {namespace}/{name}: {why}")),
-            Some(Ok(data)) => data.get(key).map(String::as_str).ok_or_else(|| {
-                let text = if kind == Kind::Secret {
-                    " (or its value is not UTF-8 text)"
-                } else {
-                    ""
-                };
-                format!("{kind} {namespace}/{name} has no key {key:?}{text}")
+            None => Err(LookupError::NotRead {
+                kind,
+                namespace,
+                name,
             }),
+            Some(Err(why)) => Err(LookupError::Unreadable {
+                kind,
+                namespace,
+                name,
+                why: why.clone(),
+            }),
+            Some(Ok(data)) => data
+                .get(key)
+                .map(String::as_str)
+                .ok_or_else(|| LookupError::NoKey {
+                    kind,
+                    namespace,
+                    name,
+                    key: key.to_string(),
+                }),
         }
     }
 
     /// The value of `sel`'s key in its Secret in `namespace`.
-    pub fn secret_key(&self, namespace: &str, sel: &SecretKeySelector) -> Result<&str, String> {
+    pub fn secret_key(
+        &self,
+        namespace: &str,
+        sel: &SecretKeySelector,
+    ) -> Result<&str, LookupError> {
         self.lookup(Kind::Secret, namespace, &sel.name, &sel.key)
     }
 
@@ -117,17 +200,17 @@ impl Assets {
         &self,
         namespace: &str,
         sel: &ConfigMapKeySelector,
-    ) -> Result<&str, String> {
+    ) -> Result<&str, LookupError> {
         self.lookup(Kind::ConfigMap, namespace, &sel.name, &sel.key)
     }
 
     /// The value a Secret-or-ConfigMap reference points at (validation has checked that
     /// exactly one is set).
-    pub fn key(&self, namespace: &str, sel: &SecretOrConfigMap) -> Result<&str, String> {
+    pub fn key(&self, namespace: &str, sel: &SecretOrConfigMap) -> Result<&str, LookupError> {
         match (&sel.secret, &sel.config_map) {
             (Some(secret), _) => self.secret_key(namespace, secret),
             (None, Some(cm)) => self.config_map_key(namespace, cm),
-            (None, None) => Err("neither a Secret nor a ConfigMap is set".into()),
+            (None, None) => Err(LookupError::NoSource),
         }
     }
 }
@@ -336,7 +419,7 @@ mod tests {
         assets.insert_config_map(&cm);
         assets.unreadable(
             (Kind::Secret, "a".into(), "locked".into()),
-            "forbidden".into(),
+            Unreadable::Forbidden("secrets \"locked\" is forbidden".into()),
         );
         assert_eq!(
             assets.secret_key("a", &sel("gerrit", "token")),
@@ -359,11 +442,28 @@ mod tests {
             assets.secret_key("a", &sel("locked", "x")).unwrap_err(),
             assets.secret_key("a", &sel("ca", "ca.crt")).unwrap_err(),
         ];
-        assert!(errors[0].contains("Secret a/gerrit has no key \"nope\""));
-        assert!(errors[2].contains("Secret a/other not found"));
-        assert!(errors[4].contains("forbidden"));
-        assert!(errors[5].contains("Secret a/ca not found"), "kinds differ");
-        assert!(errors.iter().all(|e| !e.contains("s3cr3t")));
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text[..3],
+            [
+                "Secret a/gerrit has no key \"nope\" (or its value is not UTF-8 text)",
+                "Secret a/gerrit has no key \"bin\" (or its value is not UTF-8 text)",
+                "Secret a/other not found",
+            ]
+        );
+        assert!(
+            matches!(errors[3], LookupError::NotRead { .. }),
+            "namespaces differ"
+        );
+        assert_eq!(
+            text[4],
+            "Secret a/locked: forbidden: secrets \"locked\" is forbidden"
+        );
+        assert!(
+            matches!(errors[5], LookupError::NotRead { .. }),
+            "kinds differ"
+        );
+        assert!(text.iter().all(|e| !e.contains("s3cr3t")));
     }
 
     #[test]

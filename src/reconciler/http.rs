@@ -446,25 +446,41 @@ fn asset_path(file: &str) -> String {
     format!("{TLS_ASSETS_DIR}/{file}")
 }
 
+/// Why TLS material is refused before it is published.
+#[derive(Debug, thiserror::Error)]
+pub enum PemError {
+    /// The CA holds no PEM certificate.
+    #[error("no PEM certificate: {0}")]
+    CaNotPem(rustls::pki_types::pem::Error),
+    /// The CA's first certificate does not parse.
+    #[error("the certificate does not parse: {0}")]
+    CaUnparsable(rustls::Error),
+    /// `cert` holds no PEM certificate.
+    #[error("no PEM certificate in cert: {0}")]
+    CertNotPem(rustls::pki_types::pem::Error),
+    /// `keySecret` holds no PEM private key.
+    #[error("no PEM private key in keySecret: {0}")]
+    KeyNotPem(rustls::pki_types::pem::Error),
+    /// The certificate is not for this key (or does not parse).
+    #[error("the certificate and key do not form a pair: {0}")]
+    NotAPair(rustls::Error),
+}
+
 /// A CA bundle must start with a certificate that parses (as the operator checks it).
-fn check_ca(pem: &str) -> Result<(), String> {
-    let der = CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| format!("no PEM certificate: {e}"))?;
-    rustls::server::ParsedCertificate::try_from(&der)
-        .map_err(|e| format!("the certificate does not parse: {e}"))?;
+fn check_ca(pem: &str) -> Result<(), PemError> {
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(PemError::CaNotPem)?;
+    rustls::server::ParsedCertificate::try_from(&der).map_err(PemError::CaUnparsable)?;
     Ok(())
 }
 
 /// A client certificate must parse and match its private key.
-fn check_pair(cert: &str, key: &str) -> Result<(), String> {
-    let cert = CertificateDer::from_pem_slice(cert.as_bytes())
-        .map_err(|e| format!("no PEM certificate in cert: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
-        .map_err(|e| format!("no PEM private key in keySecret: {e}"))?;
+fn check_pair(cert: &str, key: &str) -> Result<(), PemError> {
+    let cert = CertificateDer::from_pem_slice(cert.as_bytes()).map_err(PemError::CertNotPem)?;
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(PemError::KeyNotPem)?;
     let provider = rustls::crypto::ring::default_provider();
     rustls::sign::CertifiedKey::from_der(vec![cert], key, &provider)
         .map(drop)
-        .map_err(|e| format!("the certificate and key do not form a pair: {e}"))
+        .map_err(PemError::NotAPair)
 }
 
 #[cfg(test)]

@@ -62,18 +62,38 @@ impl Default for Objects {
     }
 }
 
+/// A document that cannot be read: where it is, the kind it claims, and the parser's error.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: {}{source}", kind.as_deref().map(|k| format!("{k}: ")).unwrap_or_default())]
+pub struct ObjectError {
+    /// `FILE: document N`.
+    pub at: String,
+    /// The kind the document says it is, once known.
+    pub kind: Option<String>,
+    /// The parser's error.
+    pub source: serde_yaml_ng::Error,
+}
+
 impl Objects {
     /// Adds every object of a multi-document YAML text; `source` names it in errors.
-    pub fn add_yaml(&mut self, text: &str, source: &str) -> Result<(), String> {
+    pub fn add_yaml(&mut self, text: &str, source: &str) -> Result<(), ObjectError> {
         for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-            let value = Value::deserialize(doc)
-                .map_err(|e| format!("{source}: document {}: {e}", i + 1))?;
-            self.add_value(value, &format!("{source}: document {}", i + 1))?;
+            let at = format!("{source}: document {}", i + 1);
+            match Value::deserialize(doc) {
+                Ok(value) => self.add_value(value, &at)?,
+                Err(source) => {
+                    return Err(ObjectError {
+                        at,
+                        kind: None,
+                        source,
+                    });
+                }
+            }
         }
         Ok(())
     }
 
-    fn add_value(&mut self, value: Value, at: &str) -> Result<(), String> {
+    fn add_value(&mut self, value: Value, at: &str) -> Result<(), ObjectError> {
         if value.is_null() {
             return Ok(());
         }
@@ -85,7 +105,11 @@ impl Objects {
                 .to_string()
         };
         let (api_version, kind) = (field("apiVersion"), field("kind"));
-        let bad = |e: serde_yaml_ng::Error| format!("{at}: {kind}: {e}");
+        let bad = |source| ObjectError {
+            at: at.to_string(),
+            kind: Some(kind.clone()),
+            source,
+        };
         match (api_version.as_str(), kind.as_str()) {
             ("v1", "List") => {
                 let items = value.get("items").and_then(Value::as_sequence).cloned();
@@ -199,6 +223,14 @@ mod tests {
         let err = o
             .add_yaml("a: 1\n---\napiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nspec: {shards: many}\n", "f.yaml")
             .unwrap_err();
-        assert!(err.contains("f.yaml: document 2"), "{err}");
+        assert_eq!(
+            (err.at.as_str(), err.kind.as_deref()),
+            ("f.yaml: document 2", Some("Prometheus"))
+        );
+        assert!(
+            err.to_string()
+                .starts_with("f.yaml: document 2: Prometheus: "),
+            "{err}"
+        );
     }
 }

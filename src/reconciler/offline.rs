@@ -3,7 +3,7 @@
 
 use kube::ResourceExt;
 
-use super::objects::Objects;
+use super::objects::{ObjectError, Objects};
 use super::render;
 use super::select::key;
 
@@ -18,12 +18,26 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
+/// Why nothing can be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A document cannot be read.
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    /// `--prometheus` names a Prometheus that is not in the input.
+    #[error("no Prometheus {0} in the input")]
+    NoSuchPrometheus(String),
+    /// The input has no Prometheus at all.
+    #[error("no Prometheus object in the input")]
+    NoPrometheus,
+}
+
 /// Renders every Prometheus in `inputs` (name, text), or only `only` (`namespace/name`).
 pub fn render_inputs(
     inputs: &[(String, String)],
     only: Option<&str>,
     options: &render::Options,
-) -> Result<Report, String> {
+) -> Result<Report, InputError> {
     let mut objects = Objects::default();
     for (name, text) in inputs {
         objects.add_yaml(text, name)?;
@@ -40,8 +54,8 @@ pub fn render_inputs(
     prometheuses.sort_by_key(|p| key(*p));
     if prometheuses.is_empty() {
         return Err(match only {
-            Some(o) => format!("no Prometheus {o} in the input"),
-            None => "no Prometheus object in the input".into(),
+            Some(o) => InputError::NoSuchPrometheus(o.to_string()),
+            None => InputError::NoPrometheus,
         });
     }
     let several = prometheuses.len() > 1;

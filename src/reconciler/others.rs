@@ -162,7 +162,7 @@ impl Others {
         &self,
         prometheus: &Prometheus,
         namespaces: &NamespaceLabels,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         let own = prometheus.namespace().unwrap_or_default();
         for kind in OtherKind::ALL {
             let (field, ns_field) = kind.selector_fields();
@@ -171,12 +171,13 @@ impl Others {
             };
             let ns_selector = selector_field(prometheus, ns_field)?;
             let objects = match self.listed.get(&kind) {
-                None => return Err(format!("{}s are not listed yet", kind.name())),
+                None => return Err(Refused::NotListed(kind)),
                 Some(Err(why)) => {
-                    return Err(format!(
-                        "spec.{field} is set, and {}s cannot be listed ({why}), so whether it selects any is unknown",
-                        kind.name()
-                    ));
+                    return Err(Refused::Unlistable {
+                        field,
+                        kind,
+                        why: why.clone(),
+                    });
                 }
                 Some(Ok(objects)) => objects,
             };
@@ -186,25 +187,77 @@ impl Others {
                 .filter(|m| select::matches(&selector, &m.labels))
                 .collect();
             if let Some(first) = selected.first() {
-                let more = match selected.len() - 1 {
-                    0 => String::new(),
-                    n => format!(" (and {n} more)"),
-                };
-                return Err(format!(
-                    "spec.{field} selects {} {}/{}{more}, which promreload-reconciler does not \
-                     render; no config is generated rather than one without its jobs",
-                    kind.name(),
-                    first.namespace,
-                    first.name
-                ));
+                return Err(Refused::Selects {
+                    field,
+                    kind,
+                    object: format!("{}/{}", first.namespace, first.name),
+                    more: selected.len() - 1,
+                });
             }
         }
         Ok(())
     }
 }
 
+/// Why a Prometheus that selects kinds which are not rendered is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The kind's first list has not come yet.
+    #[error("{}s are not listed yet", .0.name())]
+    NotListed(OtherKind),
+    /// The kind cannot be listed (for example, forbidden).
+    #[error(
+        "spec.{field} is set, and {}s cannot be listed ({why}), so whether it selects any is unknown",
+        kind.name()
+    )]
+    Unlistable {
+        /// The selector field.
+        field: &'static str,
+        /// The kind.
+        kind: OtherKind,
+        /// Why it cannot be listed.
+        why: String,
+    },
+    /// The selector selects objects of the kind.
+    #[error(
+        "spec.{field} selects {} {object}{}, which promreload-reconciler does not render; no \
+         config is generated rather than one without its jobs",
+        kind.name(),
+        match more { 0 => String::new(), n => format!(" (and {n} more)") }
+    )]
+    Selects {
+        /// The selector field.
+        field: &'static str,
+        /// The kind.
+        kind: OtherKind,
+        /// The first object selected, `namespace/name`.
+        object: String,
+        /// How many more are selected.
+        more: usize,
+    },
+    /// The field is not a label selector.
+    #[error("spec.{field}: not a label selector: {why}")]
+    NotASelector {
+        /// The selector field.
+        field: &'static str,
+        /// The decoder's message.
+        why: String,
+    },
+    /// The selector is malformed.
+    #[error("spec.{field}: {source}")]
+    BadSelector {
+        /// The selector field.
+        field: &'static str,
+        /// What is wrong.
+        source: select::SelectorError,
+    },
+}
+
 /// A selector field of the Prometheus (`None` when unset or `null`), checked.
-fn selector_field(prometheus: &Prometheus, field: &str) -> Result<Option<LabelSelector>, String> {
+fn selector_field(
+    prometheus: &Prometheus,
+    field: &'static str,
+) -> Result<Option<LabelSelector>, Refused> {
     let Some(value) = prometheus
         .spec
         .unrendered
@@ -213,9 +266,12 @@ fn selector_field(prometheus: &Prometheus, field: &str) -> Result<Option<LabelSe
     else {
         return Ok(None);
     };
-    let selector: LabelSelector = serde_json::from_value(value.clone())
-        .map_err(|e| format!("spec.{field}: not a label selector: {e}"))?;
-    select::validate(&selector).map_err(|e| format!("spec.{field}: {e}"))?;
+    let selector: LabelSelector =
+        serde_json::from_value(value.clone()).map_err(|e| Refused::NotASelector {
+            field,
+            why: e.to_string(),
+        })?;
+    select::validate(&selector).map_err(|source| Refused::BadSelector { field, source })?;
     Ok(Some(selector))
 }
 
@@ -248,11 +304,9 @@ mod tests {
         );
         let namespaces = NamespaceLabels::new();
         let mut others = Others::default();
-        assert!(
-            others
-                .check(&kube_prometheus, &namespaces)
-                .unwrap_err()
-                .contains("not listed yet")
+        assert_eq!(
+            others.check(&kube_prometheus, &namespaces),
+            Err(Refused::NotListed(OtherKind::PodMonitor))
         );
         for kind in OtherKind::ALL {
             others.set(kind, []);
@@ -260,9 +314,10 @@ mod tests {
         assert_eq!(others.check(&kube_prometheus, &namespaces), Ok(()));
         others.upsert(OtherKind::Probe, meta("team", "blackbox", &[("a", "b")]));
         let err = others.check(&kube_prometheus, &namespaces).unwrap_err();
-        assert!(
-            err.starts_with("spec.probeSelector selects Probe team/blackbox, which"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "spec.probeSelector selects Probe team/blackbox, which promreload-reconciler does \
+             not render; no config is generated rather than one without its jobs"
         );
         // A selector that does not match it, or a namespace out of scope: fine.
         let narrow = prometheus("{podMonitorSelector: {matchLabels: {a: c}}, probeSelector: {}}");
@@ -274,14 +329,16 @@ mod tests {
             others
                 .check(&kube_prometheus, &namespaces)
                 .unwrap_err()
+                .to_string()
                 .contains("cannot be listed (forbidden)")
         );
         let bad = prometheus("{podMonitorSelector: {matchExpressions: [{key: a, operator: Is}]}}");
-        assert!(
-            others
-                .check(&bad, &namespaces)
-                .unwrap_err()
-                .starts_with("spec.podMonitorSelector:")
-        );
+        assert!(matches!(
+            others.check(&bad, &namespaces),
+            Err(Refused::BadSelector {
+                field: "podMonitorSelector",
+                source: select::SelectorError::UnknownOperator { .. },
+            })
+        ));
     }
 }

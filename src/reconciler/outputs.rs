@@ -13,7 +13,7 @@ use super::crd::{
     AlertmanagerEndpoints, Authorization, Prometheus, PrometheusSpec, RemoteReadSpec,
     RemoteWriteSpec, SecretKeySelector,
 };
-use super::credentials::Assets;
+use super::credentials::{Assets, LookupError, Unreadable};
 use super::http::{Authz, Client, Proxy, Settings, TlsAssets};
 use super::render::{map, sharding_rules, string_map, strings, supports, user_rule};
 use kube::ResourceExt;
@@ -59,9 +59,14 @@ impl<'a> Outputs<'a> {
         let optional = sel.optional.unwrap_or(false);
         match self.client.assets.secret_key(self.client.namespace, sel) {
             Ok(text) => Ok(Some(text)),
-            Err(e) if optional && (e.ends_with("not found") || e.contains("has no key")) => {
-                Ok(None)
-            }
+            Err(
+                LookupError::NotRead { .. }
+                | LookupError::NoKey { .. }
+                | LookupError::Unreadable {
+                    why: Unreadable::NotFound,
+                    ..
+                },
+            ) if optional => Ok(None),
             Err(e) => Err(format!("spec.{field}: {e}")),
         }
     }

@@ -87,27 +87,45 @@ impl Default for Options {
 impl Options {
     /// Parses the operator's `--feature-gates` syntax (`Name=true,Other=false`) over the
     /// defaults; an unknown gate or value is an error.
-    pub fn from_feature_gates(gates: &str) -> Result<Self, String> {
+    pub fn from_feature_gates(gates: &str) -> Result<Self, FeatureGateError> {
         let mut options = Self::default();
         for gate in gates.split(',').map(str::trim).filter(|g| !g.is_empty()) {
             let (name, value) = gate
                 .split_once('=')
-                .ok_or_else(|| format!("feature gate {gate:?} is not Name=true or Name=false"))?;
+                .ok_or_else(|| FeatureGateError::Syntax(gate.to_string()))?;
             let value: bool = value
                 .trim()
                 .parse()
-                .map_err(|_| format!("feature gate {name}: {value:?} is not true or false"))?;
+                .map_err(|_| FeatureGateError::NotABool {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })?;
             match name.trim() {
                 "PrometheusShardRetentionPolicy" => options.shard_retention_policy = value,
-                other => {
-                    return Err(format!(
-                        "unknown feature gate {other:?} (known: PrometheusShardRetentionPolicy)"
-                    ));
-                }
+                other => return Err(FeatureGateError::Unknown(other.to_string())),
             }
         }
         Ok(options)
     }
+}
+
+/// A `--feature-gates` entry that is not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeatureGateError {
+    /// Not `Name=value`.
+    #[error("feature gate {0:?} is not Name=true or Name=false")]
+    Syntax(String),
+    /// The value is not a boolean.
+    #[error("feature gate {name}: {value:?} is not true or false")]
+    NotABool {
+        /// The gate.
+        name: String,
+        /// What was given.
+        value: String,
+    },
+    /// A gate that changes nothing this renders (or does not exist).
+    #[error("unknown feature gate {0:?} (known: PrometheusShardRetentionPolicy)")]
+    Unknown(String),
 }
 
 /// Whether the user manages this Prometheus's config: none of the four selectors is set
@@ -147,7 +165,9 @@ pub fn render(
         reason,
     };
     validate::prometheus(prometheus).map_err(error)?;
-    others.check(prometheus, namespaces).map_err(error)?;
+    others
+        .check(prometheus, namespaces)
+        .map_err(|e| error(e.to_string()))?;
     let global = Global::of(prometheus).map_err(error)?;
     let chosen =
         select::service_monitors(prometheus, namespaces, service_monitors).map_err(error)?;
@@ -1265,12 +1285,21 @@ mod tests {
             Options::from_feature_gates(" ").unwrap(),
             Options::default()
         );
-        for bad in [
-            "Nope=true",
-            "PrometheusShardRetentionPolicy",
-            "PrometheusShardRetentionPolicy=maybe",
+        for (bad, error) in [
+            ("Nope=true", FeatureGateError::Unknown("Nope".into())),
+            (
+                "PrometheusShardRetentionPolicy",
+                FeatureGateError::Syntax("PrometheusShardRetentionPolicy".into()),
+            ),
+            (
+                "PrometheusShardRetentionPolicy=maybe",
+                FeatureGateError::NotABool {
+                    name: "PrometheusShardRetentionPolicy".into(),
+                    value: "maybe".into(),
+                },
+            ),
         ] {
-            assert!(Options::from_feature_gates(bad).is_err(), "{bad}");
+            assert_eq!(Options::from_feature_gates(bad), Err(error), "{bad}");
         }
     }
 

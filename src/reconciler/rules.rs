@@ -105,7 +105,7 @@ pub fn render(
 /// Checks one PromQL expression as rule validation does (with the `promql-parser` crate,
 /// which does not know Prometheus's feature-flagged syntax, nor the histogram trim operators
 /// `</` and `>/`: a rule using them is left out, saying the expression does not parse).
-pub fn check_expression(expr: &str) -> Result<(), String> {
+pub fn check_expression(expr: &str) -> Result<(), promql::ParseError> {
     promql::parse(expr).map(drop)
 }
 
@@ -279,7 +279,7 @@ fn check_rule(rule: &Rule, legacy: bool) -> Result<(), String> {
     if expr.is_empty() {
         return Err("expr must be set".into());
     }
-    promql::parse(&expr)?;
+    promql::parse(&expr).map_err(|e| e.to_string())?;
     for (field, value) in [
         ("for", &rule.for_),
         ("keep_firing_for", &rule.keep_firing_for),

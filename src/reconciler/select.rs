@@ -14,30 +14,51 @@ use super::crd::{Prometheus, PrometheusRule, ServiceMonitor};
 /// Labels of a namespace, by name.
 pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
 
+/// A malformed requirement of a label selector: its key and operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorError {
+    /// `In` or `NotIn` without values.
+    #[error("matchExpressions key {key:?}: operator {operator} needs at least one value")]
+    NoValues {
+        /// The requirement's key.
+        key: String,
+        /// Its operator.
+        operator: String,
+    },
+    /// `Exists` or `DoesNotExist` with values.
+    #[error("matchExpressions key {key:?}: operator {operator} takes no values")]
+    TakesNoValues {
+        /// The requirement's key.
+        key: String,
+        /// Its operator.
+        operator: String,
+    },
+    /// Not one of the four operators.
+    #[error(
+        "matchExpressions key {key:?}: unknown operator {operator:?} (In, NotIn, Exists, DoesNotExist)"
+    )]
+    UnknownOperator {
+        /// The requirement's key.
+        key: String,
+        /// Its operator.
+        operator: String,
+    },
+}
+
 /// Checks that every requirement of `selector` is well formed.
-pub fn validate(selector: &LabelSelector) -> Result<(), String> {
+pub fn validate(selector: &LabelSelector) -> Result<(), SelectorError> {
     for req in selector.match_expressions.iter().flatten() {
         let values = req.values.as_deref().unwrap_or_default();
+        let (key, operator) = (req.key.clone(), req.operator.clone());
         match req.operator.as_str() {
             "In" | "NotIn" if values.is_empty() => {
-                return Err(format!(
-                    "matchExpressions key {:?}: operator {} needs at least one value",
-                    req.key, req.operator
-                ));
+                return Err(SelectorError::NoValues { key, operator });
             }
             "Exists" | "DoesNotExist" if !values.is_empty() => {
-                return Err(format!(
-                    "matchExpressions key {:?}: operator {} takes no values",
-                    req.key, req.operator
-                ));
+                return Err(SelectorError::TakesNoValues { key, operator });
             }
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-            other => {
-                return Err(format!(
-                    "matchExpressions key {:?}: unknown operator {other:?} (In, NotIn, Exists, DoesNotExist)",
-                    req.key
-                ));
-            }
+            _ => return Err(SelectorError::UnknownOperator { key, operator }),
         }
     }
     Ok(())
@@ -252,20 +273,26 @@ mod tests {
 
     #[test]
     fn malformed_selectors_are_named() {
-        assert!(
-            validate(&expr("env", "In", &[]))
-                .unwrap_err()
-                .contains("at least one")
+        let error = |key: &str, operator: &str| (key.to_string(), operator.to_string());
+        let (key, operator) = error("env", "In");
+        assert_eq!(
+            validate(&expr("env", "In", &[])),
+            Err(SelectorError::NoValues { key, operator })
         );
-        assert!(
-            validate(&expr("env", "Exists", &["x"]))
-                .unwrap_err()
-                .contains("no values")
+        let (key, operator) = error("env", "Exists");
+        assert_eq!(
+            validate(&expr("env", "Exists", &["x"])),
+            Err(SelectorError::TakesNoValues { key, operator })
         );
-        assert!(
-            validate(&expr("env", "Equals", &["x"]))
-                .unwrap_err()
-                .contains("Equals")
+        let (key, operator) = error("env", "Equals");
+        let unknown = SelectorError::UnknownOperator { key, operator };
+        assert_eq!(
+            validate(&expr("env", "Equals", &["x"])),
+            Err(unknown.clone())
+        );
+        assert_eq!(
+            unknown.to_string(),
+            "matchExpressions key \"env\": unknown operator \"Equals\" (In, NotIn, Exists, DoesNotExist)"
         );
     }
 }

@@ -428,8 +428,9 @@ async fn a_forbidden_secret_rejects_its_service_monitor_and_is_read_again_next_t
         events[0]
             .2
             .starts_with("left out of Prometheus monitoring/k8s: ")
-            && events[0].2.contains("Secret monitoring/creds: GET")
-            && events[0].2.contains("Forbidden"),
+            && events[0]
+                .2
+                .contains("Secret monitoring/creds: forbidden: GET /api/v1/namespaces/monitoring/secrets/creds: Forbidden"),
         "{}",
         events[0].2
     );

@@ -4,32 +4,53 @@
 //! template that passes here can still fail in Prometheus (an unknown function, say), which
 //! then refuses the reload and keeps running on its last good rules.
 
+/// The first problem of a template; each names the template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A `{{` without its `}}`.
+    #[error("unclosed action (a {{{{ without }}}}) in {0:?}")]
+    Unclosed(String),
+    /// An `{{end}}` with nothing open.
+    #[error("unexpected {{{{end}}}} in {0:?}")]
+    UnexpectedEnd(String),
+    /// An `{{else}}` outside `if`, `range` or `with`.
+    #[error("unexpected {{{{else}}}} in {0:?}")]
+    UnexpectedElse(String),
+    /// An `if`, `range`, `with`, `define` or `block` (the first field) without its `{{end}}`.
+    #[error("{{{{{0}}}}} without {{{{end}}}} in {1:?}")]
+    NoEnd(&'static str, String),
+}
+
 /// Checks the template `text`, naming the first problem.
-pub fn check(text: &str) -> Result<(), String> {
-    let mut open: Vec<&str> = Vec::new();
+pub fn check(text: &str) -> Result<(), TemplateError> {
+    let mut open: Vec<&'static str> = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let body_start = start + 2;
         let end = action_end(&rest[body_start..])
-            .ok_or_else(|| format!("unclosed action (a {{{{ without }}}}) in {text:?}"))?;
+            .ok_or_else(|| TemplateError::Unclosed(text.to_string()))?;
         let body = rest[body_start..body_start + end].trim_start_matches('-');
         let body = body.strip_suffix('-').unwrap_or(body).trim();
         let word = body.split(|c: char| c.is_whitespace() || c == '(').next();
         match word.unwrap_or_default() {
-            w @ ("if" | "range" | "with" | "define" | "block") => open.push(w),
+            "if" => open.push("if"),
+            "range" => open.push("range"),
+            "with" => open.push("with"),
+            "define" => open.push("define"),
+            "block" => open.push("block"),
             "end" => {
                 open.pop()
-                    .ok_or_else(|| format!("unexpected {{{{end}}}} in {text:?}"))?;
+                    .ok_or_else(|| TemplateError::UnexpectedEnd(text.to_string()))?;
             }
             "else" if !matches!(open.last(), Some(&("if" | "range" | "with"))) => {
-                return Err(format!("unexpected {{{{else}}}} in {text:?}"));
+                return Err(TemplateError::UnexpectedElse(text.to_string()));
             }
             _ => {}
         }
         rest = &rest[body_start + end + 2..];
     }
     match open.last() {
-        Some(w) => Err(format!("{{{{{w}}}}} without {{{{end}}}} in {text:?}")),
+        Some(w) => Err(TemplateError::NoEnd(w, text.to_string())),
         None => Ok(()),
     }
 }
@@ -66,7 +87,7 @@ fn action_end(body: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::{TemplateError, check};
 
     #[test]
     fn well_formed_templates_pass() {
@@ -84,15 +105,34 @@ mod tests {
 
     #[test]
     fn broken_templates_are_named() {
-        for (bad, says) in [
-            ("{{ $labels.job ", "unclosed action"),
-            ("{{ if $value }}x", "without {{end}}"),
-            ("x{{ end }}", "unexpected {{end}}"),
-            ("{{ else }}", "unexpected {{else}}"),
-            ("{{ \"unterminated }}", "unclosed action"),
+        let text = |t: &str| t.to_string();
+        for (bad, error) in [
+            (
+                "{{ $labels.job ",
+                TemplateError::Unclosed(text("{{ $labels.job ")),
+            ),
+            (
+                "{{ if $value }}x",
+                TemplateError::NoEnd("if", text("{{ if $value }}x")),
+            ),
+            (
+                "x{{ end }}",
+                TemplateError::UnexpectedEnd(text("x{{ end }}")),
+            ),
+            (
+                "{{ else }}",
+                TemplateError::UnexpectedElse(text("{{ else }}")),
+            ),
+            (
+                "{{ \"unterminated }}",
+                TemplateError::Unclosed(text("{{ \"unterminated }}")),
+            ),
         ] {
-            let err = check(bad).unwrap_err();
-            assert!(err.contains(says), "{bad}: {err}");
+            assert_eq!(check(bad), Err(error), "{bad}");
         }
+        assert_eq!(
+            TemplateError::NoEnd("if", text("{{ if $value }}x")).to_string(),
+            "{{if}} without {{end}} in \"{{ if $value }}x\""
+        );
     }
 }
