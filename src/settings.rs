@@ -71,9 +71,27 @@ pub enum Parsed<T> {
 pub struct Names {
     from_env: HashMap<String, String>,
     on_command_line: HashSet<String>,
+    /// Each declared flag's variable.
+    declared: HashMap<String, String>,
 }
 
 impl Names {
+    /// How a message about several settings names one: as the user set it (the variable or
+    /// `--flag`), or, when it is not set, as both `VARIABLE (--flag)`, from the declarations.
+    pub fn spelled(&self, flag: &str) -> String {
+        if let Some(var) = self.from_env.get(flag) {
+            var.clone()
+        } else if self.on_command_line.contains(flag) {
+            format!("--{flag}")
+        } else {
+            debug_assert!(self.declared.contains_key(flag), "--{flag} is not declared");
+            match self.declared.get(flag) {
+                Some(var) => format!("{var} (--{flag})"),
+                None => format!("--{flag}"),
+            }
+        }
+    }
+
     /// `--flag` if the value was on the command line, the variable if it came from there,
     /// `--flag (default)` otherwise. `flag` is the long name without dashes.
     pub fn of(&self, flag: &str) -> String {
@@ -115,6 +133,15 @@ pub fn parse<T: clap::Parser>(
     let declared = T::command();
     let mut names = Names {
         on_command_line: on_command_line(&declared, &args),
+        declared: declared
+            .get_arguments()
+            .filter_map(|a| {
+                Some((
+                    a.get_long()?.to_string(),
+                    a.get_env()?.to_str()?.to_string(),
+                ))
+            })
+            .collect(),
         ..Names::default()
     };
     let subcommand = args.first().is_some_and(|a| {

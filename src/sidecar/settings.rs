@@ -480,28 +480,25 @@ impl Settings {
                 token_file: token_file.clone(),
             }),
             (_, _, Some(_)) => {
-                return Err(SettingsError::Conflict(
-                    "choose basic auth (RELOADER_RELOAD_USERNAME + RELOADER_RELOAD_PASSWORD_FILE) or a bearer token (RELOADER_RELOAD_BEARER_TOKEN_FILE), not both".into(),
-                ));
+                return Err(SettingsError::Conflict(format!(
+                    "choose basic auth ({} + {}) or a bearer token ({}), not both",
+                    names.spelled("reload-username"),
+                    names.spelled("reload-password-file"),
+                    names.spelled("reload-bearer-token-file"),
+                )));
             }
             _ => {
-                return Err(SettingsError::Conflict(
-                    "basic auth needs both RELOADER_RELOAD_USERNAME and RELOADER_RELOAD_PASSWORD_FILE"
-                        .into(),
-                ));
+                return Err(SettingsError::Conflict(format!(
+                    "basic auth needs both {} and {}",
+                    names.spelled("reload-username"),
+                    names.spelled("reload-password-file"),
+                )));
             }
         };
         let cert_and_key = pair(
-            (
-                &self.reload_cert_file,
-                "reload-cert-file",
-                "RELOADER_RELOAD_CERT_FILE",
-            ),
-            (
-                &self.reload_key_file,
-                "reload-key-file",
-                "RELOADER_RELOAD_KEY_FILE",
-            ),
+            names,
+            (&self.reload_cert_file, "reload-cert-file"),
+            (&self.reload_key_file, "reload-key-file"),
         )?;
         Ok(ReloadConfig {
             method,
@@ -526,7 +523,10 @@ impl Settings {
             return Err(SettingsError::Invalid {
                 name: names.of("config-secret"),
                 value: name.clone(),
-                reason: "this build has no API mode (cargo feature `api`); mount the Secret and set RELOADER_CONFIG_FILE".into(),
+                reason: format!(
+                    "this build has no API mode (cargo feature `api`); mount the Secret and set {}",
+                    names.spelled("config-file")
+                ),
             });
         }
         Ok(Some(SecretInput {
@@ -538,16 +538,9 @@ impl Settings {
 
     fn web_tls(&self, names: &Names) -> Result<Option<admin::Tls>, SettingsError> {
         let direct = pair(
-            (
-                &self.web_tls_cert_file,
-                "web-tls-cert-file",
-                "RELOADER_WEB_TLS_CERT_FILE",
-            ),
-            (
-                &self.web_tls_key_file,
-                "web-tls-key-file",
-                "RELOADER_WEB_TLS_KEY_FILE",
-            ),
+            names,
+            (&self.web_tls_cert_file, "web-tls-cert-file"),
+            (&self.web_tls_key_file, "web-tls-key-file"),
         )?;
         let from_file = match &self.web_config_file.0 {
             Some(path) => super::webconfig::load(path).map_err(|e| SettingsError::Invalid {
@@ -558,9 +551,12 @@ impl Settings {
             None => None,
         };
         match (direct, from_file) {
-            (Some(_), Some(_)) => Err(SettingsError::Conflict(
-                "set the admin server's TLS through RELOADER_WEB_TLS_CERT_FILE/_KEY_FILE or --web-config-file, not both".into(),
-            )),
+            (Some(_), Some(_)) => Err(SettingsError::Conflict(format!(
+                "set the admin server's TLS through {} + {} or {}, not both",
+                names.spelled("web-tls-cert-file"),
+                names.spelled("web-tls-key-file"),
+                names.spelled("web-config-file"),
+            ))),
             (Some((cert_file, key_file)), None) => Ok(Some(admin::Tls {
                 cert_file,
                 key_file,
@@ -572,17 +568,19 @@ impl Settings {
 }
 
 /// Two files that go together (certificate and key): both or neither. Each side is the
-/// value, its flag and its variable.
+/// value and its flag.
 fn pair(
-    a: (&OrEmpty<PathBuf>, &str, &str),
-    b: (&OrEmpty<PathBuf>, &str, &str),
+    names: &Names,
+    a: (&OrEmpty<PathBuf>, &str),
+    b: (&OrEmpty<PathBuf>, &str),
 ) -> Result<Option<(PathBuf, PathBuf)>, SettingsError> {
     match (&a.0.0, &b.0.0) {
         (None, None) => Ok(None),
         (Some(x), Some(y)) => Ok(Some((x.clone(), y.clone()))),
         _ => Err(SettingsError::Conflict(format!(
-            "--{} and --{} ({} and {}) go together: set both or neither",
-            a.1, b.1, a.2, b.2
+            "{} and {} go together: set both or neither",
+            names.spelled(a.1),
+            names.spelled(b.1),
         ))),
     }
 }
@@ -596,26 +594,36 @@ fn validate(c: &Config, names: &Names) -> Result<(), SettingsError> {
         });
     }
     if c.config_file.is_some() && c.config_secret.is_some() {
-        return Err(SettingsError::Conflict(
-            "choose one input: RELOADER_CONFIG_FILE (--config-file) or RELOADER_CONFIG_SECRET (--config-secret), not both".into(),
-        ));
+        return Err(SettingsError::Conflict(format!(
+            "choose one input: {} or {}, not both",
+            names.spelled("config-file"),
+            names.spelled("config-secret"),
+        )));
     }
     let has_input = c.config_file.is_some() || c.config_secret.is_some();
     if !has_input && c.watched_dirs.is_empty() {
-        return Err(SettingsError::Conflict(
-            "nothing to do: set RELOADER_CONFIG_FILE (--config-file), RELOADER_CONFIG_SECRET (--config-secret) or RELOADER_WATCHED_DIRS (--watched-dir)".into(),
-        ));
+        return Err(SettingsError::Conflict(format!(
+            "nothing to do: set {}, {} or {}",
+            names.spelled("config-file"),
+            names.spelled("config-secret"),
+            names.spelled("watched-dir"),
+        )));
     }
     if c.output_file.is_some() && !has_input {
-        return Err(SettingsError::Conflict(
-            "RELOADER_CONFIG_ENVSUBST_FILE (--config-envsubst-file) needs RELOADER_CONFIG_FILE (--config-file) or RELOADER_CONFIG_SECRET (--config-secret)".into(),
-        ));
+        return Err(SettingsError::Conflict(format!(
+            "{} needs {} or {}",
+            names.spelled("config-envsubst-file"),
+            names.spelled("config-file"),
+            names.spelled("config-secret"),
+        )));
     }
     if let (Some(input), Some(output)) = (&c.config_file, &c.output_file)
         && let Some(why) = super::input::aliases(input, output)
     {
         return Err(SettingsError::Conflict(format!(
-            "the output file (RELOADER_CONFIG_ENVSUBST_FILE) must differ from the input config file: {why}"
+            "the output file ({}) must differ from the input config file ({}): {why}",
+            names.spelled("config-envsubst-file"),
+            names.spelled("config-file"),
         )));
     }
     Ok(())
@@ -814,7 +822,38 @@ mod tests {
 
     #[test]
     fn nothing_to_watch_is_refused() {
-        assert!(matches!(run(&[], &[]), Err(SettingsError::Conflict(_))));
+        assert_eq!(
+            run(&[], &[]).unwrap_err().to_string(),
+            "nothing to do: set RELOADER_CONFIG_FILE (--config-file), RELOADER_CONFIG_SECRET \
+             (--config-secret) or RELOADER_WATCHED_DIRS (--watched-dir)"
+        );
+    }
+
+    #[test]
+    fn a_conflict_names_each_setting_as_it_was_set() {
+        let from_env = run(
+            &[],
+            &[("config_file", "/in"), ("reload_cert_file", "/c.pem")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            from_env.to_string(),
+            "RELOADER_RELOAD_CERT_FILE and RELOADER_RELOAD_KEY_FILE (--reload-key-file) go \
+             together: set both or neither"
+        );
+        let from_flag = run(&["--config-file=/in", "--reload-cert-file=/c.pem"], &[]).unwrap_err();
+        assert_eq!(
+            from_flag.to_string(),
+            "--reload-cert-file and RELOADER_RELOAD_KEY_FILE (--reload-key-file) go together: \
+             set both or neither"
+        );
+        if cfg!(feature = "api") {
+            let both = run(&["--config-secret=s"], &[("config_file", "/in")]).unwrap_err();
+            assert_eq!(
+                both.to_string(),
+                "choose one input: RELOADER_CONFIG_FILE or --config-secret, not both"
+            );
+        }
     }
 
     #[test]
