@@ -68,7 +68,7 @@ fn run(config: ReconcilerConfig, unknown_env: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let state = Arc::new(State::new(ReconcilerMetrics::new()));
+        let state = Arc::new(State::new(ReconcilerMetrics::default()));
         if let Some(address) = &config.listen_address {
             match promreload::admin::bind(address).await {
                 Ok(listener) => {

@@ -19,7 +19,7 @@ pub struct PrometheusLabel {
 }
 
 /// Every metric of the reconciler.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ReconcilerMetrics {
     registry: Arc<Registry>,
     /// Prometheuses that have per-Prometheus series, so a deleted one's can be removed.
@@ -47,21 +47,9 @@ pub struct ReconcilerMetrics {
     pub caches_synced: Gauge,
 }
 
-impl std::fmt::Debug for ReconcilerMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReconcilerMetrics").finish_non_exhaustive()
-    }
-}
-
 impl Default for ReconcilerMetrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ReconcilerMetrics {
     /// Creates and registers every metric.
-    pub fn new() -> Self {
+    fn default() -> Self {
         let m = Self {
             registry: Arc::new(Registry::default()),
             labelled: Arc::default(),
@@ -132,7 +120,9 @@ impl ReconcilerMetrics {
             ..m
         }
     }
+}
 
+impl ReconcilerMetrics {
     /// Records that `prometheus` has per-Prometheus series, and removes those of every
     /// Prometheus not in `live` (deleted ones), so no alert fires on a stale series.
     pub fn keep_prometheuses(&self, prometheus: &str, live: &std::collections::HashSet<String>) {

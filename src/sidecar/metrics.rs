@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 use crate::telemetry::KindLabel;
 
 /// Every metric of the sidecar.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Metrics {
     registry: Arc<Registry>,
     /// Reload attempts.
@@ -54,12 +54,6 @@ pub struct Metrics {
     pub secret_watch_up: Gauge,
     /// API mode: failed lists and watches of the Secret, by kind.
     pub secret_watch_errors: Family<KindLabel, Counter>,
-}
-
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
-    }
 }
 
 impl Default for Metrics {

@@ -90,7 +90,7 @@ impl Fixture {
             recorder: Recorder::new(client.clone(), "promreload-reconciler".into()),
             client,
             config: run.config(),
-            metrics: ReconcilerMetrics::new(),
+            metrics: ReconcilerMetrics::default(),
             service_monitors: service_monitor_store,
             namespaces,
             prometheus_rules: prometheus_rule_store,
