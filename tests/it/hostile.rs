@@ -905,3 +905,21 @@ fn a_bad_listen_address_exits_2_naming_the_setting() {
         assert!(out.contains(name), "{out}");
     }
 }
+
+/// A minimal image may have no CA bundle at all (the node tests' image has none). Plain HTTP
+/// to Prometheus must not need one: the sidecar starts and reloads. (reqwest 0.13's
+/// platform verifier refuses to build a client without system CA certificates; this test
+/// keeps such an upgrade from landing unnoticed.)
+#[test]
+fn no_system_ca_certificates_is_fine_for_a_plain_http_reload() {
+    let mut pod = Pod::new();
+    pod.publish(&config(&["job-a"]));
+    let mock = ok_mock();
+    let missing = "/nonexistent/promreload-test-no-ca";
+    let daemon = pod.daemon(
+        &mock.url("/-/reload"),
+        &[("SSL_CERT_FILE", missing), ("SSL_CERT_DIR", missing)],
+    );
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+    assert_eq!(daemon.metric("reloader_reloads_failed_total"), 0.0);
+}
