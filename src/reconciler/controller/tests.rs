@@ -6,6 +6,7 @@
 use std::io::Read;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::reflector::store::Writer;
 
 use super::*;
@@ -41,11 +42,18 @@ fn service_monitor(endpoint: &str) -> ServiceMonitor {
 }
 
 fn prometheus_rule() -> PrometheusRule {
-    object(
+    big_rule("alerts", 0)
+}
+
+/// A PrometheusRule whose alert carries a description of `bytes` bytes.
+fn big_rule(name: &str, bytes: usize) -> PrometheusRule {
+    object(&format!(
         "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\n\
-         metadata: {name: alerts, namespace: monitoring}\n\
-         spec: {groups: [{name: g, rules: [{alert: Down, expr: up == 0}]}]}",
-    )
+         metadata: {{name: {name}, namespace: monitoring, uid: uid-{name}}}\n\
+         spec: {{groups: [{{name: g, rules: [{{alert: Down, expr: up == 0, \
+         annotations: {{description: '{}'}}}}]}}]}}",
+        "x".repeat(bytes)
+    ))
 }
 
 /// Fills `writer` as a first list would, which makes its store ready.
@@ -505,4 +513,39 @@ async fn an_unmanaged_prometheus_gets_an_empty_secret_once_and_the_users_is_neve
         g.config().as_deref(),
         Some("scrape_configs: [{job_name: mine}]\n")
     );
+}
+
+#[tokio::test]
+async fn rule_files_moving_to_fewer_config_maps_are_written_before_the_surplus_is_deleted() {
+    let p = prometheus("{serviceMonitorSelector: {}, ruleSelector: {}}");
+    let mut f = Fixture::new(&p, vec![]);
+    f.no_other_kinds().await;
+    // Two rules of 300 kB: one ConfigMap each (512 kB at most).
+    let (a, b) = (big_rule("a", 300_000), big_rule("b", 300_000));
+    listed(&mut f.prometheus_rules, [a.clone(), b]);
+    f.reconcile().await.expect("reconciled");
+    let second = "/api/v1/namespaces/monitoring/configmaps/prometheus-k8s-rulefiles-1";
+    assert!(
+        f.api.writes().contains(&format!("PATCH {second}")),
+        "{:?}",
+        f.api.writes()
+    );
+
+    f.api.clear_sent();
+    f.prometheus_rules
+        .apply_watcher_event(&watcher::Event::Delete(a));
+    f.reconcile().await.expect("reconciled again");
+    let writes = f.api.writes();
+    let moved = writes
+        .iter()
+        .position(|w| *w == format!("PATCH {RULE_FILES}"));
+    let deleted = writes.iter().position(|w| *w == format!("DELETE {second}"));
+    assert!(
+        matches!((moved, deleted), (Some(m), Some(d)) if m < d),
+        "rule b moves into -0 before -1 goes, so it is never missing: {writes:?}"
+    );
+    assert_eq!(f.api.paths(second), Vec::<String>::new());
+    let files: ConfigMap = f.api.get(RULE_FILES).expect("-0 is there");
+    let names: Vec<&String> = files.data.as_ref().unwrap().keys().collect();
+    assert_eq!(names, ["monitoring-b-uid-b.yaml"]);
 }
