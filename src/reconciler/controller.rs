@@ -509,29 +509,47 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     let name = key(prometheus.as_ref());
     let live = ctx.prometheuses.state().iter().map(|p| key(&**p)).collect();
     ctx.metrics.keep_prometheuses(&name, &live);
+    forget_deleted(&ctx, &live).await;
     let outcome = match outcome(&prometheus, &ctx).await? {
         Some(outcome) => outcome,
         // Waiting for the first list of a kind it selects.
         None => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
     };
+    // Per object, not per name: one deleted and created again gets its own Event.
+    let warning_id = format!("{name}#{}", prometheus.uid().unwrap_or_default());
     let label = PrometheusLabel { prometheus: name };
     if outcome.reason == "InvalidConfiguration" {
         ctx.metrics.failed("invalid_prometheus");
         ctx.metrics.config_valid.get_or_create(&label).set(0);
         tracing::debug!(reason = %outcome.message, "config not generated; the Secret keeps the last good config");
-        warn_once(
-            &ctx,
-            &label.prometheus,
-            &outcome.message,
-            prometheus.as_ref(),
-        )
-        .await;
+        warn_once(&ctx, &warning_id, &outcome.message, prometheus.as_ref()).await;
     } else if outcome.ok {
         ctx.metrics.config_valid.get_or_create(&label).set(1);
+        // Valid again: a relapse, even for the same reason, is reported again.
+        ctx.warned.lock().await.remove(&warning_id);
     }
     status::set(&ctx.client, &prometheus, &outcome).await?;
     ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
     Ok(Action::requeue(ctx.config.resync_interval))
+}
+
+/// Forgets what this process keeps about Prometheuses that no longer exist (the Events it
+/// published, their shard counts), so its memory does not grow with deleted objects.
+async fn forget_deleted(ctx: &Context, live: &std::collections::HashSet<String>) {
+    // A warning's id ends with its Prometheus: `NS/NAME#UID`, or `OBJECT>KIND>NS/NAME`.
+    let prometheus_of = |id: &str| {
+        let last = id.rsplit('>').next().unwrap_or(id);
+        last.split('#').next().unwrap_or(last).to_string()
+    };
+    ctx.warned
+        .lock()
+        .await
+        .retain(|id, _| live.contains(&prometheus_of(id)));
+    ctx.tls_shards.lock().await.retain(|p, _| live.contains(p));
+    ctx.rule_config_maps
+        .lock()
+        .await
+        .retain(|p, _| live.contains(p));
 }
 
 /// Generates and writes what `prometheus` needs; returns the condition to report, or `None`

@@ -117,6 +117,13 @@ impl Fixture {
         }
     }
 
+    /// Changes the Prometheus as the API holds it, as `kubectl edit` would.
+    fn edit(&self, change: impl FnOnce(&mut Prometheus)) {
+        let mut stored: Prometheus = self.api.get(PROMETHEUS).expect("the Prometheus is stored");
+        change(&mut stored);
+        self.api.insert(PROMETHEUS, &stored);
+    }
+
     /// Reconciles the Prometheus as the API holds it now (with the status last written).
     async fn reconcile(&self) -> Result<Action, Error> {
         let stored: Prometheus = self.api.get(PROMETHEUS).expect("the Prometheus is stored");
@@ -168,6 +175,16 @@ impl Fixture {
                     text(&e["note"]),
                 )
             })
+            .collect()
+    }
+
+    /// The methods of the requests that published Events, in order.
+    fn published(&self) -> Vec<String> {
+        self.api
+            .sent()
+            .into_iter()
+            .filter(|s| s.path.starts_with(EVENTS))
+            .map(|s| s.method)
             .collect()
     }
 
@@ -548,4 +565,34 @@ async fn rule_files_moving_to_fewer_config_maps_are_written_before_the_surplus_i
     let files: ConfigMap = f.api.get(RULE_FILES).expect("-0 is there");
     let names: Vec<&String> = files.data.as_ref().unwrap().keys().collect();
     assert_eq!(names, ["monitoring-b-uid-b.yaml"]);
+}
+
+#[tokio::test]
+async fn a_relapse_and_a_recreated_prometheus_are_reported_again() {
+    let invalid = prometheus("{serviceMonitorSelector: {}, bodySizeLimit: lots}");
+    let f = Fixture::new(&invalid, vec![]);
+    f.no_other_kinds().await;
+    f.reconcile().await.expect("reconciled");
+    assert_eq!(f.events().len(), 1);
+
+    f.edit(|p| p.spec.body_size_limit = None);
+    f.reconcile().await.expect("valid again");
+    f.edit(|p| p.spec.body_size_limit = Some("lots".into()));
+    f.reconcile().await.expect("invalid again");
+    assert_eq!(
+        f.published(),
+        ["POST", "PATCH"],
+        "the relapse is reported (as the same Event seen twice, as the recorder counts it)"
+    );
+    f.reconcile().await.expect("unchanged");
+    assert_eq!(f.published().len(), 2, "once per relapse");
+
+    // Deleted and created again under the same name: a new object, with its own Event.
+    f.edit(|p| {
+        p.metadata.uid = Some("uid-new".into());
+        p.status = None;
+    });
+    f.reconcile().await.expect("reconciled");
+    assert_eq!(f.published(), ["POST", "PATCH", "POST"]);
+    assert_eq!(f.events().len(), 2, "{:?}", f.events());
 }
