@@ -510,10 +510,23 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     let live = ctx.prometheuses.state().iter().map(|p| key(&**p)).collect();
     ctx.metrics.keep_prometheuses(&name, &live);
     forget_deleted(&ctx, &live).await;
-    let outcome = match outcome(&prometheus, &ctx).await? {
-        Some(outcome) => outcome,
+    let outcome = match outcome(&prometheus, &ctx).await {
+        Ok(Some(outcome)) => outcome,
         // Waiting for the first list of a kind it selects.
-        None => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+        Ok(None) => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+        Err(error) => {
+            // As the operator: the condition says the reconcile failed, and why, rather than
+            // still claiming the last success. Best effort: the API may refuse this too.
+            let failed = Outcome {
+                ok: false,
+                reason: "ReconciliationFailed",
+                message: error.to_string(),
+            };
+            if let Err(status_error) = status::set(&ctx.client, &prometheus, &failed).await {
+                tracing::debug!(%status_error, "cannot report the failure on the condition");
+            }
+            return Err(error);
+        }
     };
     // Per object, not per name: one deleted and created again gets its own Event.
     let warning_id = format!("{name}#{}", prometheus.uid().unwrap_or_default());

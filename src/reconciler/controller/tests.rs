@@ -254,7 +254,7 @@ async fn the_files_are_written_before_the_config_and_an_unchanged_prometheus_wri
 }
 
 #[tokio::test]
-async fn a_refused_write_fails_the_reconcile_and_the_condition_is_not_touched() {
+async fn a_refused_write_fails_the_reconcile_and_the_condition_says_so() {
     let p = prometheus("{serviceMonitorSelector: {}}");
     let f = Fixture::new(&p, vec![service_monitor("{port: web}")]);
     f.no_other_kinds().await;
@@ -266,7 +266,12 @@ async fn a_refused_write_fails_the_reconcile_and_the_condition_is_not_touched() 
         other => panic!("expected the 403, got {other}"),
     }
     assert_eq!(f.config(), None);
-    assert_eq!(f.condition(), None, "no condition claims success");
+    let (status, reason, message) = f.condition().expect("the failure is reported");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ReconciliationFailed")
+    );
+    assert!(message.contains("Forbidden"), "{message}");
     let action = error_policy(Arc::new(p), &error, f.ctx.clone());
     assert_eq!(action, requeue_after(Duration::from_secs(5)));
     assert!(
@@ -425,7 +430,15 @@ async fn a_referenced_secret_that_cannot_be_read_for_now_fails_the_reconcile_and
         Some("scrape_configs: [{job_name: before}]\n"),
         "the ServiceMonitor's jobs are not dropped over a passing error"
     );
-    assert_eq!(f.condition(), None);
+    let (status, reason, message) = f.condition().expect("the failure is reported");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ReconciliationFailed")
+    );
+    assert!(
+        message.starts_with("cannot read Secret monitoring/creds: "),
+        "{message}"
+    );
 
     f.reconcile().await.expect("the retry reads it");
     assert_eq!(f.reads(CREDENTIALS), 2, "a passing failure is not cached");
