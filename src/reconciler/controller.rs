@@ -156,34 +156,39 @@ pub async fn run(
 ) {
     let namespace = config.namespace.clone();
     let (trigger_tx, trigger_rx) = mpsc::channel::<()>(1);
+    let metrics = &state.metrics;
     let (service_monitors, _) = mirror(
         api::<ServiceMonitor>(&client, namespace.as_deref()),
         watcher::Config::default(),
         trigger_tx.clone(),
+        metrics.clone(),
     );
     let (prometheus_rules, rules_error) = mirror(
         api::<PrometheusRule>(&client, namespace.as_deref()),
         watcher::Config::default(),
         trigger_tx.clone(),
+        metrics.clone(),
     );
     let ns_api: Api<Namespace> = Api::all(client.clone());
     let ns_config = match &namespace {
         Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
         None => watcher::Config::default(),
     };
-    let (namespaces, _) = mirror(ns_api, ns_config, trigger_tx.clone());
+    let (namespaces, _) = mirror(ns_api, ns_config, trigger_tx.clone(), metrics.clone());
     let assets = Arc::new(Mutex::new(Assets::default()));
     tokio::spawn(watch_versions(
         api::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
         Kind::Secret,
         assets.clone(),
         trigger_tx.clone(),
+        metrics.clone(),
     ));
     tokio::spawn(watch_versions(
         api::<PartialObjectMeta<ConfigMap>>(&client, namespace.as_deref()),
         Kind::ConfigMap,
         assets.clone(),
         trigger_tx.clone(),
+        metrics.clone(),
     ));
     let others = Arc::new(Mutex::new(Others::default()));
     for kind in OtherKind::ALL {
@@ -192,7 +197,13 @@ pub async fn run(
             Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
             None => Api::all_with(client.clone(), &ar),
         };
-        tokio::spawn(watch_other(api, kind, others.clone(), trigger_tx.clone()));
+        tokio::spawn(watch_other(
+            api,
+            kind,
+            others.clone(),
+            trigger_tx.clone(),
+            metrics.clone(),
+        ));
     }
     drop(trigger_tx);
     tracing::info!(
@@ -255,11 +266,13 @@ pub async fn run(
 type ListError = Arc<std::sync::Mutex<Option<String>>>;
 
 /// Mirrors `api` in a store, signalling `trigger` on every change; also returns the last
-/// watch error, cleared by the next event.
+/// watch error, cleared by the next event. Failures are counted (the store is stale
+/// meanwhile), except a kind whose CRD is not installed.
 fn mirror<K>(
     api: Api<K>,
     config: watcher::Config,
     trigger: mpsc::Sender<()>,
+    metrics: ReconcilerMetrics,
 ) -> (Store<K>, ListError)
 where
     K: Resource<DynamicType = ()>
@@ -293,6 +306,7 @@ where
                             tracing::debug!(%error, kind = kind.as_ref(), "not installed; retrying with backoff")
                         }
                         _ => {
+                            metrics.watch_failed(&kind);
                             tracing::warn!(%error, kind = kind.as_ref(), "watch failed; retrying with backoff")
                         }
                     }
@@ -309,12 +323,15 @@ where
 }
 
 /// Watches the metadata only of one kind (Secrets or ConfigMaps): a change to an object that
-/// was read for a ServiceMonitor drops it from the cache and re-reconciles everything.
+/// was read for a ServiceMonitor drops it from the cache and re-reconciles everything. While
+/// the watch fails, each failed attempt drops the kind from the cache, so reconciles read
+/// the objects again instead of trusting what may have changed unseen.
 async fn watch_versions<K>(
     api: Api<PartialObjectMeta<K>>,
     kind: Kind,
     cache: Arc<Mutex<Assets>>,
     trigger: mpsc::Sender<()>,
+    metrics: ReconcilerMetrics,
 ) where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     PartialObjectMeta<K>: Resource<DynamicType = ()>
@@ -337,7 +354,13 @@ async fn watch_versions<K>(
                     let _ = trigger.try_send(());
                 }
             }
-            Err(error) => tracing::warn!(%error, %kind, "watch failed; retrying with backoff"),
+            Err(error) => {
+                metrics.watch_failed(&kind.to_string());
+                // Changes go unseen until the watch is back: read them again when needed
+                // rather than render from a cache that may be stale.
+                cache.lock().await.forget_kind(kind);
+                tracing::warn!(%error, %kind, "watch failed; retrying with backoff")
+            }
         }
     }
 }
@@ -351,6 +374,7 @@ async fn watch_other(
     kind: OtherKind,
     others: Arc<Mutex<Others>>,
     trigger: mpsc::Sender<()>,
+    metrics: ReconcilerMetrics,
 ) {
     let stream = watcher(api, watcher::Config::default()).backoff(ShortBackoff::default());
     futures::pin_mut!(stream);
@@ -391,6 +415,7 @@ async fn watch_other(
                 changed
             }
             Err(watcher::Error::InitialListFailed(kube::Error::Api(status))) => {
+                metrics.watch_failed(kind.name());
                 tracing::warn!(
                     kind = kind.name(),
                     reason = %status.message,
@@ -400,6 +425,7 @@ async fn watch_other(
                 true
             }
             Err(error) => {
+                metrics.watch_failed(kind.name());
                 tracing::warn!(%error, kind = kind.name(), "watch failed; retrying with backoff");
                 false
             }

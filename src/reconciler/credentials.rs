@@ -148,6 +148,12 @@ impl Assets {
         self.found.remove(id).is_some()
     }
 
+    /// Drops every object of `kind` (their watch failed, so no change of theirs would be
+    /// seen): each is read again when next needed.
+    pub fn forget_kind(&mut self, kind: Kind) {
+        self.found.retain(|(k, _, _), _| *k != kind);
+    }
+
     /// Whether this object was looked up already.
     pub fn contains(&self, id: &ObjectRef) -> bool {
         self.found.contains_key(id)

@@ -18,6 +18,13 @@ pub struct PrometheusLabel {
     pub prometheus: String,
 }
 
+/// Labels naming one kind of object the reconciler watches.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabel {
+    /// `ServiceMonitor`, `Secret`, ...
+    pub resource: String,
+}
+
 /// Every metric of the reconciler.
 #[derive(Clone, Debug)]
 pub struct ReconcilerMetrics {
@@ -45,6 +52,8 @@ pub struct ReconcilerMetrics {
     pub config_valid: Family<PrometheusLabel, Gauge>,
     /// 1 once the ServiceMonitor and Namespace caches are synced (reconciling), else 0.
     pub caches_synced: Gauge,
+    /// Failed lists and watches by kind of object: its cache is stale meanwhile.
+    pub watch_failures: Family<ResourceLabel, Counter>,
 }
 
 impl Default for ReconcilerMetrics {
@@ -63,6 +72,7 @@ impl Default for ReconcilerMetrics {
             secret_writes: Counter::default(),
             config_valid: Family::default(),
             caches_synced: Gauge::default(),
+            watch_failures: Family::default(),
         };
         let mut r = Registry::default();
         r.register(
@@ -115,6 +125,11 @@ impl Default for ReconcilerMetrics {
             "1 once the ServiceMonitor and Namespace caches are synced",
             m.caches_synced.clone(),
         );
+        r.register(
+            "promreload_reconciler_watch_failures",
+            "Failed lists and watches by kind of object (its cache is stale meanwhile)",
+            m.watch_failures.clone(),
+        );
         Self {
             registry: Arc::new(r),
             ..m
@@ -142,6 +157,15 @@ impl ReconcilerMetrics {
             }
             keep
         });
+    }
+
+    /// Counts a failed list or watch of `resource`.
+    pub fn watch_failed(&self, resource: &str) {
+        self.watch_failures
+            .get_or_create(&ResourceLabel {
+                resource: resource.into(),
+            })
+            .inc();
     }
 
     /// Counts a failure of the given kind.

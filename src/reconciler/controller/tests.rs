@@ -609,3 +609,94 @@ async fn a_relapse_and_a_recreated_prometheus_are_reported_again() {
     assert_eq!(f.published(), ["POST", "PATCH", "POST"]);
     assert_eq!(f.events().len(), 2, "{:?}", f.events());
 }
+
+/// Polls `f` every 10 ms for up to 10 s.
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_watch_is_counted_and_said_but_a_missing_crd_is_not_counted() {
+    let api = FakeApi::new();
+    api.fail(
+        "GET",
+        "/apis/monitoring.coreos.com/v1/servicemonitors",
+        403,
+        "Forbidden",
+    );
+    let metrics = ReconcilerMetrics::default();
+    let (trigger, mut triggered) = mpsc::channel(1);
+    let (_, forbidden) = mirror(
+        Api::<ServiceMonitor>::all(api.client()),
+        watcher::Config::default(),
+        trigger.clone(),
+        metrics.clone(),
+    );
+    // No PrometheusRule CRD: the fake API answers 404, as a real one does.
+    let (_, missing) = mirror(
+        Api::<PrometheusRule>::all(api.client()),
+        watcher::Config::default(),
+        trigger,
+        metrics.clone(),
+    );
+    let failures = "promreload_reconciler_watch_failures_total{resource=\"ServiceMonitor\"}";
+    eventually("the failure is counted", || {
+        metrics.encode().contains(&format!("{failures} 1"))
+    })
+    .await;
+    eventually("both errors are kept", || {
+        missing.lock().unwrap().is_some() && forbidden.lock().unwrap().is_some()
+    })
+    .await;
+    let why = forbidden.lock().unwrap().clone().unwrap();
+    assert!(why.contains("Forbidden"), "{why}");
+    assert!(triggered.recv().await.is_some(), "a reconcile is asked for");
+    assert!(
+        !metrics.encode().contains("resource=\"PrometheusRule\""),
+        "{}",
+        metrics.encode()
+    );
+}
+
+#[tokio::test]
+async fn a_failing_secret_watch_drops_the_cached_secrets_so_they_are_read_again() {
+    let api = FakeApi::new();
+    api.fail("GET", "/api/v1/secrets", 403, "Forbidden");
+    let metrics = ReconcilerMetrics::default();
+    let cache = Arc::new(Mutex::new(Assets::default()));
+    let secret: Secret = object("metadata: {name: creds, namespace: monitoring}");
+    let config_map: ConfigMap = object("metadata: {name: ca, namespace: monitoring}");
+    cache.lock().await.insert_secret(&secret);
+    cache.lock().await.insert_config_map(&config_map);
+    let (trigger, _triggered) = mpsc::channel(1);
+    let watch = tokio::spawn(watch_versions(
+        Api::<PartialObjectMeta<Secret>>::all(api.client()),
+        Kind::Secret,
+        cache.clone(),
+        trigger,
+        metrics.clone(),
+    ));
+    let secret_id = (Kind::Secret, "monitoring".to_string(), "creds".to_string());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cache.lock().await.contains(&secret_id) {
+        assert!(Instant::now() < deadline, "the Secret is still cached");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    watch.abort();
+    let config_map_id = (Kind::ConfigMap, "monitoring".to_string(), "ca".to_string());
+    assert!(
+        cache.lock().await.contains(&config_map_id),
+        "other kinds stay"
+    );
+    assert!(
+        metrics
+            .encode()
+            .contains("promreload_reconciler_watch_failures_total{resource=\"Secret\"}"),
+        "{}",
+        metrics.encode()
+    );
+}
