@@ -79,28 +79,30 @@ impl Names {
     /// How a message about several settings names one: as the user set it (the variable or
     /// `--flag`), or, when it is not set, as both `VARIABLE (--flag)`, from the declarations.
     pub fn spelled(&self, flag: &str) -> String {
-        if let Some(var) = self.from_env.get(flag) {
-            var.clone()
-        } else if self.on_command_line.contains(flag) {
-            format!("--{flag}")
-        } else {
+        self.set_as(flag).unwrap_or_else(|| {
             debug_assert!(self.declared.contains_key(flag), "--{flag} is not declared");
             match self.declared.get(flag) {
                 Some(var) => format!("{var} (--{flag})"),
                 None => format!("--{flag}"),
             }
-        }
+        })
     }
 
     /// `--flag` if the value was on the command line, the variable if it came from there,
     /// `--flag (default)` otherwise. `flag` is the long name without dashes.
     pub fn of(&self, flag: &str) -> String {
+        self.set_as(flag)
+            .unwrap_or_else(|| format!("--{flag} (default)"))
+    }
+
+    /// The variable or `--flag` the user set `flag` with, if any.
+    fn set_as(&self, flag: &str) -> Option<String> {
         if let Some(var) = self.from_env.get(flag) {
-            var.clone()
+            Some(var.clone())
         } else if self.on_command_line.contains(flag) {
-            format!("--{flag}")
+            Some(format!("--{flag}"))
         } else {
-            format!("--{flag} (default)")
+            None
         }
     }
 }

@@ -146,6 +146,17 @@ impl Fixture {
         Some((c.status.clone(), c.reason.clone(), c.message.clone()))
     }
 
+    /// The message of a `False` condition with `reason` (which it asserts).
+    fn refused(&self, reason: &str) -> String {
+        let (status, got, message) = self.condition().expect("a condition");
+        assert_eq!(
+            (status.as_str(), got.as_str()),
+            ("False", reason),
+            "{message}"
+        );
+        message
+    }
+
     /// The config in the config Secret, gunzipped.
     fn config(&self) -> Option<String> {
         let secret: Secret = self.api.get(CONFIG)?;
@@ -266,11 +277,7 @@ async fn a_refused_write_fails_the_reconcile_and_the_condition_says_so() {
         other => panic!("expected the 403, got {other}"),
     }
     assert_eq!(f.config(), None);
-    let (status, reason, message) = f.condition().expect("the failure is reported");
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "ReconciliationFailed")
-    );
+    let message = f.refused("ReconciliationFailed");
     assert!(message.contains("Forbidden"), "{message}");
     let action = error_policy(Arc::new(p), &error, f.ctx.clone());
     assert_eq!(action, requeue_after(Duration::from_secs(5)));
@@ -300,11 +307,7 @@ async fn an_invalid_prometheus_keeps_its_last_good_config_and_is_reported_once()
     let action = f.reconcile().await.expect("a refusal is not a failure");
     assert_eq!(action, requeue_after(f.ctx.config.resync_interval));
     assert_eq!(f.config().as_deref(), Some("global: {}\n"), "kept");
-    let (status, reason, message) = f.condition().expect("a condition");
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "InvalidConfiguration")
-    );
+    let message = f.refused("InvalidConfiguration");
     assert!(
         message.contains("spec.bodySizeLimit: \"lots\""),
         "{message}"
@@ -363,11 +366,7 @@ async fn a_rule_selector_waits_for_the_rules_and_is_refused_while_they_cannot_be
 
     *f.ctx.rules_error.lock().unwrap() = Some("prometheusrules is forbidden".into());
     f.reconcile().await.expect("a refusal is not a failure");
-    let (status, reason, message) = f.condition().expect("a condition");
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "InvalidConfiguration")
-    );
+    let message = f.refused("InvalidConfiguration");
     assert!(
         message.contains("PrometheusRules cannot be listed (prometheusrules is forbidden)"),
         "{message}"
@@ -430,11 +429,7 @@ async fn a_referenced_secret_that_cannot_be_read_for_now_fails_the_reconcile_and
         Some("scrape_configs: [{job_name: before}]\n"),
         "the ServiceMonitor's jobs are not dropped over a passing error"
     );
-    let (status, reason, message) = f.condition().expect("the failure is reported");
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "ReconciliationFailed")
-    );
+    let message = f.refused("ReconciliationFailed");
     assert!(
         message.starts_with("cannot read Secret monitoring/creds: "),
         "{message}"
