@@ -17,15 +17,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use flate2::bufread::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use super::expand::{Expander, Unset};
-use super::input::{aliases, open_regular};
+use super::input::aliases;
 use super::output::AtomicFile;
-use super::source::{Input, InputName, Latest};
+use super::source::{Input, InputName};
 pub use check::NotText;
 use check::{Shape, TextCheck, Verdict};
 
@@ -293,53 +293,10 @@ impl Renderer {
 
     /// SHA-256 of the raw input bytes.
     fn fingerprint(&self) -> Result<Hash, RenderError> {
-        let mut reader = BufReader::with_capacity(BUF_SIZE, self.open_input()?);
+        let mut reader = BufReader::with_capacity(BUF_SIZE, self.input.open()?);
         let mut hasher = Sha256::new();
         io::copy(&mut reader, &mut hasher).map_err(|e| self.read_error(e))?;
         Ok(hasher.finalize().into())
-    }
-
-    fn open_input(&self) -> Result<Box<dyn Read + Send>, RenderError> {
-        match &self.input {
-            Input::File(path) => Ok(Box::new(self.open_file(path)?)),
-            Input::Memory(memory) => match memory.get() {
-                Latest::Bytes(bytes) if bytes.is_empty() => Err(RenderError::Empty(self.name())),
-                Latest::Bytes(bytes) => Ok(Box::new(io::Cursor::new(bytes))),
-                Latest::Pending => Err(RenderError::Pending(self.name())),
-                Latest::Unavailable { kind, reason } => Err(RenderError::Unavailable {
-                    name: self.name(),
-                    kind,
-                    reason,
-                }),
-            },
-        }
-    }
-
-    fn open_file(&self, input: &Path) -> Result<File, RenderError> {
-        let not_found = |e: io::Error| match e.kind() {
-            io::ErrorKind::NotFound => RenderError::Missing(self.name()),
-            _ => self.read_error(e),
-        };
-        let target = std::fs::canonicalize(input).map_err(not_found)?;
-        let dir = match input.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let dir = std::fs::canonicalize(dir).map_err(not_found)?;
-        if !target.starts_with(&dir) {
-            return Err(RenderError::Escape {
-                path: input.to_path_buf(),
-                target,
-                dir,
-            });
-        }
-        // Never blocks (a FIFO is refused, not waited on) and reads only regular files.
-        let file = open_regular(&target).map_err(not_found)?;
-        let meta = file.metadata().map_err(|e| self.read_error(e))?;
-        if meta.len() == 0 {
-            return Err(RenderError::Empty(self.name()));
-        }
-        Ok(file)
     }
 
     fn name(&self) -> InputName {
@@ -354,7 +311,7 @@ impl Renderer {
             return Err(RenderError::Alias(why));
         }
         let mut source = TeeReader {
-            inner: self.open_input()?,
+            inner: self.input.open()?,
             hasher: Sha256::new(),
             failed: false,
         };
