@@ -305,6 +305,9 @@ where
                         watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404 => {
                             tracing::debug!(%error, kind = kind.as_ref(), "not installed; retrying with backoff")
                         }
+                        _ if resynced(&error) => {
+                            tracing::debug!(%error, kind = kind.as_ref(), "watch expired; listing again")
+                        }
                         _ => {
                             metrics.watch_failed(&kind);
                             tracing::warn!(%error, kind = kind.as_ref(), "watch failed; retrying with backoff")
@@ -353,6 +356,10 @@ async fn watch_versions<K>(
                     tracing::debug!(object = %format!("{kind} {}/{}", id.1, id.2), "referenced object changed");
                     let _ = trigger.try_send(());
                 }
+            }
+            // The relist that follows touches every object, which drops it from the cache.
+            Err(error) if resynced(&error) => {
+                tracing::debug!(%error, %kind, "watch expired; listing again")
             }
             Err(error) => {
                 metrics.watch_failed(&kind.to_string());
@@ -424,6 +431,10 @@ async fn watch_other(
                 others.unlistable(kind, status.message.clone());
                 true
             }
+            Err(error) if resynced(&error) => {
+                tracing::debug!(%error, kind = kind.name(), "watch expired; listing again");
+                false
+            }
             Err(error) => {
                 metrics.watch_failed(kind.name());
                 tracing::warn!(%error, kind = kind.name(), "watch failed; retrying with backoff");
@@ -434,6 +445,12 @@ async fn watch_other(
             let _ = trigger.try_send(());
         }
     }
+}
+
+/// Whether a watch error is the API server saying the watch expired (410 Gone): part of the
+/// protocol, followed by a fresh list, not a failure.
+fn resynced(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::WatchError(status) if status.code == 410)
 }
 
 /// Retries from 1 s, doubling up to 10 s: a kind whose CRD is missing is listed again at

@@ -695,3 +695,17 @@ async fn a_failing_secret_watch_drops_the_cached_secrets_so_they_are_read_again(
         metrics.encode()
     );
 }
+
+#[test]
+fn an_expired_watch_is_a_fresh_list_not_a_failure() {
+    let error = |code| {
+        watcher::Error::WatchError(
+            kube::core::Status::failure("watch", "Expired")
+                .with_code(code)
+                .boxed(),
+        )
+    };
+    assert!(resynced(&error(410)));
+    assert!(!resynced(&error(403)));
+    assert!(!resynced(&error(500)));
+}
