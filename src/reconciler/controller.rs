@@ -559,14 +559,19 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         Ok(None) => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
         Err(error) => {
             // As the operator: the condition says the reconcile failed, and why, rather than
-            // still claiming the last success. Best effort: the API may refuse this too.
-            let failed = Outcome {
-                ok: false,
-                reason: "ReconciliationFailed",
-                message: error.to_string(),
-            };
-            if let Err(status_error) = status::set(&ctx.client, &prometheus, &failed).await {
-                tracing::debug!(%status_error, "cannot report the failure on the condition");
+            // still claiming the last success. Written once per failure spell: each status
+            // write wakes the controller, and an error whose text changes at every attempt
+            // would otherwise keep it reconciling without pause. Best effort: the API may
+            // refuse this write too.
+            if !status::failed(&prometheus) {
+                let failed = Outcome {
+                    ok: false,
+                    reason: status::FAILED,
+                    message: error.to_string(),
+                };
+                if let Err(status_error) = status::set(&ctx.client, &prometheus, &failed).await {
+                    tracing::debug!(%status_error, "cannot report the failure on the condition");
+                }
             }
             return Err(error);
         }

@@ -12,6 +12,9 @@ use super::secret::MANAGER;
 /// The condition type the reconciler owns.
 pub const CONDITION: &str = "Reconciled";
 
+/// The condition's reason while reconciles fail (the operator's).
+pub const FAILED: &str = "ReconciliationFailed";
+
 /// What the condition should say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -21,6 +24,17 @@ pub struct Outcome {
     pub reason: &'static str,
     /// Human-readable message.
     pub message: String,
+}
+
+/// Whether the condition already says, for this generation, that reconciles fail.
+pub fn failed(prometheus: &Prometheus) -> bool {
+    prometheus
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == CONDITION))
+        .is_some_and(|c| {
+            c.reason == FAILED && c.observed_generation == prometheus.metadata.generation
+        })
 }
 
 /// Sets the condition unless it already says the same for this generation.

@@ -290,6 +290,21 @@ async fn a_refused_write_fails_the_reconcile_and_the_condition_says_so() {
         f.ctx.metrics.encode()
     );
 
+    // Failing on, for another reason: the condition is not rewritten at every attempt (each
+    // write would wake the controller again at once).
+    f.api.heal(CONFIG);
+    f.api.fail("PATCH", CONFIG, 500, "InternalError");
+    f.api.clear_sent();
+    f.reconcile().await.expect_err("still failing");
+    assert!(
+        !f.api
+            .writes()
+            .contains(&format!("PATCH {PROMETHEUS}/status")),
+        "{:?}",
+        f.api.writes()
+    );
+    assert!(f.refused("ReconciliationFailed").contains("Forbidden"));
+
     f.api.heal(CONFIG);
     f.reconcile().await.expect("the retry succeeds");
     assert!(f.config().is_some());
