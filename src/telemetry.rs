@@ -24,6 +24,14 @@ pub struct KindLabel {
     pub kind: String,
 }
 
+/// The OpenMetrics text exposition of `registry` (both binaries' `/metrics`).
+pub fn encode(registry: &prometheus_client::registry::Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry)
+        .expect("writing to a String cannot fail");
+    out
+}
+
 /// Installs the global subscriber. Call once, from `main`.
 pub fn init(level: tracing::Level, format: LogFormat) {
     let filter = LevelFilter::from_level(level);

@@ -167,8 +167,10 @@ impl Assets {
         key: &str,
     ) -> Result<&str, LookupError> {
         let id = (kind, namespace.to_string(), name.to_string());
-        let (namespace, name) = (id.1.clone(), id.2.clone());
-        match self.found.get(&id) {
+        let found = self.found.get(&id);
+        // The key's names go into the error, if there is one: no second copy per lookup.
+        let (_, namespace, name) = id;
+        match found {
             None => Err(LookupError::NotRead {
                 kind,
                 namespace,

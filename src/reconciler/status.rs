@@ -26,15 +26,19 @@ pub struct Outcome {
     pub message: String,
 }
 
-/// Whether the condition already says, for this generation, that reconciles fail.
-pub fn failed(prometheus: &Prometheus) -> bool {
+/// The reconciler's condition as `prometheus` holds it.
+fn current(prometheus: &Prometheus) -> Option<&Condition> {
     prometheus
         .status
         .as_ref()
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == CONDITION))
-        .is_some_and(|c| {
-            c.reason == FAILED && c.observed_generation == prometheus.metadata.generation
-        })
+}
+
+/// Whether the condition already says, for this generation, that reconciles fail.
+pub fn failed(prometheus: &Prometheus) -> bool {
+    current(prometheus).is_some_and(|c| {
+        c.reason == FAILED && c.observed_generation == prometheus.metadata.generation
+    })
 }
 
 /// Sets the condition unless it already says the same for this generation.
@@ -45,10 +49,7 @@ pub async fn set(
 ) -> kube::Result<bool> {
     let generation = prometheus.metadata.generation;
     let status = if outcome.ok { "True" } else { "False" };
-    let current = prometheus
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == CONDITION));
+    let current = current(prometheus);
     if let Some(c) = current
         && c.status == status
         && c.reason == outcome.reason
