@@ -3,9 +3,10 @@
 //! itself knows nothing about reloading.
 //!
 //! `:8080` means every interface (IPv6 and IPv4 where the host has IPv6): kubelet probes come
-//! to the Pod IP, not to loopback. With [`TlsFiles`] the endpoints are served over HTTPS; the
-//! certificate files are read again when they change, so a rotated certificate needs no
-//! restart.
+//! to the Pod IP, not to loopback. [`Protection`] adds what an exporter-toolkit web config
+//! asks for: HTTPS through [`TlsFiles`] (the certificate files are read again when they
+//! change, so a rotated certificate needs no restart; every `client_auth_type`), basic auth
+//! through [`BasicAuth`], and extra response headers.
 //!
 //! The server is reachable from the whole Pod network, so it defends itself: at most
 //! [`connection_limit`] connections at once (beyond that, the least recently active one is
@@ -19,7 +20,6 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,14 +28,27 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+
+pub use auth::{BasicAuth, HashError};
+pub use tls::{ClientAuth, Tls, TlsError, TlsFiles, TlsVersion};
+
+mod auth;
+mod tls;
+
+/// How the endpoints are protected, as loaded at start: HTTPS, basic auth, and the extra
+/// response headers of exporter-toolkit's `http_server_config`.
+#[derive(Default)]
+pub struct Protection {
+    /// Serve over HTTPS with these files.
+    pub tls: Option<TlsFiles>,
+    /// Ask every request for one of these users.
+    pub basic_auth: Option<Arc<BasicAuth>>,
+    /// Set on every response.
+    pub headers: Vec<(header::HeaderName, header::HeaderValue)>,
+}
 
 /// Liveness and readiness flags, set by the work loop, read by the probes.
 #[derive(Debug)]
@@ -156,14 +169,15 @@ pub fn connection_limit() -> usize {
     (room.min(MAX_CONNECTIONS as u64) as usize).max(4)
 }
 
-/// Serves the endpoints on `listener` (over TLS with `tls`) until `shutdown` is cancelled.
+/// Serves the endpoints on `listener`, protected as `protection` says, until `shutdown` is
+/// cancelled.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<TlsFiles>,
+    protection: Protection,
     admin: Arc<dyn Admin>,
     shutdown: CancellationToken,
 ) {
-    let tls = tls.map(Arc::new);
+    let protection = Arc::new(protection);
     let conns = Arc::new(Mutex::new(Connections::new(connection_limit())));
     let mut errors = AcceptErrors::default();
     loop {
@@ -194,11 +208,11 @@ pub async fn serve(
             // accept, so descriptors stay bounded by the cap even in a burst.
             tokio::task::yield_now().await;
         }
-        let (admin, tls, conns) = (admin.clone(), tls.clone(), conns.clone());
+        let (admin, protection, conns) = (admin.clone(), protection.clone(), conns.clone());
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = serve_stream(stream, tls, admin, conn.clone()) => {}
+                _ = serve_stream(stream, protection, admin, conn.clone()) => {}
                 _ = conn.closed.cancelled() => {}
                 _ = shutdown.cancelled() => {}
             }
@@ -213,16 +227,16 @@ fn lock(conns: &Mutex<Connections>) -> std::sync::MutexGuard<'_, Connections> {
 
 async fn serve_stream(
     stream: tokio::net::TcpStream,
-    tls: Option<Arc<TlsFiles>>,
+    protection: Arc<Protection>,
     admin: Arc<dyn Admin>,
     conn: Arc<Conn>,
 ) {
-    match tls {
-        None => serve_connection(stream, admin, conn).await,
+    match &protection.tls {
+        None => serve_connection(stream, protection, admin, conn).await,
         Some(tls) => {
             let handshake = tls.acceptor().accept(stream);
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-                Ok(Ok(stream)) => serve_connection(stream, admin, conn).await,
+                Ok(Ok(stream)) => serve_connection(stream, protection, admin, conn).await,
                 Ok(Err(error)) => tracing::debug!(%error, "admin TLS handshake failed"),
                 Err(_) => tracing::debug!("admin TLS handshake timed out"),
             }
@@ -230,15 +244,38 @@ async fn serve_stream(
     }
 }
 
-async fn serve_connection<I>(io: I, admin: Arc<dyn Admin>, conn: Arc<Conn>)
-where
+async fn serve_connection<I>(
+    io: I,
+    protection: Arc<Protection>,
+    admin: Arc<dyn Admin>,
+    conn: Arc<Conn>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = conn.clone();
     let service = hyper::service::service_fn(move |req| {
         activity.touch();
-        let response = route(&req, admin.as_ref());
-        async move { Ok::<_, Infallible>(response) }
+        let (protection, admin) = (protection.clone(), admin.clone());
+        async move {
+            let allowed = match &protection.basic_auth {
+                None => true,
+                Some(auth) => auth.allows(req.headers()).await,
+            };
+            let mut response = if allowed {
+                route(&req, admin.as_ref())
+            } else {
+                let mut denied = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+                denied.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Basic"),
+                );
+                denied
+            };
+            for (name, value) in &protection.headers {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let serving = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -367,111 +404,6 @@ impl AcceptErrors {
     fn recovered(&mut self) {
         self.streak = 0;
     }
-}
-
-/// TLS for the admin server: the files, re-read when they change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tls {
-    /// Certificate chain (PEM).
-    pub cert_file: PathBuf,
-    /// Private key (PEM).
-    pub key_file: PathBuf,
-    /// Require client certificates signed by this CA (PEM).
-    pub client_ca_file: Option<PathBuf>,
-}
-
-/// The admin server's certificate, key and optional client CA, rebuilt when a file changes.
-pub struct TlsFiles {
-    tls: Tls,
-    current: Mutex<(Vec<Vec<u8>>, TlsAcceptor)>,
-}
-
-impl TlsFiles {
-    /// Reads and checks the files; an error names the file and the problem.
-    pub fn load(tls: &Tls) -> Result<Self, TlsError> {
-        let material = read_material(tls)?;
-        let acceptor = build_acceptor(tls, &material)?;
-        Ok(Self {
-            tls: tls.clone(),
-            current: Mutex::new((material, acceptor)),
-        })
-    }
-
-    /// The acceptor for the files as they are now; on a bad rotation, the last good one.
-    fn acceptor(&self) -> TlsAcceptor {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        match read_material(&self.tls) {
-            Ok(material) if material != current.0 => match build_acceptor(&self.tls, &material) {
-                Ok(acceptor) => {
-                    tracing::info!("admin server certificate reloaded");
-                    *current = (material, acceptor);
-                }
-                Err(error) => tracing::warn!(%error, "admin server certificate not reloaded"),
-            },
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "admin server certificate not reloaded"),
-        }
-        current.1.clone()
-    }
-}
-
-/// A TLS file of the admin server that cannot be used: which, and why.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {reason}", file.display())]
-pub struct TlsError {
-    /// The file.
-    pub file: PathBuf,
-    /// What is wrong with it (never its contents).
-    pub reason: String,
-}
-
-fn named(file: &std::path::Path, reason: &dyn std::fmt::Display) -> TlsError {
-    TlsError {
-        file: file.to_path_buf(),
-        reason: reason.to_string(),
-    }
-}
-
-fn read_material(tls: &Tls) -> Result<Vec<Vec<u8>>, TlsError> {
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| named(p, &e));
-    let ca = match &tls.client_ca_file {
-        Some(p) => read(p)?,
-        None => Vec::new(),
-    };
-    Ok(vec![read(&tls.cert_file)?, read(&tls.key_file)?, ca])
-}
-
-fn build_acceptor(tls: &Tls, material: &[Vec<u8>]) -> Result<TlsAcceptor, TlsError> {
-    let certs = CertificateDer::pem_slice_iter(&material[0])
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| named(&tls.cert_file, &e))?;
-    if certs.is_empty() {
-        return Err(named(&tls.cert_file, &"no certificate found"));
-    }
-    let key = PrivateKeyDer::from_pem_slice(&material[1]).map_err(|e| named(&tls.key_file, &e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| named(&tls.cert_file, &e))?;
-    let builder = match &tls.client_ca_file {
-        None => builder.with_no_client_auth(),
-        Some(path) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&material[2]) {
-                let cert = cert.map_err(|e| named(path, &e))?;
-                roots.add(cert).map_err(|e| named(path, &e))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| named(path, &e))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| named(&tls.cert_file, &e))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The address a listener got (for logs and tests using port 0).

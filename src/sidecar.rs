@@ -119,10 +119,7 @@ pub async fn run(
     reloader.check()?;
     let shared = Arc::new(Shared::new(metrics.clone(), config.liveness_timeout));
     if let Some(address) = &config.listen_address {
-        let tls = match &config.web_tls {
-            Some(tls) => Some(crate::admin::TlsFiles::load(tls)?),
-            None => None,
-        };
+        let protection = config.web.protection()?;
         let listener = crate::admin::bind(address)
             .await
             .map_err(|source| Error::Listen {
@@ -134,7 +131,7 @@ pub async fn run(
         }
         tokio::spawn(crate::admin::serve(
             listener,
-            tls,
+            protection,
             shared.clone(),
             shutdown.clone(),
         ));
@@ -588,8 +585,8 @@ impl Sidecar {
     }
 
     fn reloaded(&mut self) {
+        let failed_attempts = self.schedule.attempt();
         self.schedule.reload_succeeded();
-        self.metrics.last_reload_successful.set(1);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -602,7 +599,12 @@ impl Sidecar {
             .as_ref()
             .map(hex)
             .unwrap_or_default();
-        tracing::info!(%hash, "Prometheus reloaded");
+        if failed_attempts > 0 && self.metrics.last_reload_successful.get() == 0 {
+            tracing::info!(%hash, failed_attempts, "Prometheus reloaded: reloads work again");
+        } else {
+            tracing::info!(%hash, "Prometheus reloaded");
+        }
+        self.metrics.last_reload_successful.set(1);
         self.publish(|doc| doc.last_reload = Some(ReloadRecord::now(None)));
     }
 

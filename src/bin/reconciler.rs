@@ -75,7 +75,7 @@ fn run(config: ReconcilerConfig, unknown_env: &[String]) -> ExitCode {
                     if let Some(addr) = promreload::admin::local_addr(&listener) {
                         tracing::info!(address = %addr, "admin server listening");
                     }
-                    tokio::spawn(promreload::admin::serve(listener, None, state.clone(), shutdown.clone()));
+                    tokio::spawn(promreload::admin::serve(listener, Default::default(), state.clone(), shutdown.clone()));
                 }
                 Err(error) => {
                     tracing::error!(%error, address, "cannot listen");

@@ -192,7 +192,7 @@ pub struct Settings {
           hide_default_value = true, value_parser = or_empty(path))]
     pub web_tls_key_file: OrEmpty<PathBuf>,
 
-    /// exporter-toolkit web config for the admin server (tls_server_config subset)
+    /// exporter-toolkit web config for the admin server (TLS, client certificates, basic auth, headers; below)
     #[arg(long, env = "RELOADER_WEB_CONFIG_FILE", value_name = "FILE", default_value = "",
           hide_default_value = true, value_parser = or_empty(path))]
     pub web_config_file: OrEmpty<PathBuf>,
@@ -305,6 +305,43 @@ pub struct ClientTls {
     pub cert_and_key: Option<(PathBuf, PathBuf)>,
     /// Skip certificate verification.
     pub insecure_skip_verify: bool,
+    /// The certificate the admin server serves (the web config's `cert_file`), trusted as
+    /// Prometheus's own when the reload URL is on the loopback: prometheus-operator hands the
+    /// reloader the same web config as the server beside it. See [`ClientTls::pin_for`].
+    pub pinned_cert_file: Option<PathBuf>,
+}
+
+impl ClientTls {
+    /// The certificate to trust as the server's own at `url`: the admin server's certificate
+    /// (from the web config or the `--web-tls-*` flags), when `url` is HTTPS on the loopback
+    /// and verification is not switched off.
+    ///
+    /// Why this is safe: only a process holding that certificate's private key can complete
+    /// the handshake with it, and that key is the one the web config gives this Pod's server;
+    /// the check is that the presented certificate is byte for byte the one in the file, not
+    /// only one some CA signed. The name in it does not matter, as the loopback of the Pod's
+    /// own network namespace is not a name anyone else can answer for. A URL off the loopback
+    /// is verified against the CAs only, as before.
+    pub fn pin_for(url: &Url, tls: &ClientTls, web: &super::webconfig::Web) -> Option<PathBuf> {
+        if url.scheme() != "https" || tls.insecure_skip_verify || !is_loopback(url) {
+            return None;
+        }
+        web.tls.as_ref().map(|t| t.cert_file.clone())
+    }
+}
+
+/// Whether the URL's host is this machine's loopback: `localhost` (RFC 6761), 127.0.0.0/8
+/// or `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Everything about reaching Prometheus.
@@ -358,8 +395,8 @@ pub struct Config {
     pub retry_max_interval: Duration,
     /// Admin server address as written (`:8080`, `127.0.0.1:0`); `None` = no server.
     pub listen_address: Option<String>,
-    /// Admin server TLS, if any.
-    pub web_tls: Option<admin::Tls>,
+    /// How the admin server protects itself (HTTPS, basic auth, headers).
+    pub web: super::webconfig::Web,
     /// Cap on the rendered output, in bytes.
     pub max_config_bytes: u64,
     /// How long a file written in place must stay unchanged before it is read.
@@ -425,9 +462,14 @@ pub fn parse(
 impl Settings {
     /// Checks the settings together and builds the configuration.
     pub fn check(self, names: &Names) -> Result<Config, SettingsError> {
-        let reload = self.reload_config(names)?;
+        let mut reload = self.reload_config(names)?;
         let config_secret = self.secret_input(names)?;
-        let web_tls = self.web_tls(names)?;
+        let web = self.web(names)?;
+        let target = match reload.method {
+            ReloadMethod::Http => &reload.url,
+            ReloadMethod::Signal { .. } => &reload.runtimeinfo_url,
+        };
+        reload.tls.pinned_cert_file = ClientTls::pin_for(target, &reload.tls, &web);
         let config = Config {
             config_file: self.config_file.0,
             config_secret,
@@ -439,7 +481,7 @@ impl Settings {
             retry_interval: self.retry_interval,
             retry_max_interval: self.retry_max_interval,
             listen_address: self.listen_address.0,
-            web_tls,
+            web,
             max_config_bytes: self.max_config_bytes,
             settle_interval: self.settle_interval,
             liveness_timeout: self.liveness_timeout,
@@ -511,6 +553,7 @@ impl Settings {
                 cert_and_key,
                 insecure_skip_verify: self.reload_insecure_skip_verify
                     && !self.no_reload_insecure_skip_verify,
+                pinned_cert_file: None,
             },
         })
     }
@@ -536,7 +579,7 @@ impl Settings {
         }))
     }
 
-    fn web_tls(&self, names: &Names) -> Result<Option<admin::Tls>, SettingsError> {
+    fn web(&self, names: &Names) -> Result<super::webconfig::Web, SettingsError> {
         let direct = pair(
             names,
             (&self.web_tls_cert_file, "web-tls-cert-file"),
@@ -548,21 +591,21 @@ impl Settings {
                 value: path.display().to_string(),
                 reason: e.to_string(),
             })?,
-            None => None,
+            None => super::webconfig::Web::default(),
         };
         match (direct, from_file) {
-            (Some(_), Some(_)) => Err(SettingsError::Conflict(format!(
-                "set the admin server's TLS through {} + {} or {}, not both",
-                names.spelled("web-tls-cert-file"),
-                names.spelled("web-tls-key-file"),
-                names.spelled("web-config-file"),
+            (Some(_), web) if web != super::webconfig::Web::default() => {
+                Err(SettingsError::Conflict(format!(
+                    "set the admin server's TLS through {} + {} or {}, not both",
+                    names.spelled("web-tls-cert-file"),
+                    names.spelled("web-tls-key-file"),
+                    names.spelled("web-config-file"),
+                )))
+            }
+            (Some((cert_file, key_file)), _) => Ok(super::webconfig::Web::tls(admin::Tls::new(
+                cert_file, key_file,
             ))),
-            (Some((cert_file, key_file)), None) => Ok(Some(admin::Tls {
-                cert_file,
-                key_file,
-                client_ca_file: None,
-            })),
-            (None, tls) => Ok(tls),
+            (None, web) => Ok(web),
         }
     }
 }
@@ -660,7 +703,7 @@ mod tests {
         assert_eq!(c.reload.url.as_str(), "http://127.0.0.1:9090/-/reload");
         assert_eq!(c.reload.method, ReloadMethod::Http);
         assert_eq!(c.ordinal_from.as_deref(), Some("POD_NAME"));
-        assert!(c.web_tls.is_none() && c.reload.auth.is_none());
+        assert!(c.web.tls.is_none() && c.reload.auth.is_none());
         assert_eq!(c.watch_interval, Duration::from_secs(180));
         assert_eq!(c.delay_interval, Duration::from_secs(1));
         assert_eq!(c.retry_max_interval, Duration::from_secs(60));
@@ -888,6 +931,53 @@ mod tests {
         assert_eq!(
             text.trim(),
             format!("promreload {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn the_servers_own_certificate_is_trusted_on_the_loopback_only() {
+        let tls = [
+            "--web-tls-cert-file=/web/tls.crt",
+            "--web-tls-key-file=/web/tls.key",
+        ];
+        let pin = |url: &str, extra: &[&str]| {
+            let args: Vec<&str> = tls.iter().chain(extra).copied().collect();
+            run(&args, &[("config_file", "/in.gz"), ("reload_url", url)])
+                .unwrap()
+                .reload
+                .tls
+                .pinned_cert_file
+        };
+        let own = Some(PathBuf::from("/web/tls.crt"));
+        for url in [
+            "https://localhost:9090/-/reload",
+            "https://LOCALHOST:9090/-/reload",
+            "https://127.0.0.2:9090/-/reload",
+            "https://[::1]:9090/-/reload",
+        ] {
+            assert_eq!(pin(url, &[]), own, "{url}");
+        }
+        for url in [
+            "http://localhost:9090/-/reload",
+            "https://prometheus.monitoring.svc:9090/-/reload",
+            "https://10.0.0.1:9090/-/reload",
+            "https://localhost.example.com:9090/-/reload",
+        ] {
+            assert_eq!(pin(url, &[]), None, "{url}");
+        }
+        let skip = ["--reload-insecure-skip-verify"];
+        assert_eq!(pin("https://localhost:9090/-/reload", &skip), None);
+        let c = run(
+            &[],
+            &[
+                ("config_file", "/in.gz"),
+                ("reload_url", "https://localhost/"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.reload.tls.pinned_cert_file, None,
+            "no web TLS, nothing to pin"
         );
     }
 }

@@ -518,3 +518,209 @@ fn localhost_is_the_loopback_without_a_hosts_file() {
         "{requests:?}"
     );
 }
+
+/// A Pod prometheus-operator generates for a Prometheus with `spec.web.tlsConfig`: the server
+/// and the reloader get the same web config, and the reload URL is
+/// `https://localhost:9090/-/reload` with no CA. The certificate here names neither
+/// `localhost` nor the loopback, and no CA signed it: the reloader trusts it because it is
+/// byte for byte the certificate the web config names. A server presenting another
+/// certificate is refused, and the reloads recover once it serves the right one again.
+#[test]
+fn https_on_the_loopback_trusts_the_servers_own_certificate() {
+    let pki = Pki::new();
+    let (cert, key) = pki.self_signed("prometheus", "prometheus-k8s-0.monitoring.example");
+    let (other_cert, other_key) =
+        pki.self_signed("impostor", "prometheus-k8s-0.monitoring.example");
+    let web_text = |cert: &Path, key: &Path| {
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+            cert.display(),
+            key.display()
+        )
+    };
+    // The operator mounts one web config into both containers; the server's copy is a file
+    // of its own here only so that the test can make the server present another certificate.
+    let reloader_web = pki.dir.path().join("reloader-web-config.yaml");
+    let server_web = pki.dir.path().join("server-web-config.yaml");
+    fs::write(&reloader_web, web_text(&cert, &key)).unwrap();
+    fs::write(&server_web, web_text(&cert, &key)).unwrap();
+
+    let mut pod = Pod::new();
+    pod.publish(&config(&["pinned-a"]));
+    assert!(pod.init(&[]).0.success());
+    let opts = PromOptions {
+        web_config: Some(server_web.clone()),
+        scheme: "https",
+        client: pki.unverifying_client(false),
+        ..PromOptions::default()
+    };
+    let prometheus = Prometheus::start_with(free_port(), &pod.output(), opts);
+    let url = format!("https://localhost:{}/-/reload", prometheus.port);
+    let web_arg = format!("--web-config-file={}", reloader_web.display());
+    let env = pod.env(&url);
+    let daemon = Daemon::start_scheme(&borrow(&env), &[&web_arg], "https")
+        .with_client(pki.unverifying_client(false));
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+    pod.publish(&config(&["pinned-b"]));
+    wait_until(WAIT, "pinned-b live", || {
+        prometheus.loaded_config().contains("job_name: pinned-b")
+    });
+    assert!(prometheus.runtime_info().1, "reloadConfigSuccess");
+    assert_eq!(daemon.metric("reloader_reloads_failed_total"), 0.0);
+
+    // The reloader's own admin server serves the same web config: HTTPS, and the header.
+    let healthz = pki
+        .unverifying_client(false)
+        .get(format!("{}/healthz", daemon.admin))
+        .send()
+        .unwrap();
+    assert_eq!(healthz.status(), 200);
+    assert_eq!(healthz.headers()["x-frame-options"], "deny");
+
+    // Another certificate on the same port is not the server's own: refused, and said so.
+    fs::write(&server_web, web_text(&other_cert, &other_key)).unwrap();
+    pod.publish(&config(&["pinned-c"]));
+    daemon.wait_metric_at_least("reloader_reload_errors_total{kind=\"request\"}", 1.0, WAIT);
+    assert_eq!(daemon.metric("reloader_last_reload_successful"), 0.0);
+    let status = daemon.get("/status").1;
+    assert!(
+        status.contains("is not the one in") && status.contains("cert_file"),
+        "{status}"
+    );
+    assert!(!prometheus.loaded_config().contains("pinned-c"));
+
+    fs::write(&server_web, web_text(&cert, &key)).unwrap();
+    wait_until(
+        WAIT,
+        "pinned-c live once the server's own certificate is back",
+        || prometheus.loaded_config().contains("job_name: pinned-c"),
+    );
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+    let log = daemon.process.log();
+    assert!(log.contains("reload failed"), "{log}");
+    assert!(log.contains("reloads work again"), "{log}");
+}
+
+/// Every `client_auth_type` of exporter-toolkit, basic auth and the extra headers on the
+/// admin server, each with real handshakes; and what cannot be honoured is refused at start.
+#[test]
+fn admin_server_honours_the_web_config_as_exporter_toolkit_does() {
+    let pki = Pki::new();
+    // A client certificate no CA signed (RequireAnyClientCert takes it, the verifying
+    // policies do not).
+    let (stranger_cert, stranger_key) = pki.self_signed("stranger", "stranger.example");
+    let stranger = {
+        let mut pem = fs::read(&stranger_cert).unwrap();
+        pem.extend(fs::read(&stranger_key).unwrap());
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&fs::read(&pki.ca).unwrap()).unwrap(),
+            )
+            .identity(reqwest::Identity::from_pem(&pem).unwrap())
+            .build()
+            .unwrap()
+    };
+    let mut pod = Pod::new();
+    pod.publish(&config(&["a"]));
+    let env = pod.env("http://127.0.0.1:1/-/reload");
+    let web = pki.dir.path().join("reloader-web.yaml");
+    let arg = format!("--web-config-file={}", web.display());
+    let status = |client: &reqwest::blocking::Client, daemon: &Daemon| {
+        client
+            .get(format!("{}/healthz", daemon.admin))
+            .send()
+            .map(|r| r.status().as_u16())
+            .ok()
+    };
+    // (policy, without a certificate, with the CA's client certificate, with a stranger's)
+    for (policy, none, signed, unsigned) in [
+        ("RequestClientCert", Some(200), Some(200), Some(200)),
+        ("RequireAnyClientCert", None, Some(200), Some(200)),
+        ("VerifyClientCertIfGiven", Some(200), Some(200), None),
+        ("RequireAndVerifyClientCert", None, Some(200), None),
+    ] {
+        fs::write(
+            &web,
+            format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: {policy}\n  client_ca_file: ca.crt\n"),
+        )
+        .unwrap();
+        let daemon = Daemon::start_scheme(&borrow(&env), &[&arg], "https");
+        assert_eq!(
+            status(&pki.client(false), &daemon),
+            none,
+            "{policy} without a certificate"
+        );
+        assert_eq!(
+            status(&pki.client(true), &daemon),
+            signed,
+            "{policy} with the CA's"
+        );
+        assert_eq!(
+            status(&stranger, &daemon),
+            unsigned,
+            "{policy} with a stranger's"
+        );
+    }
+
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    fs::write(
+        &web,
+        format!("basic_auth_users:\n  admin: {hash}\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n    Content-Security-Policy: default-src 'none'\n"),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&borrow(&env), &[&arg]);
+    let client = reqwest::blocking::Client::new();
+    let url = format!("{}/metrics", daemon.admin);
+    let anonymous = client.get(&url).send().unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Basic");
+    assert_eq!(anonymous.headers()["x-content-type-options"], "nosniff");
+    let wrong = client
+        .get(&url)
+        .basic_auth("admin", Some("guess"))
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = client
+        .get(&url)
+        .basic_auth("admin", Some("s3cret"))
+        .send()
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    assert_eq!(
+        right.headers()["content-security-policy"],
+        "default-src 'none'"
+    );
+    assert!(right.text().unwrap().contains("reloader_reloads_total"));
+    assert!(!daemon.process.log().contains("s3cret"));
+    drop(daemon);
+
+    for (text, key) in [
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  client_allowed_sans: [a]\n",
+            "client_allowed_sans",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  max_version: TLS11\n",
+            "max_version",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: Often\n",
+            "client_auth_type",
+        ),
+        (
+            "http_server_config:\n  headers:\n    Server: promreload\n",
+            "Server",
+        ),
+        ("rate_limit:\n  burst: 5\n  interval: 1s\n", "rate_limit"),
+    ] {
+        fs::write(&web, text).unwrap();
+        let (status, out) = run_promreload(&borrow(&env), &[&arg]);
+        assert_eq!(status.code(), Some(2), "{text}: {out}");
+        assert!(
+            out.contains(key) && out.contains("web-config-file"),
+            "{text}: {out}"
+        );
+    }
+}

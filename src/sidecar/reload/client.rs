@@ -1,5 +1,6 @@
 //! The HTTP client that talks to Prometheus (reload and runtimeinfo): certificate
-//! verification against the system roots plus an optional CA bundle, an optional client
+//! verification against the system roots plus an optional CA bundle, or (on the loopback)
+//! against the very certificate the server is configured to serve; an optional client
 //! certificate, and basic or bearer auth.
 //!
 //! Every file is read again at each request, so rotated certificates and credentials take
@@ -7,9 +8,16 @@
 //! contents are never logged: errors name the file, not what is in it.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Certificate, Client, Identity, Method, RequestBuilder, Url, redirect};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::ReloadError;
 use crate::sidecar::settings::{Auth, ClientTls};
@@ -73,7 +81,8 @@ impl PromClient {
         Ok(client)
     }
 
-    /// The bytes of the CA, certificate and key files, in that order (absent ones empty).
+    /// The bytes of the CA, certificate, key and pinned certificate files, in that order
+    /// (absent ones empty).
     fn material(&self) -> Result<Vec<Vec<u8>>, ReloadError> {
         let read = |p: Option<&Path>| p.map_or(Ok(Vec::new()), read_file);
         let (cert, key) = match &self.tls.cert_and_key {
@@ -84,10 +93,22 @@ impl PromClient {
             read(self.tls.ca_file.as_deref())?,
             read(cert)?,
             read(key)?,
+            read(self.tls.pinned_cert_file.as_deref())?,
         ])
     }
 
     fn build(&self, material: &[Vec<u8>]) -> Result<Client, ReloadError> {
+        let builder = match &self.tls.pinned_cert_file {
+            Some(pinned) => self.pinning(material, pinned)?,
+            None => self.verifying(material)?,
+        };
+        builder.build().map_err(|e| ReloadError::Credentials {
+            reason: format!("building the TLS client: {e}"),
+        })
+    }
+
+    /// The common settings of both kinds of client.
+    fn base() -> reqwest::ClientBuilder {
         // `localhost` is the loopback (RFC 6761), whatever the image has: a static binary on
         // an image without /etc/hosts or NSS (prometheus-operator's --reload-url names
         // localhost) still reaches Prometheus. The URL's port is kept.
@@ -95,11 +116,17 @@ impl PromClient {
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
         ];
-        let mut builder = Client::builder()
+        Client::builder()
             .resolve_to_addrs("localhost", &loopback)
             .redirect(redirect::Policy::none())
             .user_agent(concat!("promreload/", env!("CARGO_PKG_VERSION")))
-            .danger_accept_invalid_certs(self.tls.insecure_skip_verify);
+            // Reloads are rare: each opens its own connection (and handshake).
+            .pool_max_idle_per_host(0)
+    }
+
+    /// Verifies against the system roots and the CA bundle (or not at all, if skipped).
+    fn verifying(&self, material: &[Vec<u8>]) -> Result<reqwest::ClientBuilder, ReloadError> {
+        let mut builder = Self::base().danger_accept_invalid_certs(self.tls.insecure_skip_verify);
         if let Some(path) = &self.tls.ca_file {
             let certs = Certificate::from_pem_bundle(&material[0])
                 .map_err(|e| credentials(path, &format!("not a PEM CA bundle: {e}")))?;
@@ -122,9 +149,144 @@ impl PromClient {
             })?;
             builder = builder.identity(identity);
         }
-        builder.build().map_err(|e| ReloadError::Credentials {
-            reason: format!("building the TLS client: {e}"),
+        Ok(builder)
+    }
+
+    /// Trusts the pinned certificate (the server's own, on the loopback), and otherwise what
+    /// [`PromClient::verifying`] trusts.
+    fn pinning(
+        &self,
+        material: &[Vec<u8>],
+        pinned_file: &Path,
+    ) -> Result<reqwest::ClientBuilder, ReloadError> {
+        let pinned = CertificateDer::pem_slice_iter(&material[3])
+            .next()
+            .ok_or_else(|| {
+                credentials(pinned_file, "no certificate in the web config's cert_file")
+            })?
+            .map_err(|e| credentials(pinned_file, &format!("not a PEM certificate: {e}")))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        if let Some(path) = &self.tls.ca_file {
+            let before = roots.len();
+            for cert in CertificateDer::pem_slice_iter(&material[0]) {
+                let cert =
+                    cert.map_err(|e| credentials(path, &format!("not a PEM CA bundle: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| credentials(path, &format!("not a CA certificate: {e}")))?;
+            }
+            if roots.len() == before {
+                return Err(credentials(path, "no certificate in the CA bundle"));
+            }
+        }
+        let webpki = if roots.is_empty() {
+            None
+        } else {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| ReloadError::Credentials {
+                        reason: format!("building the TLS client: {e}"),
+                    })?,
+            )
+        };
+        let verifier = Arc::new(PinnedOrCa {
+            pinned: pinned.into_owned(),
+            pinned_file: pinned_file.to_path_buf(),
+            webpki,
+            algorithms: provider.signature_verification_algorithms,
+        });
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ReloadError::Credentials {
+                reason: format!("building the TLS client: {e}"),
+            })?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let mut config = match &self.tls.cert_and_key {
+            None => builder.with_no_client_auth(),
+            Some((cert_path, key_path)) => {
+                let chain = CertificateDer::pem_slice_iter(&material[1])
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        credentials(cert_path, &format!("client certificate unusable: {e}"))
+                    })?;
+                let key = PrivateKeyDer::from_pem_slice(&material[2])
+                    .map_err(|e| credentials(key_path, &format!("client key unusable: {e}")))?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    credentials(
+                        cert_path,
+                        &format!("client certificate or key unusable: {e}"),
+                    )
+                })?
+            }
+        };
+        // No session resumption: every reload's handshake shows the certificate the server
+        // presents now, so a server that stops presenting the pinned one is noticed at once.
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(Self::base().use_preconfigured_tls(config))
+    }
+}
+
+/// Trusts a server that presents exactly the pinned certificate (whatever name it carries),
+/// or one the CAs vouch for under the URL's name. The handshake signature is checked either
+/// way, so the server holds the certificate's private key.
+#[derive(Debug)]
+struct PinnedOrCa {
+    pinned: CertificateDer<'static>,
+    pinned_file: std::path::PathBuf,
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedOrCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.pinned.as_ref() {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let by_ca = match &self.webpki {
+            Some(webpki) => webpki
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .map_err(|e| e.to_string()),
+            None => Err("no CA certificate to check it with".to_string()),
+        };
+        by_ca.map_err(|reason| {
+            rustls::Error::General(format!(
+                "the server's certificate is not the one in {} (the web config's cert_file), and no trusted CA vouches for it: {reason}",
+                self.pinned_file.display()
+            ))
         })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
     }
 }
 

@@ -332,6 +332,7 @@ pub fn run_promreload(env: &[(&str, &str)], args: &[&str]) -> (ExitStatus, Strin
 pub struct Daemon {
     pub process: Process,
     pub admin: String,
+    client: reqwest::blocking::Client,
     _logdir: tempfile::TempDir,
 }
 
@@ -384,13 +385,21 @@ impl Daemon {
         Self {
             process,
             admin: format!("{scheme}://{admin}"),
+            client: http(),
             _logdir: logdir,
         }
     }
 
+    /// Reads the admin endpoints through `client` (one that trusts the admin certificate).
+    pub fn with_client(mut self, client: reqwest::blocking::Client) -> Self {
+        self.client = client;
+        self
+    }
+
     /// GETs an admin path; returns status and body.
     pub fn get(&self, path: &str) -> (u16, String) {
-        let r = http()
+        let r = self
+            .client
             .get(format!("{}{path}", self.admin))
             .send()
             .expect("admin GET");

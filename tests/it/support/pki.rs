@@ -119,6 +119,49 @@ impl Pki {
         }
     }
 
+    /// A self-signed server certificate and key (`NAME.crt`, `NAME.key`) naming only `dns`:
+    /// neither the loopback nor a CA anyone trusts.
+    pub fn self_signed(&self, name: &str, dns: &str) -> (PathBuf, PathBuf) {
+        let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+        openssl(
+            self.dir.path(),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={dns}"),
+                "-addext",
+                &format!("subjectAltName=DNS:{dns}"),
+            ],
+        );
+        (self.dir.path().join(crt), self.dir.path().join(key))
+    }
+
+    /// A blocking client that does not verify the server (the test's own view of a server
+    /// whose certificate no CA signed), presenting the client certificate if asked.
+    pub fn unverifying_client(&self, with_identity: bool) -> reqwest::blocking::Client {
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .danger_accept_invalid_certs(true);
+        if with_identity {
+            let mut pem = std::fs::read(&self.client_cert).expect("client cert");
+            pem.extend(std::fs::read(&self.client_key).expect("client key"));
+            builder = builder.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+        }
+        builder.build().expect("client")
+    }
+
     /// A blocking client trusting the CA, presenting the client certificate if asked.
     pub fn client(&self, with_identity: bool) -> reqwest::blocking::Client {
         let ca = std::fs::read(&self.ca).expect("read CA");
