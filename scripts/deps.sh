@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine: Prometheus and promtool
 # (Debian's prometheus package), openssl (test certificates), curl (demo), and the real node's
-# containerd, runc, CNI plugins and static busybox.
+# containerd, runc, CNI plugins, static busybox and Alertmanager.
 # Idempotent: does nothing when they are already there.
 set -euo pipefail
 
@@ -22,6 +22,8 @@ command -v containerd >/dev/null || missing+=(containerd)
 command -v runc >/dev/null || missing+=(runc)
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || missing+=(containernetworking-plugins)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+# A real Alertmanager for the operator's Alertmanager Pod on the real node.
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -42,4 +44,5 @@ fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v openssl >/dev/null \
   && command -v mkfs.ext4 >/dev/null && command -v ip >/dev/null && command -v unshare >/dev/null \
-  && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ]
+  && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ] \
+  && command -v prometheus-alertmanager >/dev/null

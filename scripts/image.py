@@ -19,7 +19,9 @@ takes each COPY of a link the build stage makes with `ln -s` as that link, any o
 prints the resulting arguments as JSON instead of writing the archive.
 
 A dynamically linked file gets the shared libraries `ldd` lists, at the same paths. With
---busybox, the host's /bin/busybox goes in, with /bin/sh. The name must be the
+--busybox, the host's /bin/busybox goes in, with /bin/sh; with --shell PATH (and no
+--dockerfile), that busybox goes in as /bin/sh and /bin/wget, as in the images of Prometheus
+and Alertmanager, whose exec probes need them. The name must be the
 full, normalized one (`docker.io/...`): that is how the kubelet asks containerd for it. Layers
 are reproducible (mtime 0, sorted).
 """
@@ -79,8 +81,10 @@ def digest(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def from_dockerfile(path, bin_dir):
-    """The --add, --link, --user and --entrypoint arguments of a Dockerfile's final stage."""
+def from_dockerfile(path, bin_dir, shell):
+    """The --add, --link, --user and --entrypoint arguments of a Dockerfile's final stage.
+    `shell` is the busybox the build stage installs (Debian's `busybox` package, unpacked
+    by scripts/busybox.sh): its libraries come with it, as the build stage copies them."""
     text = open(path).read()
     links = {}
     for rest in text.split("ln -s ")[1:]:
@@ -92,9 +96,21 @@ def from_dockerfile(path, bin_dir):
         words = line.split()
         if words[:2] == ["COPY", "--from=build"] and len(words) == 4:
             src, dest = words[2], words[3]
-            if src in links:
-                out["link"].append(f"{dest}={links[src]}")
+            if src.endswith("/"):
+                # A directory copied with its content: the links made in it, and for the
+                # shell's directory, busybox (its libraries follow it, see main).
+                found = [(link, t) for link, t in links.items() if link.startswith(src)]
+                if src == "/out/shell/":
+                    if not shell:
+                        raise SystemExit(f"{path} copies the shell: pass --shell")
+                    out["add"].append(f"{shell}=/bin/busybox")
+                elif not found:
+                    raise SystemExit(f"{path} copies {src}: no link made there")
+                for link, target in found:
+                    out["link"].append(f"{dest.rstrip('/')}/{link[len(src):]}={target}")
                 continue
+            if src in links:
+                raise SystemExit(f"{path} copies the link {src}: COPY would follow it")
             binary = os.path.join(bin_dir, src.rsplit("/", 1)[1])
             if not os.path.exists(binary):
                 raise SystemExit(f"{path} copies {src}: {binary} does not exist")
@@ -112,6 +128,8 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--dockerfile")
     ap.add_argument("--bin-dir", default="target/release")
+    ap.add_argument("--shell", help="Debian's busybox (scripts/busybox.sh): the Dockerfile's "
+                    "shell, or (without --dockerfile) /bin/sh and /bin/wget")
     ap.add_argument("--print", action="store_true")
     ap.add_argument("--add", action="append", default=[], metavar="SRC=DEST")
     ap.add_argument("--link", action="append", default=[], metavar="DEST=TARGET")
@@ -120,7 +138,7 @@ def main():
     ap.add_argument("--entrypoint", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     if args.dockerfile:
-        stage = from_dockerfile(args.dockerfile, args.bin_dir)
+        stage = from_dockerfile(args.dockerfile, args.bin_dir, args.shell)
         args.add += stage["add"]
         args.link += stage["link"]
         args.user = args.user or stage["user"]
@@ -138,6 +156,13 @@ def main():
         files[dest.lstrip("/")] = src
         for lib in libraries(src):
             files.setdefault(lib.lstrip("/"), lib)
+    if args.shell and not args.dockerfile:
+        # As in the Prometheus and Alertmanager images: a shell and wget for exec probes.
+        files["bin/busybox"] = args.shell
+        for lib in libraries(args.shell):
+            files.setdefault(lib.lstrip("/"), lib)
+        links["bin/sh"] = "busybox"
+        links["bin/wget"] = "busybox"
     if args.busybox:
         files["bin/busybox"] = "/bin/busybox"
         for lib in libraries("/bin/busybox"):

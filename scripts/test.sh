@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
+# Debian's busybox, the shell the image carries for the operator's exec probes.
+bash scripts/busybox.sh build >/dev/null
 # Test dependencies built from Go modules, cached outside the clone (minutes on a new machine).
 bash scripts/prometheus.sh build >/dev/null
 bash scripts/control-plane.sh build >/dev/null

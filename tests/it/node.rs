@@ -15,6 +15,8 @@
 //!    (its Prometheus is reached on a known host port), no service-account token, an instance
 //!    label per StatefulSet, the init container run as `/bin/prometheus-config-reloader`, the
 //!    command prometheus-operator gives its reloader, and probe timing fast enough for a test.
+//! 4. Every other kind of Pod the operator puts its reloader in (`kinds`): HTTPS, listenLocal
+//!    with exec probes, Alertmanager, PrometheusAgent.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +25,8 @@ use std::time::{Duration, Instant};
 use crate::support::cluster::*;
 use crate::support::{free_port, gzip, poll};
 use serde_yaml_ng::Value;
+
+mod kinds;
 
 const PROMRELOAD_IMAGE: &str = "docker.io/local/promreload:test";
 const PROMETHEUS_IMAGE: &str = "docker.io/local/prometheus:test";
@@ -95,11 +99,15 @@ impl Node {
         let image_args = dockerfile_image_args();
         let image_args: Vec<&str> = image_args.iter().map(String::as_str).collect();
         self.image(PROMRELOAD_IMAGE, &image_args);
+        // Like the real Prometheus image, a shell and wget: with `listenLocal` the operator
+        // probes Prometheus with `sh -c '... wget ...'` too.
         self.image(
             PROMETHEUS_IMAGE,
             &[
                 "--add",
                 &format!("{}=/bin/prometheus", prometheus_binary().display()),
+                "--shell",
+                &debian_busybox(),
                 "--entrypoint",
                 "/bin/prometheus",
             ],
@@ -264,8 +272,46 @@ fn wait_ready_in(cluster: &Cluster, node: &Node, ns: &str, pod: &str) {
     });
     if ready.is_err() {
         let describe = kubectl_run(cluster, &["describe", "pod", "-n", ns, pod], None);
-        panic!("{pod} did not become Ready:\n{describe}\n{}", node.log());
+        panic!(
+            "{pod} did not become Ready:\n{describe}\n{}\n{}",
+            container_logs(ns, pod),
+            node.log()
+        );
     }
+}
+
+/// The last lines of each container log of Pod `ns/pod`, as the kubelet keeps them.
+fn container_logs(ns: &str, pod: &str) -> String {
+    let mut out = String::new();
+    let prefix = format!("{ns}_{pod}_");
+    let Ok(pods) = std::fs::read_dir("/var/log/pods") else {
+        return out;
+    };
+    for dir in pods.flatten() {
+        if !dir.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        for container in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for log in std::fs::read_dir(container.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(10).collect();
+                out.push_str(&format!("== {}\n", log.path().display()));
+                for line in tail.into_iter().rev() {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Writes a config whose job is `job` and waits (a minute at most) until the Prometheus on
@@ -317,7 +363,24 @@ fn dockerfile_image_args() -> Vec<String> {
         dockerfile,
         "--bin-dir".into(),
         bin_dir,
+        "--shell".into(),
+        debian_busybox(),
     ]
+}
+
+/// Debian's busybox, as the Dockerfile's build stage installs it (`scripts/busybox.sh`).
+fn debian_busybox() -> String {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/busybox.sh"))
+        .arg("build")
+        .output()
+        .expect("run scripts/busybox.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[test]
@@ -357,7 +420,10 @@ fn the_image_under_test_is_the_one_the_dockerfile_describes() {
     for want in [
         "/promreload=/promreload\"",
         "/promreload-reconciler=/promreload-reconciler\"",
-        "\"link\": [\"/bin/prometheus-config-reloader=/promreload\"]",
+        "\"/bin/prometheus-config-reloader=/promreload\"",
+        "\"/bin/sh=busybox\"",
+        "\"/bin/wget=busybox\"",
+        "/busybox-deb/bin/busybox=/bin/busybox\"",
         "\"user\": \"65532:65532\"",
         "\"entrypoint\": [\"/promreload\"]",
     ] {

@@ -205,6 +205,11 @@ impl Cluster {
     /// The real prometheus-operator against this control plane, restricted to `ns`, naming
     /// `reloader_image` as its config reloader.
     pub fn operator(&self, ns: &str, reloader_image: &str) -> Process {
+        self.operator_with(ns, reloader_image, &[])
+    }
+
+    /// [`Cluster::operator`] with more of the operator's flags.
+    pub fn operator_with(&self, ns: &str, reloader_image: &str, extra: &[&str]) -> Process {
         let dir = tempfile::tempdir().unwrap().keep();
         let log = dir.join("operator.log");
         let child = Command::new(operator_dir().join("prometheus-operator"))
@@ -216,6 +221,7 @@ impl Cluster {
             ))
             .arg(format!("--prometheus-config-reloader={reloader_image}"))
             .arg(format!("--namespaces={ns}"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
