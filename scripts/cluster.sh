@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A local Kubernetes cluster to try the whole project on one machine, without a cloud, Docker
 # or a registry: the control plane (scripts/control-plane.sh), a real node with its controllers
-# (scripts/node.sh), and the images (scripts/image.py) of promreload, assembled from the
-# Dockerfile's final stage and this checkout's release build, and of the Prometheus built from
-# Go modules. Needs root (the kubelet and containerd).
+# (scripts/node.sh), and the images of promreload (the Dockerfile, built by buildah:
+# scripts/dockerfile.sh) and of the Prometheus built from Go modules (scripts/image.py).
+# Needs root (the kubelet and containerd).
 #
 #   scripts/cluster.sh up DIR     build what is missing (cached outside the clone), start it
 #                                 all, import the images, wait for the Node; writes
@@ -21,16 +21,15 @@ up() {
   local dir=$1
   mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
   bash "$HERE/deps.sh"
-  (cd "$REPO" && cargo build --release --locked --quiet --bins)
   local prometheus; prometheus=$(bash "$HERE/prometheus.sh" build)
   bash "$HERE/control-plane.sh" up "$dir/control-plane"
   cp "$dir/control-plane/kubeconfig" "$dir/kubeconfig"
   bash "$HERE/node.sh" up "$dir/node" "$dir/kubeconfig"
-  python3 "$HERE/image.py" --name docker.io/local/promreload:test --out "$dir/promreload.tar" \
-    --dockerfile "$REPO/Dockerfile" --bin-dir "$REPO/target/release"
+  bash "$HERE/dockerfile.sh" build "$dir/promreload.tar" docker.io/local/promreload:test >/dev/null
   bash "$HERE/node.sh" image "$dir/node" docker.io/local/promreload:test "$dir/promreload.tar"
   python3 "$HERE/image.py" --name docker.io/local/prometheus:test --out "$dir/prometheus.tar" \
-    --add "$prometheus/prometheus=/bin/prometheus" --entrypoint /bin/prometheus
+    --add "$prometheus/prometheus=/bin/prometheus" --shell "$(bash "$HERE/busybox.sh" build)" \
+    --entrypoint /bin/prometheus
   bash "$HERE/node.sh" image "$dir/node" docker.io/local/prometheus:test "$dir/prometheus.tar"
   # deploy/local with this cluster's API address (Pods reach it on the host network only)
   # and a free port for the reconciler's admin server.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine: Prometheus and promtool
 # (Debian's prometheus package), openssl (test certificates), curl (demo), and the real node's
-# containerd, runc, CNI plugins, static busybox and Alertmanager.
+# containerd, runc, CNI plugins, static busybox and Alertmanager; buildah and debootstrap.
 # Idempotent: does nothing when they are already there.
 set -euo pipefail
 
@@ -22,6 +22,9 @@ command -v containerd >/dev/null || missing+=(containerd)
 command -v runc >/dev/null || missing+=(runc)
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || missing+=(containernetworking-plugins)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+# buildah and debootstrap: the Dockerfile is built for real (scripts/dockerfile.sh).
+command -v buildah >/dev/null || missing+=(buildah)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
 # A real Alertmanager for the operator's Alertmanager Pod on the real node.
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -45,4 +48,5 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
 command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v openssl >/dev/null \
   && command -v mkfs.ext4 >/dev/null && command -v ip >/dev/null && command -v unshare >/dev/null \
   && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ] \
-  && command -v prometheus-alertmanager >/dev/null
+  && command -v prometheus-alertmanager >/dev/null && command -v buildah >/dev/null \
+  && command -v debootstrap >/dev/null

@@ -1,29 +1,18 @@
 #!/usr/bin/env python3
 """Writes a one-layer OCI image archive from host files, without a registry or Docker, for
-`ctr images import` (scripts/node.sh image). Used by the real-node tests to run the release
-binaries in real Pods.
+`ctr images import` (scripts/node.sh image). Used by the real-node tests for the images
+around promreload's (pause, Prometheus, Alertmanager); promreload's own is the Dockerfile's,
+built by scripts/dockerfile.sh.
 
-    image.py --name docker.io/local/promreload:test --out promreload.tar \\
-        --add target/release/promreload=/promreload \\
-        --link /bin/prometheus-config-reloader=/promreload --user 65532:65532 \\
-        --entrypoint /promreload
-
-Or the image a Dockerfile's final stage describes, from binaries built here (the Dockerfile
-cannot be built here: its base images are not reachable):
-
-    image.py --name docker.io/local/promreload:test --out promreload.tar \\
-        --dockerfile Dockerfile --bin-dir target/release
-
-takes each COPY of a link the build stage makes with `ln -s` as that link, any other
-`COPY --from=build .../BIN DEST` as --bin-dir's BIN, and USER and ENTRYPOINT; `--print`
-prints the resulting arguments as JSON instead of writing the archive.
+    image.py --name docker.io/local/prometheus:test --out prometheus.tar \\
+        --add /path/to/prometheus=/bin/prometheus --shell /path/to/busybox \\
+        --entrypoint /bin/prometheus
 
 A dynamically linked file gets the shared libraries `ldd` lists, at the same paths. With
---busybox, the host's /bin/busybox goes in, with /bin/sh; with --shell PATH (and no
---dockerfile), that busybox goes in as /bin/sh and /bin/wget, as in the images of Prometheus
-and Alertmanager, whose exec probes need them. The name must be the
-full, normalized one (`docker.io/...`): that is how the kubelet asks containerd for it. Layers
-are reproducible (mtime 0, sorted).
+--busybox, the host's /bin/busybox goes in, with /bin/sh; with --shell PATH, that busybox
+goes in as /bin/sh and /bin/wget, as in the real images of Prometheus and Alertmanager, whose
+exec probes need them. The name must be the full, normalized one (`docker.io/...`): that is
+how the kubelet asks containerd for it. Layers are reproducible (mtime 0, sorted).
 """
 import argparse
 import gzip
@@ -81,72 +70,18 @@ def digest(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def from_dockerfile(path, bin_dir, shell):
-    """The --add, --link, --user and --entrypoint arguments of a Dockerfile's final stage.
-    `shell` is the busybox the build stage installs (Debian's `busybox` package, unpacked
-    by scripts/busybox.sh): its libraries come with it, as the build stage copies them."""
-    text = open(path).read()
-    links = {}
-    for rest in text.split("ln -s ")[1:]:
-        target, link = rest.split()[:2]
-        links[link] = target
-    final = text.rsplit("\nFROM ", 1)[1]
-    out = {"add": [], "link": [], "user": None, "entrypoint": None}
-    for line in final.splitlines():
-        words = line.split()
-        if words[:2] == ["COPY", "--from=build"] and len(words) == 4:
-            src, dest = words[2], words[3]
-            if src.endswith("/"):
-                # A directory copied with its content: the links made in it, and for the
-                # shell's directory, busybox (its libraries follow it, see main).
-                found = [(link, t) for link, t in links.items() if link.startswith(src)]
-                if src == "/out/shell/":
-                    if not shell:
-                        raise SystemExit(f"{path} copies the shell: pass --shell")
-                    out["add"].append(f"{shell}=/bin/busybox")
-                elif not found:
-                    raise SystemExit(f"{path} copies {src}: no link made there")
-                for link, target in found:
-                    out["link"].append(f"{dest.rstrip('/')}/{link[len(src):]}={target}")
-                continue
-            if src in links:
-                raise SystemExit(f"{path} copies the link {src}: COPY would follow it")
-            binary = os.path.join(bin_dir, src.rsplit("/", 1)[1])
-            if not os.path.exists(binary):
-                raise SystemExit(f"{path} copies {src}: {binary} does not exist")
-            out["add"].append(f"{binary}={dest}")
-        elif words[:1] == ["USER"]:
-            out["user"] = words[1]
-        elif words[:1] == ["ENTRYPOINT"]:
-            out["entrypoint"] = json.loads(line.split(None, 1)[1])
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name")
     ap.add_argument("--out")
-    ap.add_argument("--dockerfile")
-    ap.add_argument("--bin-dir", default="target/release")
-    ap.add_argument("--shell", help="Debian's busybox (scripts/busybox.sh): the Dockerfile's "
-                    "shell, or (without --dockerfile) /bin/sh and /bin/wget")
-    ap.add_argument("--print", action="store_true")
+    ap.add_argument("--shell", help="Debian's busybox (scripts/busybox.sh) as /bin/sh and "
+                    "/bin/wget")
     ap.add_argument("--add", action="append", default=[], metavar="SRC=DEST")
     ap.add_argument("--link", action="append", default=[], metavar="DEST=TARGET")
     ap.add_argument("--busybox", action="store_true")
     ap.add_argument("--user")
     ap.add_argument("--entrypoint", nargs=argparse.REMAINDER)
     args = ap.parse_args()
-    if args.dockerfile:
-        stage = from_dockerfile(args.dockerfile, args.bin_dir, args.shell)
-        args.add += stage["add"]
-        args.link += stage["link"]
-        args.user = args.user or stage["user"]
-        args.entrypoint = args.entrypoint or stage["entrypoint"]
-    if args.print:
-        print(json.dumps({"add": args.add, "link": args.link, "user": args.user,
-                          "entrypoint": args.entrypoint}, sort_keys=True))
-        return
     if not (args.name and args.out):
         ap.error("--name and --out are required")
 
@@ -156,7 +91,7 @@ def main():
         files[dest.lstrip("/")] = src
         for lib in libraries(src):
             files.setdefault(lib.lstrip("/"), lib)
-    if args.shell and not args.dockerfile:
+    if args.shell:
         # As in the Prometheus and Alertmanager images: a shell and wget for exec probes.
         files["bin/busybox"] = args.shell
         for lib in libraries(args.shell):

@@ -31,7 +31,11 @@ export PROMRELOAD_TEST_KUBECONFIG="$cp_dir/kubeconfig"
 echo "== cargo test (unit tests, and the integration tests in tests/it but the real node's)"
 cargo test --locked -- --test-threads="${TEST_THREADS:-4}" --skip node::
 # The real node's tests each bring up a kubelet, containerd and the real operator: they run
-# alone, after the rest, so nothing else competes with them for the two cores.
+# alone, after the rest, so nothing else competes with them for the two cores. They run the
+# image the Dockerfile builds (buildah; its layers cached, so only what changed is rebuilt).
+echo "== the Dockerfile, built (scripts/dockerfile.sh)"
+PROMRELOAD_IMAGE_ARCHIVE=$(bash scripts/dockerfile.sh build "$cp_dir/promreload-image.tar")
+export PROMRELOAD_IMAGE_ARCHIVE
 echo "== cargo test --test it node:: (the real node)"
 cargo test --locked --test it -- --test-threads="${TEST_THREADS:-4}" node::
 

@@ -93,12 +93,18 @@ impl Node {
 }
 
 impl Node {
-    /// Imports the two images under test: promreload's (from the Dockerfile's final stage)
+    /// Imports the two images under test: promreload's (the Dockerfile, built by buildah)
     /// and the Prometheus built from Go modules.
     fn images(&self) {
-        let image_args = dockerfile_image_args();
-        let image_args: Vec<&str> = image_args.iter().map(String::as_str).collect();
-        self.image(PROMRELOAD_IMAGE, &image_args);
+        let status = Command::new("bash")
+            .arg(repo().join("scripts/node.sh"))
+            .arg("image")
+            .arg(self.dir.path())
+            .arg(PROMRELOAD_IMAGE)
+            .arg(dockerfile_image())
+            .status()
+            .unwrap();
+        assert!(status.success(), "import {PROMRELOAD_IMAGE}");
         // Like the real Prometheus image, a shell and wget: with `listenLocal` the operator
         // probes Prometheus with `sh -c '... wget ...'` too.
         self.image(
@@ -337,35 +343,73 @@ fn loaded_config(port: u16) -> Option<String> {
     v["data"]["yaml"].as_str().map(str::to_string)
 }
 
-/// The image the Dockerfile builds, as `scripts/image.py` arguments: its final stage, read by
-/// image.py (`--dockerfile`), with the binaries under test. The Dockerfile cannot be built
-/// here (its base images are not reachable), so the image under test is assembled from the
-/// Dockerfile itself: the two cannot disagree.
-///
-/// `PROMRELOAD_NODE_BIN_DIR` takes the binaries from another directory, for example the
-/// static release build the Dockerfile ships (`RUSTFLAGS="-C target-feature=+crt-static"
-/// cargo build --release --target x86_64-unknown-linux-gnu`), whose image then has no libc
-/// files at all.
-fn dockerfile_image_args() -> Vec<String> {
-    let bin_dir = std::env::var("PROMRELOAD_NODE_BIN_DIR").unwrap_or_else(|_| {
-        let dir = Path::new(env!("CARGO_BIN_EXE_promreload"))
-            .parent()
-            .unwrap();
-        assert_eq!(
-            Path::new(env!("CARGO_BIN_EXE_promreload-reconciler")).parent(),
-            Some(dir)
+/// The image the Dockerfile builds, as an OCI archive: `PROMRELOAD_IMAGE_ARCHIVE` (what
+/// `scripts/test.sh` built with `scripts/dockerfile.sh`), or built here once per test run
+/// (buildah, its layers cached, so only what changed is rebuilt).
+fn dockerfile_image() -> &'static Path {
+    static ARCHIVE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ARCHIVE.get_or_init(|| {
+        if let Some(path) = std::env::var_os("PROMRELOAD_IMAGE_ARCHIVE") {
+            return PathBuf::from(path);
+        }
+        let dir = tempfile::tempdir().unwrap().keep();
+        let archive = dir.join("promreload.tar");
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/dockerfile.sh"))
+            .arg("build")
+            .arg(&archive)
+            .arg(PROMRELOAD_IMAGE)
+            .output()
+            .expect("run scripts/dockerfile.sh");
+        assert!(
+            out.status.success(),
+            "building the Dockerfile: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        dir.to_str().unwrap().to_string()
-    });
-    let dockerfile = repo().join("Dockerfile").display().to_string();
-    vec![
-        "--dockerfile".into(),
-        dockerfile,
-        "--bin-dir".into(),
-        bin_dir,
-        "--shell".into(),
-        debian_busybox(),
-    ]
+        archive
+    })
+}
+
+/// The files of an OCI archive's image (its one manifest's layers, in order; later layers
+/// win), as `tar -tv` lists them, and its config.
+fn image_contents(archive: &Path) -> (Vec<String>, serde_json::Value, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = Command::new("tar")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "unpack {}", archive.display());
+    let blob = |digest: &str| {
+        dir.path()
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let json = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let index = json(dir.path().join("index.json"));
+    let manifest = json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
+    let config = json(blob(manifest["config"]["digest"].as_str().unwrap()));
+    let mut entries = Vec::new();
+    let mut size = 0;
+    for layer in manifest["layers"].as_array().unwrap() {
+        size += layer["size"].as_u64().unwrap();
+        let out = Command::new("tar")
+            .arg("-tvzf")
+            .arg(blob(layer["digest"].as_str().unwrap()))
+            .output()
+            .unwrap();
+        entries.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    (entries, config, size)
 }
 
 /// Debian's busybox, as the Dockerfile's build stage installs it (`scripts/busybox.sh`).
@@ -383,20 +427,11 @@ fn debian_busybox() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// The Dockerfile, built for real (buildah, the stand-in bases of `scripts/dockerfile.sh`),
+/// holds what the operator's Pods run: the static binaries, the operator's command as a link,
+/// the shell and wget for its exec probes, user 65532, the sidecar as entrypoint.
 #[test]
-fn the_image_under_test_is_the_one_the_dockerfile_describes() {
-    let out = Command::new("python3")
-        .arg(repo().join("scripts/image.py"))
-        .args(dockerfile_image_args())
-        .arg("--print")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let args = String::from_utf8(out.stdout).unwrap();
+fn the_dockerfile_builds_the_image_the_operator_runs() {
     // Cargo refuses a manifest whose declared targets are missing: the dependency layer
     // stubs every one.
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
@@ -417,18 +452,30 @@ fn the_image_under_test_is_the_one_the_dockerfile_describes() {
             assert!(dockerfile.contains(&stub), "the Dockerfile stubs {stub}");
         }
     }
+    let (entries, config, size) = image_contents(dockerfile_image());
+    let has = |suffix: &str| entries.iter().any(|e| e.ends_with(suffix));
     for want in [
-        "/promreload=/promreload\"",
-        "/promreload-reconciler=/promreload-reconciler\"",
-        "\"/bin/prometheus-config-reloader=/promreload\"",
-        "\"/bin/sh=busybox\"",
-        "\"/bin/wget=busybox\"",
-        "/busybox-deb/bin/busybox=/bin/busybox\"",
-        "\"user\": \"65532:65532\"",
-        "\"entrypoint\": [\"/promreload\"]",
+        " promreload",
+        " promreload-reconciler",
+        " bin/prometheus-config-reloader -> /promreload",
+        " bin/sh -> busybox",
+        " bin/wget -> busybox",
+        " bin/busybox",
+        " etc/passwd",
+        " etc/ssl/certs/ca-certificates.crt",
     ] {
-        assert!(args.contains(want), "{want:?} in {args}");
+        assert!(has(want), "{want:?} in the image:\n{}", entries.join("\n"));
     }
+    assert_eq!(config["config"]["User"], "65532:65532");
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/promreload"])
+    );
+    eprintln!(
+        "image: {} entries, {:.1} MiB compressed",
+        entries.len(),
+        size as f64 / 1048576.0
+    );
 }
 
 fn prometheus_binary() -> PathBuf {
