@@ -14,6 +14,9 @@ bash scripts/control-plane.sh build >/dev/null
 bash scripts/node.sh build >/dev/null
 # The real prometheus-operator, the oracle of tests/it/oracle.rs (about 13 minutes the first time).
 bash scripts/operator.sh build >/dev/null
+# Helm v4, which renders kube-prometheus-stack for tests/it/node/stack.rs (about 5 minutes the
+# first time).
+bash scripts/helm.sh build >/dev/null
 
 echo "== cargo fmt --check"
 cargo fmt --check

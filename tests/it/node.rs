@@ -17,6 +17,7 @@
 //!    command prometheus-operator gives its reloader, and probe timing fast enough for a test.
 //! 4. Every other kind of Pod the operator puts its reloader in (`kinds`): HTTPS, listenLocal
 //!    with exec probes, Alertmanager, PrometheusAgent.
+//! 5. kube-prometheus-stack, rendered by the real Helm with our reloader image (`stack`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,6 +28,7 @@ use crate::support::{free_port, gzip, poll};
 use serde_yaml_ng::Value;
 
 mod kinds;
+mod stack;
 
 const PROMRELOAD_IMAGE: &str = "docker.io/local/promreload:test";
 const PROMETHEUS_IMAGE: &str = "docker.io/local/prometheus:test";

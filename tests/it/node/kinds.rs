@@ -28,22 +28,9 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
     let cluster = Cluster::start_own();
     let node = Node::up(&cluster);
     node.images();
-    node.image(
-        ALERTMANAGER_IMAGE,
-        &[
-            "--add",
-            "/usr/bin/prometheus-alertmanager=/bin/alertmanager",
-            // Debian's build reads its default templates from here.
-            "--add",
-            "/usr/share/prometheus/alertmanager/default.tmpl=/usr/share/prometheus/alertmanager/default.tmpl",
-            "--add",
-            "/usr/share/prometheus/alertmanager/email.tmpl=/usr/share/prometheus/alertmanager/email.tmpl",
-            "--shell",
-            &debian_busybox(),
-            "--entrypoint",
-            "/bin/alertmanager",
-        ],
-    );
+    let alertmanager_args = alertmanager_image_args();
+    let alertmanager_args: Vec<&str> = alertmanager_args.iter().map(String::as_str).collect();
+    node.image(ALERTMANAGER_IMAGE, &alertmanager_args);
     let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(&cluster, args, stdin);
     install_operator_crds(&cluster);
     kubectl(
@@ -246,6 +233,27 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
     })
     .expect("the template change reaches Alertmanager");
     assert_eq!(am("alertmanager_config_last_reload_successful"), Some(1.0));
+}
+
+/// `scripts/image.py` arguments for an image of Debian's Alertmanager: with its default
+/// templates, which Debian's build reads from /usr/share, and like the real image, a shell and
+/// wget.
+pub(super) fn alertmanager_image_args() -> Vec<String> {
+    let mut args = vec![
+        "--add".to_string(),
+        "/usr/bin/prometheus-alertmanager=/bin/alertmanager".to_string(),
+    ];
+    for template in ["default.tmpl", "email.tmpl"] {
+        let path = format!("/usr/share/prometheus/alertmanager/{template}");
+        args.extend(["--add".to_string(), format!("{path}={path}")]);
+    }
+    args.extend([
+        "--shell".to_string(),
+        debian_busybox(),
+        "--entrypoint".to_string(),
+        "/bin/alertmanager".to_string(),
+    ]);
+    args
 }
 
 /// The user's Alertmanager config Secret (the operator's default name), with one template

@@ -210,6 +210,17 @@ impl Cluster {
 
     /// [`Cluster::operator`] with more of the operator's flags.
     pub fn operator_with(&self, ns: &str, reloader_image: &str, extra: &[&str]) -> Process {
+        let mut args = vec![
+            format!("--prometheus-config-reloader={reloader_image}"),
+            format!("--namespaces={ns}"),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        self.operator_args(&args)
+    }
+
+    /// The real prometheus-operator with exactly `args`, plus a free loopback port for its
+    /// web server.
+    pub fn operator_args(&self, args: &[String]) -> Process {
         let dir = tempfile::tempdir().unwrap().keep();
         let log = dir.join("operator.log");
         let child = Command::new(operator_dir().join("prometheus-operator"))
@@ -219,9 +230,7 @@ impl Cluster {
                 "--web.listen-address=127.0.0.1:{}",
                 super::free_port()
             ))
-            .arg(format!("--prometheus-config-reloader={reloader_image}"))
-            .arg(format!("--namespaces={ns}"))
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
