@@ -585,7 +585,11 @@ impl Sidecar {
     }
 
     fn reloaded(&mut self) {
+        // Failures after an earlier success, not a Prometheus that was still starting.
         let failed_attempts = self.schedule.attempt();
+        let recovered = failed_attempts > 0
+            && self.metrics.last_reload_successful.get() == 0
+            && self.metrics.last_reload_success_timestamp.get() > 0.0;
         self.schedule.reload_succeeded();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -599,7 +603,7 @@ impl Sidecar {
             .as_ref()
             .map(hex)
             .unwrap_or_default();
-        if failed_attempts > 0 && self.metrics.last_reload_successful.get() == 0 {
+        if recovered {
             tracing::info!(%hash, failed_attempts, "Prometheus reloaded: reloads work again");
         } else {
             tracing::info!(%hash, "Prometheus reloaded");

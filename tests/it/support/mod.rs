@@ -332,7 +332,9 @@ pub fn run_promreload(env: &[(&str, &str)], args: &[&str]) -> (ExitStatus, Strin
 pub struct Daemon {
     pub process: Process,
     pub admin: String,
-    client: reqwest::blocking::Client,
+    /// A client that trusts the admin certificate; `None`: a plain one, made at each request
+    /// (a blocking client cannot be made inside an async test's runtime).
+    client: Option<reqwest::blocking::Client>,
     _logdir: tempfile::TempDir,
 }
 
@@ -385,14 +387,14 @@ impl Daemon {
         Self {
             process,
             admin: format!("{scheme}://{admin}"),
-            client: http(),
+            client: None,
             _logdir: logdir,
         }
     }
 
     /// Reads the admin endpoints through `client` (one that trusts the admin certificate).
     pub fn with_client(mut self, client: reqwest::blocking::Client) -> Self {
-        self.client = client;
+        self.client = Some(client);
         self
     }
 
@@ -400,6 +402,8 @@ impl Daemon {
     pub fn get(&self, path: &str) -> (u16, String) {
         let r = self
             .client
+            .clone()
+            .unwrap_or_else(http)
             .get(format!("{}{path}", self.admin))
             .send()
             .expect("admin GET");
