@@ -416,17 +416,21 @@ fn image_contents(archive: &Path) -> (Vec<String>, serde_json::Value, u64) {
 
 /// Debian's busybox, as the Dockerfile's build stage installs it (`scripts/busybox.sh`).
 fn debian_busybox() -> String {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/busybox.sh"))
-        .arg("build")
-        .output()
-        .expect("run scripts/busybox.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    built("busybox.sh").display().to_string()
+}
+
+/// Asserts that no container of Pod `ns/pod` has restarted.
+fn assert_no_restarts(cluster: &Cluster, ns: &str, pod: &str) {
+    let restarts = pod_field(
+        cluster,
+        ns,
+        pod,
+        "{.status.containerStatuses[*].restartCount}",
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    assert!(
+        restarts.split_whitespace().all(|n| n == "0"),
+        "{pod} restarts: {restarts}"
+    );
 }
 
 /// The Dockerfile, built for real (buildah, the stand-in bases of `scripts/dockerfile.sh`),
@@ -821,11 +825,7 @@ fn the_real_operator_runs_our_image_as_its_config_reloader() {
         metrics.contains("reloader_last_reload_successful 1"),
         "{metrics}"
     );
-    let restarts = get("{.status.containerStatuses[*].restartCount}");
-    assert!(
-        restarts.split_whitespace().all(|n| n == "0"),
-        "restarts: {restarts}"
-    );
+    assert_no_restarts(&cluster, "monitoring", "prometheus-k8s-0");
 }
 
 /// The real operator's CRDs, established.

@@ -103,16 +103,7 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
         ("monitoring", "alertmanager-main-0"),
     ] {
         wait_created_and_ready(&cluster, &node, ns, pod);
-        let restarts = pod_field(
-            &cluster,
-            ns,
-            pod,
-            "{.status.containerStatuses[*].restartCount}",
-        );
-        assert!(
-            restarts.split_whitespace().all(|n| n == "0"),
-            "{pod} restarts: {restarts}"
-        );
+        assert_no_restarts(&cluster, ns, pod);
         let image = pod_field(
             &cluster,
             ns,

@@ -36,20 +36,6 @@ fn chart() -> Option<PathBuf> {
     None
 }
 
-fn helm() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/helm.sh"))
-        .arg("build")
-        .output()
-        .expect("run scripts/helm.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// The chart rendered with the values a kube-prometheus-stack user sets to switch (the
 /// README's), as YAML documents.
 ///
@@ -99,7 +85,7 @@ fn render(chart: &Path) -> (Vec<Value>, Vec<String>) {
     }
     let (registry, rest) = PROMRELOAD_IMAGE.split_once('/').unwrap();
     let (repository, tag) = rest.rsplit_once(':').unwrap();
-    let out = Command::new(helm())
+    let out = Command::new(built("helm.sh"))
         .args(["template", RELEASE])
         .arg(&chart)
         .args(["--namespace", NS])
@@ -289,15 +275,6 @@ fn kube_prometheus_stack_with_our_reloader_image() {
     poll(Duration::from_secs(90), || hash().filter(|h| *h != before))
         .expect("the config change reaches the chart's Alertmanager");
     for pod in [&prometheus_pod, &alertmanager_pod] {
-        let restarts = pod_field(
-            &cluster,
-            NS,
-            pod,
-            "{.status.containerStatuses[*].restartCount}",
-        );
-        assert!(
-            restarts.split_whitespace().all(|n| n == "0"),
-            "{pod} restarts: {restarts}"
-        );
+        assert_no_restarts(&cluster, NS, pod);
     }
 }

@@ -23,8 +23,8 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs one of the project's build scripts and returns the directory it prints.
-fn built(script: &str) -> PathBuf {
+/// Runs one of the project's build scripts and returns the path it prints.
+pub fn built(script: &str) -> PathBuf {
     let out = Command::new("bash")
         .arg(repo().join("scripts").join(script))
         .arg("build")
