@@ -8,8 +8,13 @@
 //!   `https://localhost:9090/-/reload` with no CA;
 //! - a Prometheus with `listenLocal: true` under `--enable-config-reloader-probes`: the
 //!   reloader's probes are the operator's `sh -c '... wget ...'` exec probes;
-//! - an Alertmanager (Debian's), reloaded on a config change and on a template change;
-//! - a PrometheusAgent.
+//! - an Alertmanager (Debian's), reloaded on a config change and on a template change, and
+//!   one served over HTTPS, reloaded on a config change;
+//! - a PrometheusAgent;
+//! - a ThanosRuler: no `--config-file`, the rule directories watched, the reload URL on
+//!   10902. No Thanos build is here, so its container runs a stand-in for Thanos's reload
+//!   endpoint: a Prometheus on 10902 (the image ignores the ruler's arguments), whose
+//!   successful reloads count the reloader's calls.
 //!
 //! Two operators, one per namespace: the HTTPS Prometheus runs under one without the reloader
 //! probes, since the operator's HTTP probes cannot reach a reloader that serves HTTPS (the Go
@@ -21,6 +26,7 @@ use super::*;
 use crate::support::pki::Pki;
 
 const ALERTMANAGER_IMAGE: &str = "docker.io/local/alertmanager:test";
+const THANOS_STAND_IN_IMAGE: &str = "docker.io/local/thanos-stand-in:test";
 
 #[test]
 fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
@@ -31,6 +37,25 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
     let alertmanager_args = alertmanager_image_args();
     let alertmanager_args: Vec<&str> = alertmanager_args.iter().map(String::as_str).collect();
     node.image(ALERTMANAGER_IMAGE, &alertmanager_args);
+    let stand_in = tempfile::tempdir().unwrap();
+    let stand_in_config = stand_in.path().join("config.yaml");
+    std::fs::write(&stand_in_config, "global: {}\n").unwrap();
+    node.image(
+        THANOS_STAND_IN_IMAGE,
+        &[
+            "--add",
+            &format!("{}=/bin/prometheus", prometheus_binary().display()),
+            "--add",
+            &format!("{}=/etc/stand-in.yaml", stand_in_config.display()),
+            "--shell",
+            &debian_busybox(),
+            "--entrypoint",
+            "/bin/sh",
+            "-c",
+            "exec /bin/prometheus --web.listen-address=:10902 --web.enable-lifecycle --config.file=/etc/stand-in.yaml --storage.tsdb.path=/thanos/data/stand-in",
+            "thanos",
+        ],
+    );
     let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(&cluster, args, stdin);
     install_operator_crds(&cluster);
     kubectl(
@@ -92,6 +117,25 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
     kubectl(&["apply", "-f", "-"], Some(&alertmanager_secret("one")));
     kubectl(
         &["apply", "-f", "-"],
+        Some(&alertmanager_secret("one").replace(
+            "alertmanager-main, namespace: monitoring",
+            "alertmanager-secure, namespace: tls",
+        )),
+    );
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Alertmanager\nmetadata: {{name: secure, namespace: tls}}\nspec:\n  image: {ALERTMANAGER_IMAGE}\n  version: v0.25.0\n  replicas: 1\n  web:\n    tlsConfig:\n      cert: {{secret: {{name: web-tls, key: tls.crt}}}}\n      keySecret: {{name: web-tls, key: tls.key}}\n"
+        )),
+    );
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: ThanosRuler\nmetadata: {{name: ruler, namespace: monitoring}}\nspec:\n  image: {THANOS_STAND_IN_IMAGE}\n  replicas: 1\n  queryEndpoints: ['127.0.0.1:9090']\n  ruleSelector: {{}}\n"
+        )),
+    );
+    kubectl(
+        &["apply", "-f", "-"],
         Some(&format!(
             "apiVersion: monitoring.coreos.com/v1\nkind: Alertmanager\nmetadata: {{name: main, namespace: monitoring}}\nspec:\n  image: {ALERTMANAGER_IMAGE}\n  version: v0.25.0\n  replicas: 1\n"
         )),
@@ -101,6 +145,8 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
         ("monitoring", "prometheus-local-0"),
         ("monitoring", "prom-agent-agent-0"),
         ("monitoring", "alertmanager-main-0"),
+        ("tls", "alertmanager-secure-0"),
+        ("monitoring", "thanos-ruler-ruler-0"),
     ] {
         wait_created_and_ready(&cluster, &node, ns, pod);
         assert_no_restarts(&cluster, ns, pod);
@@ -224,6 +270,86 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
     })
     .expect("the template change reaches Alertmanager");
     assert_eq!(am("alertmanager_config_last_reload_successful"), Some(1.0));
+
+    // Alertmanager over HTTPS: https://localhost:9093 with no CA, the certificate no CA signed.
+    let secure_ip = pod_field(&cluster, "tls", "alertmanager-secure-0", "{.status.podIP}");
+    let args = pod_field(
+        &cluster,
+        "tls",
+        "alertmanager-secure-0",
+        "{.spec.containers[?(@.name==\"config-reloader\")].args}",
+    );
+    assert!(
+        args.contains("--reload-url=https://localhost:9093/-/reload"),
+        "{args}"
+    );
+    let secure = |name: &str| {
+        get_text(&https, &format!("https://{secure_ip}:9093/metrics"))
+            .and_then(|m| sample(&m, name))
+    };
+    let first_hash = poll(Duration::from_secs(30), || {
+        secure("alertmanager_config_hash")
+    })
+    .expect("the HTTPS Alertmanager's metrics");
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(
+            &alertmanager_secret("one")
+                .replace(
+                    "alertmanager-main, namespace: monitoring",
+                    "alertmanager-secure, namespace: tls",
+                )
+                .replace("receiver: none", "receiver: other"),
+        ),
+    );
+    poll(Duration::from_secs(90), || {
+        secure("alertmanager_config_hash").filter(|h| *h != first_hash)
+    })
+    .expect("the config change reaches the HTTPS Alertmanager");
+    assert_eq!(
+        secure("alertmanager_config_last_reload_successful"),
+        Some(1.0)
+    );
+
+    // ThanosRuler: the operator's args, and a new PrometheusRule's file reloaded.
+    let args = pod_field(
+        &cluster,
+        "monitoring",
+        "thanos-ruler-ruler-0",
+        "{.spec.containers[?(@.name==\"config-reloader\")].args}",
+    );
+    assert!(
+        args.contains("--reload-url=http://localhost:10902/-/reload")
+            && args.contains("--watched-dir=/etc/thanos/rules/")
+            && !args.contains("--config-file"),
+        "{args}"
+    );
+    let ruler_ip = pod_field(
+        &cluster,
+        "monitoring",
+        "thanos-ruler-ruler-0",
+        "{.status.podIP}",
+    );
+    let reloaded_at = || {
+        get_text(&plain, &format!("http://{ruler_ip}:10902/metrics")).and_then(|m| {
+            sample(
+                &m,
+                "prometheus_config_last_reload_success_timestamp_seconds",
+            )
+        })
+    };
+    let before = poll(Duration::from_secs(30), reloaded_at).expect("the stand-in's metrics");
+    std::thread::sleep(Duration::from_millis(1100));
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(
+            "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: ruler-rules, namespace: monitoring}\nspec:\n  groups:\n  - name: ruler\n    rules:\n    - record: ruler:up\n      expr: vector(1)\n",
+        ),
+    );
+    poll(Duration::from_secs(90), || {
+        reloaded_at().filter(|t| *t > before)
+    })
+    .expect("the rule change reaches the ThanosRuler's reload endpoint");
 }
 
 /// `scripts/image.py` arguments for an image of Debian's Alertmanager: with its default
