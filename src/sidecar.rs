@@ -71,9 +71,9 @@ pub enum Error {
     /// The reload credentials or TLS files are unusable.
     #[error(transparent)]
     Reload(#[from] ReloadError),
-    /// The admin server's TLS files are unusable.
-    #[error("admin server TLS: {0}")]
-    AdminTls(#[from] crate::admin::TlsError),
+    /// The admin server cannot be protected as its web config asks.
+    #[error(transparent)]
+    Admin(#[from] webconfig::ProtectionError),
     /// API mode could not start, or (init mode) could not read the Secret.
     #[cfg(feature = "api")]
     #[error(transparent)]

@@ -103,10 +103,10 @@ impl Web {
     }
 
     /// Loads the certificate files and prepares the checks (at start).
-    pub fn protection(&self) -> Result<Protection, admin::TlsError> {
+    pub fn protection(&self) -> Result<Protection, ProtectionError> {
         let tls = self.tls.as_ref().map(admin::TlsFiles::load).transpose()?;
-        // The hashes and headers were checked by `parse`.
-        let basic_auth = BasicAuth::new(self.users.clone()).unwrap_or(None);
+        let basic_auth = BasicAuth::new(self.users.clone())?;
+        // The headers were checked by `parse`.
         let headers = self
             .headers
             .iter()
@@ -123,6 +123,17 @@ impl Web {
             headers,
         })
     }
+}
+
+/// Why the admin server cannot be protected as the web config asks: it is not started.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtectionError {
+    /// A certificate, key or CA file is unusable.
+    #[error("admin server TLS: {0}")]
+    Tls(#[from] admin::TlsError),
+    /// A basic-auth hash is unusable.
+    #[error(transparent)]
+    Hash(#[from] admin::HashError),
 }
 
 /// Why a web config file was refused.
@@ -434,6 +445,17 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn protection_fails_closed() {
+        let web = Web {
+            users: BTreeMap::from([("admin".to_string(), "not-a-hash".to_string())]),
+            ..Web::default()
+        };
+        assert!(matches!(web.protection(), Err(ProtectionError::Hash(_))));
+        let web = Web::tls(Tls::new("/nonexistent/c".into(), "/nonexistent/k".into()));
+        assert!(matches!(web.protection(), Err(ProtectionError::Tls(_))));
     }
 
     #[test]
