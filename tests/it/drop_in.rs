@@ -609,18 +609,7 @@ fn admin_server_honours_the_web_config_as_exporter_toolkit_does() {
     // A client certificate no CA signed (RequireAnyClientCert takes it, the verifying
     // policies do not).
     let (stranger_cert, stranger_key) = pki.self_signed("stranger", "stranger.example");
-    let stranger = {
-        let mut pem = fs::read(&stranger_cert).unwrap();
-        pem.extend(fs::read(&stranger_key).unwrap());
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(&fs::read(&pki.ca).unwrap()).unwrap(),
-            )
-            .identity(reqwest::Identity::from_pem(&pem).unwrap())
-            .build()
-            .unwrap()
-    };
+    let stranger = pki.client_presenting(&stranger_cert, &stranger_key);
     let mut pod = Pod::new();
     pod.publish(&config(&["a"]));
     let env = pod.env("http://127.0.0.1:1/-/reload");

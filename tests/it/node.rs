@@ -107,10 +107,15 @@ impl Node {
             .status()
             .unwrap();
         assert!(status.success(), "import {PROMRELOAD_IMAGE}");
-        // Like the real Prometheus image, a shell and wget: with `listenLocal` the operator
-        // probes Prometheus with `sh -c '... wget ...'` too.
+        self.prometheus_image(PROMETHEUS_IMAGE);
+    }
+
+    /// Imports the Prometheus built from Go modules as `name`. Like the real Prometheus
+    /// image, it has a shell and wget: with `listenLocal` the operator probes Prometheus with
+    /// `sh -c '... wget ...'` too.
+    fn prometheus_image(&self, name: &str) {
         self.image(
-            PROMETHEUS_IMAGE,
+            name,
             &[
                 "--add",
                 &format!("{}=/bin/prometheus", prometheus_binary().display()),
@@ -118,6 +123,30 @@ impl Node {
                 &debian_busybox(),
                 "--entrypoint",
                 "/bin/prometheus",
+            ],
+        );
+    }
+
+    /// Imports Debian's Alertmanager as `name`: with its default templates, which Debian's
+    /// build reads from /usr/share, and like the real image, a shell and wget.
+    fn alertmanager_image(&self, name: &str) {
+        let templates = ["default.tmpl", "email.tmpl"]
+            .map(|t| format!("/usr/share/prometheus/alertmanager/{t}"))
+            .map(|path| format!("{path}={path}"));
+        let shell = debian_busybox();
+        self.image(
+            name,
+            &[
+                "--add",
+                "/usr/bin/prometheus-alertmanager=/bin/alertmanager",
+                "--add",
+                &templates[0],
+                "--add",
+                &templates[1],
+                "--shell",
+                &shell,
+                "--entrypoint",
+                "/bin/alertmanager",
             ],
         );
     }
@@ -828,17 +857,12 @@ fn the_real_operator_runs_our_image_as_its_config_reloader() {
     assert_no_restarts(&cluster, "monitoring", "prometheus-k8s-0");
 }
 
-/// The real operator's CRDs, established.
+/// The real operator's CRDs (every kind it manages), established.
 fn install_operator_crds(cluster: &Cluster) {
     let crds = operator_dir().join("crds");
     let apply = ["apply", "--server-side", "-f", crds.to_str().unwrap()];
     kubectl_run(cluster, &apply, None);
-    let wait = [
-        "wait",
-        "--for=condition=Established",
-        "crd/prometheuses.monitoring.coreos.com",
-        "crd/servicemonitors.monitoring.coreos.com",
-    ];
+    let wait = ["wait", "--for=condition=Established", "crd", "--all"];
     kubectl_run(cluster, &wait, None);
 }
 

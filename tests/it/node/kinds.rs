@@ -34,9 +34,7 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
     let cluster = Cluster::start_own();
     let node = Node::up(&cluster);
     node.images();
-    let alertmanager_args = alertmanager_image_args();
-    let alertmanager_args: Vec<&str> = alertmanager_args.iter().map(String::as_str).collect();
-    node.image(ALERTMANAGER_IMAGE, &alertmanager_args);
+    node.alertmanager_image(ALERTMANAGER_IMAGE);
     let stand_in = tempfile::tempdir().unwrap();
     let stand_in_config = stand_in.path().join("config.yaml");
     std::fs::write(&stand_in_config, "global: {}\n").unwrap();
@@ -58,15 +56,6 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
     );
     let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(&cluster, args, stdin);
     install_operator_crds(&cluster);
-    kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/alertmanagers.monitoring.coreos.com",
-            "crd/prometheusagents.monitoring.coreos.com",
-        ],
-        None,
-    );
     kubectl(&["create", "namespace", "tls"], None);
     kubectl(&["create", "namespace", "monitoring"], None);
     let _plain_operator = cluster.operator("tls", PROMRELOAD_IMAGE);
@@ -350,27 +339,6 @@ fn every_kind_of_pod_the_operator_generates_runs_our_reloader() {
         reloaded_at().filter(|t| *t > before)
     })
     .expect("the rule change reaches the ThanosRuler's reload endpoint");
-}
-
-/// `scripts/image.py` arguments for an image of Debian's Alertmanager: with its default
-/// templates, which Debian's build reads from /usr/share, and like the real image, a shell and
-/// wget.
-pub(super) fn alertmanager_image_args() -> Vec<String> {
-    let mut args = vec![
-        "--add".to_string(),
-        "/usr/bin/prometheus-alertmanager=/bin/alertmanager".to_string(),
-    ];
-    for template in ["default.tmpl", "email.tmpl"] {
-        let path = format!("/usr/share/prometheus/alertmanager/{template}");
-        args.extend(["--add".to_string(), format!("{path}={path}")]);
-    }
-    args.extend([
-        "--shell".to_string(),
-        debian_busybox(),
-        "--entrypoint".to_string(),
-        "/bin/alertmanager".to_string(),
-    ]);
-    args
 }
 
 /// The user's Alertmanager config Secret (the operator's default name), with one template

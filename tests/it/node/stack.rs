@@ -161,30 +161,10 @@ fn kube_prometheus_stack_with_our_reloader_image() {
     let image_of = |doc: &Value| doc["spec"]["image"].as_str().unwrap().to_string();
     let prometheus_image = image_of(prometheus);
     let alertmanager_image = image_of(alertmanager);
-    node.image(
-        &prometheus_image,
-        &[
-            "--add",
-            &format!("{}=/bin/prometheus", prometheus_binary().display()),
-            "--shell",
-            &debian_busybox(),
-            "--entrypoint",
-            "/bin/prometheus",
-        ],
-    );
-    let alertmanager_args = super::kinds::alertmanager_image_args();
-    let alertmanager_args: Vec<&str> = alertmanager_args.iter().map(String::as_str).collect();
-    node.image(&alertmanager_image, &alertmanager_args);
+    node.prometheus_image(&prometheus_image);
+    node.alertmanager_image(&alertmanager_image);
     let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(&cluster, args, stdin);
     install_operator_crds(&cluster);
-    kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/alertmanagers.monitoring.coreos.com",
-        ],
-        None,
-    );
     kubectl(&["create", "namespace", NS], None);
     let _operator = cluster.operator_args(&args);
     let managed: Vec<String> = docs

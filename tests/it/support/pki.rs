@@ -83,27 +83,12 @@ impl Pki {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
-        openssl(
+        self_signed_pair(
             d,
+            ("ca.key", "ca.crt"),
+            "/CN=promreload test CA",
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=promreload test CA",
-                "-addext",
                 "basicConstraints=critical,CA:TRUE",
-                "-addext",
                 "keyUsage=critical,keyCertSign,cRLSign",
             ],
         );
@@ -123,27 +108,11 @@ impl Pki {
     /// neither the loopback nor a CA anyone trusts.
     pub fn self_signed(&self, name: &str, dns: &str) -> (PathBuf, PathBuf) {
         let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
-        openssl(
+        self_signed_pair(
             self.dir.path(),
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &crt,
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={dns}"),
-                "-addext",
-                &format!("subjectAltName=DNS:{dns}"),
-            ],
+            (&key, &crt),
+            &format!("/CN={dns}"),
+            &[&format!("subjectAltName=DNS:{dns}")],
         );
         (self.dir.path().join(crt), self.dir.path().join(key))
     }
@@ -151,28 +120,74 @@ impl Pki {
     /// A blocking client that does not verify the server (the test's own view of a server
     /// whose certificate no CA signed), presenting the client certificate if asked.
     pub fn unverifying_client(&self, with_identity: bool) -> reqwest::blocking::Client {
-        let mut builder = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .danger_accept_invalid_certs(true);
-        if with_identity {
-            let mut pem = std::fs::read(&self.client_cert).expect("client cert");
-            pem.extend(std::fs::read(&self.client_key).expect("client key"));
-            builder = builder.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
-        }
-        builder.build().expect("client")
+        let builder = blocking_builder().danger_accept_invalid_certs(true);
+        self.with_client_identity(builder, with_identity)
     }
 
     /// A blocking client trusting the CA, presenting the client certificate if asked.
     pub fn client(&self, with_identity: bool) -> reqwest::blocking::Client {
-        let ca = std::fs::read(&self.ca).expect("read CA");
-        let mut builder = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA PEM"));
-        if with_identity {
-            let mut pem = std::fs::read(&self.client_cert).expect("client cert");
-            pem.extend(std::fs::read(&self.client_key).expect("client key"));
-            builder = builder.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
-        }
+        self.with_client_identity(self.trusting_the_ca(), with_identity)
+    }
+
+    /// A blocking client trusting the CA, presenting the certificate `cert` with `key`.
+    pub fn client_presenting(&self, cert: &Path, key: &Path) -> reqwest::blocking::Client {
+        let builder = self.trusting_the_ca().identity(identity(cert, key));
         builder.build().expect("client")
     }
+
+    fn trusting_the_ca(&self) -> reqwest::blocking::ClientBuilder {
+        let ca = std::fs::read(&self.ca).expect("read CA");
+        blocking_builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA PEM"))
+    }
+
+    fn with_client_identity(
+        &self,
+        builder: reqwest::blocking::ClientBuilder,
+        with_identity: bool,
+    ) -> reqwest::blocking::Client {
+        let builder = if with_identity {
+            builder.identity(identity(&self.client_cert, &self.client_key))
+        } else {
+            builder
+        };
+        builder.build().expect("client")
+    }
+}
+
+fn blocking_builder() -> reqwest::blocking::ClientBuilder {
+    reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(5))
+}
+
+/// A client identity from a PEM certificate and key.
+fn identity(cert: &Path, key: &Path) -> reqwest::Identity {
+    let mut pem = std::fs::read(cert).expect("client cert");
+    pem.extend(std::fs::read(key).expect("client key"));
+    reqwest::Identity::from_pem(&pem).expect("identity")
+}
+
+/// A self-signed certificate (`files`: key and certificate, in `dir`) with subject `subj`
+/// and the extensions `addext`.
+fn self_signed_pair(dir: &Path, files: (&str, &str), subj: &str, addext: &[&str]) {
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        files.0,
+        "-out",
+        files.1,
+        "-days",
+        "2",
+        "-subj",
+        subj,
+    ];
+    for ext in addext {
+        args.extend(["-addext", ext]);
+    }
+    openssl(dir, &args);
 }
