@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine: Prometheus and promtool
 # (Debian's prometheus package), openssl (test certificates), curl (demo), and the real node's
-# containerd, runc, CNI plugins, static busybox and Alertmanager; buildah and debootstrap.
+# containerd, runc, CNI plugins, static busybox, Alertmanager and the blackbox exporter; buildah
+# and debootstrap.
 # Idempotent: does nothing when they are already there.
 set -euo pipefail
 
@@ -27,6 +28,8 @@ command -v buildah >/dev/null || missing+=(buildah)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 # A real Alertmanager for the operator's Alertmanager Pod on the real node.
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+# A real blackbox exporter, the prober of a Probe on the real node.
+command -v prometheus-blackbox-exporter >/dev/null || missing+=(prometheus-blackbox-exporter)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -49,4 +52,5 @@ command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v
   && command -v mkfs.ext4 >/dev/null && command -v ip >/dev/null && command -v unshare >/dev/null \
   && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ] \
   && command -v prometheus-alertmanager >/dev/null && command -v buildah >/dev/null \
+  && command -v prometheus-blackbox-exporter >/dev/null \
   && command -v debootstrap >/dev/null

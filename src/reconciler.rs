@@ -1,10 +1,13 @@
-//! promreload-reconciler: the operator half. It reads prometheus-operator's `Prometheus` and
-//! `ServiceMonitor` objects (a subset of `monitoring.coreos.com/v1`) and writes each
-//! Prometheus's config, gzipped, into the Secret `prometheus-<name>` that the sidecar reads.
+//! promreload-reconciler: the operator half. It reads prometheus-operator's `Prometheus`,
+//! `ServiceMonitor`, `PodMonitor`, `Probe` and `PrometheusRule` objects (a subset of
+//! `monitoring.coreos.com/v1`) and writes each Prometheus's config, gzipped, into the Secret
+//! `prometheus-<name>` that the sidecar reads.
 //!
-//! [`render`] is pure (objects in, YAML out) and shared by the controller and the offline
-//! `render` command; [`select`] and [`validate`] decide what goes in.
+//! [`check`] selects each Prometheus's scrape objects and checks them one by one (with
+//! [`select`] and [`validate`]); [`render`] turns the accepted ones into the config. Both are
+//! pure (objects in, YAML out) and shared by the controller and the offline `render` command.
 
+pub mod check;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
@@ -34,6 +37,8 @@ pub fn crds_yaml() -> String {
     [
         crd::Prometheus::crd(),
         crd::ServiceMonitor::crd(),
+        crd::PodMonitor::crd(),
+        crd::Probe::crd(),
         crd::PrometheusRule::crd(),
     ]
     .iter()

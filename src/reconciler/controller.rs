@@ -16,16 +16,23 @@
 //! cached object when it changes and re-reconcile, so a rotated credential or certificate
 //! reaches the config and the TLS-assets Secret within about a second.
 //!
-//! PodMonitors, Probes and ScrapeConfigs are not rendered; their metadata is mirrored (see
-//! [`super::others`]) so that a Prometheus selecting one is refused rather than rendered
-//! without its jobs.
+//! PodMonitors and Probes are mirrored like ServiceMonitors; a Prometheus with a
+//! `podMonitorSelector` or `probeSelector` waits for that kind's first list (a cluster
+//! without its CRD has none of them). ScrapeConfigs are not rendered yet; their metadata is
+//! mirrored (see [`super::others`]) so that each one a Prometheus selects is rejected alone,
+//! with a Warning Event, rather than dropped unseen.
+//!
+//! Each selected scrape object is checked whole before rendering (see [`super::check`]): one
+//! that cannot be rendered gets a Warning Event naming the field and the problem, the
+//! Prometheus's condition counts accepted and rejected objects per kind, and the rest of the
+//! config is written.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ObjectReference, Secret};
 use kube::core::{DynamicObject, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -35,7 +42,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::crd::{Prometheus, PrometheusRule, ServiceMonitor};
+use super::check::ScrapeKind;
+use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, ServiceMonitor};
 use super::credentials::{self, Assets, Kind, ObjectRef, Unreadable};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
 use super::objects;
@@ -85,6 +93,15 @@ struct Context {
     metrics: ReconcilerMetrics,
     recorder: Recorder,
     service_monitors: Store<ServiceMonitor>,
+    /// PodMonitors; not waited for at start (a cluster may lack their CRD): a Prometheus
+    /// with a `podMonitorSelector` waits for them instead.
+    pod_monitors: Store<PodMonitor>,
+    /// Why PodMonitors could not be listed, while they cannot.
+    pod_monitors_error: ListError,
+    /// Probes, as PodMonitors.
+    probes: Store<Probe>,
+    /// Why Probes could not be listed, while they cannot.
+    probes_error: ListError,
     namespaces: Store<Namespace>,
     /// PrometheusRules; not waited for at start (a cluster may lack their CRD): a
     /// Prometheus with a `ruleSelector` waits for them instead.
@@ -101,8 +118,7 @@ struct Context {
     tls_shards: Mutex<HashMap<String, usize>>,
     /// Rule ConfigMaps each Prometheus has, as this process last left them.
     rule_config_maps: Mutex<HashMap<String, usize>>,
-    /// PodMonitors, Probes and ScrapeConfigs (metadata), which refuse a Prometheus that
-    /// selects one.
+    /// ScrapeConfigs (metadata): each one a Prometheus selects is rejected.
     others: Arc<Mutex<Others>>,
     /// The Prometheus objects (the controller's own cache).
     prometheuses: Store<Prometheus>,
@@ -159,6 +175,18 @@ pub async fn run(
     let metrics = &state.metrics;
     let (service_monitors, _) = mirror(
         api::<ServiceMonitor>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+        trigger_tx.clone(),
+        metrics.clone(),
+    );
+    let (pod_monitors, pod_monitors_error) = mirror(
+        api::<PodMonitor>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+        trigger_tx.clone(),
+        metrics.clone(),
+    );
+    let (probes, probes_error) = mirror(
+        api::<Probe>(&client, namespace.as_deref()),
         watcher::Config::default(),
         trigger_tx.clone(),
         metrics.clone(),
@@ -231,6 +259,10 @@ pub async fn run(
         config,
         metrics: state.metrics.clone(),
         service_monitors,
+        pod_monitors,
+        pod_monitors_error,
+        probes,
+        probes_error,
         namespaces,
         prometheus_rules,
         rules_error,
@@ -263,7 +295,16 @@ pub async fn run(
 }
 
 /// Why a kind could not be listed or watched, while it cannot (`None` once it works).
-type ListError = Arc<std::sync::Mutex<Option<String>>>;
+type ListError = Arc<std::sync::Mutex<Option<ListFailure>>>;
+
+/// A failed list or watch.
+#[derive(Debug, Clone)]
+struct ListFailure {
+    /// The error.
+    message: String,
+    /// The kind's CRD is not installed (the API answered 404 to the list).
+    not_installed: bool,
+}
 
 /// Mirrors `api` in a store, signalling `trigger` on every change; also returns the last
 /// watch error, cleared by the next event. Failures are counted (the store is stale
@@ -314,7 +355,14 @@ where
                         }
                     }
                     let first = last.is_none();
-                    *last = Some(error.to_string());
+                    let not_installed = matches!(
+                        &error,
+                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404
+                    );
+                    *last = Some(ListFailure {
+                        message: error.to_string(),
+                        not_installed,
+                    });
                     if first {
                         let _ = trigger.try_send(());
                     }
@@ -478,8 +526,15 @@ impl kube::runtime::utils::Backoff for ShortBackoff {
     }
 }
 
-/// The Secrets and ConfigMaps `prometheus` and `service_monitors` reference, from the cache,
-/// reading the missing ones.
+/// The scrape objects of the kinds that are rendered, as known now.
+struct ScrapeObjects<'a> {
+    service_monitors: &'a [ServiceMonitor],
+    pod_monitors: &'a [PodMonitor],
+    probes: &'a [Probe],
+}
+
+/// The Secrets and ConfigMaps `prometheus` and the scrape `objects` reference, from the
+/// cache, reading the missing ones.
 ///
 /// Only a definite answer is used: an object that does not exist is cached as such (the
 /// metadata watch drops the entry when it appears), and one the reconciler may not read is
@@ -489,12 +544,17 @@ impl kube::runtime::utils::Backoff for ShortBackoff {
 async fn referenced_assets(
     ctx: &Context,
     prometheus: &Prometheus,
-    service_monitors: &[ServiceMonitor],
+    objects: &ScrapeObjects<'_>,
 ) -> Result<Assets, Error> {
-    let mut wanted: std::collections::BTreeSet<ObjectRef> = service_monitors
+    let mut wanted: std::collections::BTreeSet<ObjectRef> = objects
+        .service_monitors
         .iter()
         .flat_map(credentials::references)
         .collect();
+    let pod_monitors = objects.pod_monitors.iter();
+    wanted.extend(pod_monitors.flat_map(credentials::pod_monitor_references));
+    let probes = objects.probes.iter();
+    wanted.extend(probes.flat_map(credentials::probe_references));
     wanted.extend(credentials::prometheus_references(prometheus));
     let mut cache = ctx.assets.lock().await;
     let mut forbidden = Vec::new();
@@ -583,7 +643,8 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         ctx.metrics.failed("invalid_prometheus");
         ctx.metrics.config_valid.get_or_create(&label).set(0);
         tracing::debug!(reason = %outcome.message, "config not generated; the Secret keeps the last good config");
-        warn_once(&ctx, &warning_id, &outcome.message, prometheus.as_ref()).await;
+        let object = prometheus.object_ref(&());
+        warn_once(&ctx, &warning_id, &outcome.message, &object).await;
     } else if outcome.ok {
         ctx.metrics.config_valid.get_or_create(&label).set(1);
         // Valid again: a relapse, even for the same reason, is reported again.
@@ -650,22 +711,52 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
         );
         return Ok(None);
     }
+    // A cluster without the PodMonitor CRD has no PodMonitors (as with Probes and
+    // ScrapeConfigs): a kube-prometheus-style Prometheus selecting them all still renders.
+    let pod_monitors = match listed(
+        prometheus.spec.pod_monitor_selector.is_some(),
+        &ctx.pod_monitors,
+        &ctx.pod_monitors_error,
+        "podMonitorSelector",
+        true,
+    ) {
+        Listed::Yes(pod_monitors) => pod_monitors,
+        Listed::NotYet => return Ok(None),
+        Listed::Failed(error) => return Ok(Some(invalid(error))),
+    };
+    let probes = match listed(
+        prometheus.spec.probe_selector.is_some(),
+        &ctx.probes,
+        &ctx.probes_error,
+        "probeSelector",
+        true,
+    ) {
+        Listed::Yes(probes) => probes,
+        Listed::NotYet => return Ok(None),
+        Listed::Failed(error) => return Ok(Some(invalid(error))),
+    };
     let service_monitors: Vec<ServiceMonitor> = ctx
         .service_monitors
         .state()
         .iter()
         .map(|sm| (**sm).clone())
         .collect();
-    let assets = referenced_assets(ctx, prometheus, &service_monitors).await?;
-    let rendered = match render::render(
-        prometheus,
-        &namespaces,
-        &service_monitors,
-        &prometheus_rules,
-        &assets,
-        &others,
-        &ctx.config.options,
-    ) {
+    let scrape_objects = ScrapeObjects {
+        service_monitors: &service_monitors,
+        pod_monitors: &pod_monitors,
+        probes: &probes,
+    };
+    let assets = referenced_assets(ctx, prometheus, &scrape_objects).await?;
+    let inputs = render::Inputs {
+        namespaces: &namespaces,
+        service_monitors: &service_monitors,
+        pod_monitors: &pod_monitors,
+        probes: &probes,
+        prometheus_rules: &prometheus_rules,
+        others: &others,
+        assets: &assets,
+    };
+    let rendered = match render::render(prometheus, &inputs, &ctx.config.options) {
         Ok(rendered) => rendered,
         Err(error) => return Ok(Some(invalid(error.reason))),
     };
@@ -682,28 +773,44 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
         ctx.metrics.secret_writes.inc();
         tracing::info!(
             secret = %secret::name(prometheus),
-            jobs = rendered.yaml.matches("- job_name:").count(),
+            jobs = rendered.jobs,
             "config Secret written"
         );
     }
-    warn_rejected(ctx, prometheus, &rendered.rejected, &service_monitors).await;
     let label = PrometheusLabel {
         prometheus: key(prometheus),
     };
-    ctx.metrics
-        .selected
-        .get_or_create(&label)
-        .set(rendered.selected.len() as i64);
-    ctx.metrics
-        .rejected
-        .get_or_create(&label)
-        .set(rendered.rejected.len() as i64);
+    let mut counts = Vec::new();
+    for kind in ScrapeKind::ALL {
+        let verdicts = rendered.scrape.get(&kind).cloned().unwrap_or_default();
+        let object_ref = |object: &str| -> Option<ObjectReference> {
+            let (ns, name) = object.split_once('/')?;
+            match kind {
+                ScrapeKind::ServiceMonitor => find(&service_monitors, ns, name),
+                ScrapeKind::PodMonitor => find(&pod_monitors, ns, name),
+                ScrapeKind::Probe => find(&probes, ns, name),
+                ScrapeKind::ScrapeConfig => other_ref(&others, OtherKind::ScrapeConfig, ns, name),
+            }
+        };
+        warn_rejected(ctx, prometheus, kind.name(), &verdicts.rejected, object_ref).await;
+        ctx.metrics.scrape_objects(
+            &label,
+            kind,
+            verdicts.accepted.len(),
+            verdicts.rejected.len(),
+        );
+        let selected = verdicts.accepted.len() + verdicts.rejected.len();
+        // ServiceMonitors are always counted (as before); the other kinds when selected.
+        if kind == ScrapeKind::ServiceMonitor || selected > 0 {
+            counts.push(format!(
+                "{selected} {}s selected, {} rejected",
+                kind.name(),
+                verdicts.rejected.len()
+            ));
+        }
+    }
     let rules = &rendered.rules;
-    let mut message = format!(
-        "{} ServiceMonitors selected, {} rejected",
-        rendered.selected.len() + rendered.rejected.len(),
-        rendered.rejected.len()
-    );
+    let mut message = counts.join("; ");
     if prometheus.spec.rule_selector.is_some() {
         message.push_str(&format!(
             "; {} PrometheusRules selected, {} rejected",
@@ -718,6 +825,29 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
     }))
 }
 
+/// The reference of the object `ns/name` among `all`, for its Events.
+fn find<K: Resource<DynamicType = ()>>(all: &[K], ns: &str, name: &str) -> Option<ObjectReference> {
+    all.iter()
+        .find(|o| {
+            o.meta().namespace.as_deref() == Some(ns) && o.meta().name.as_deref() == Some(name)
+        })
+        .map(|o| o.object_ref(&()))
+}
+
+/// The reference of a Probe or ScrapeConfig known by its metadata, for its Events.
+fn other_ref(others: &Others, kind: OtherKind, ns: &str, name: &str) -> Option<ObjectReference> {
+    let meta = others.get(kind, ns, name)?;
+    let resource = kind.api_resource();
+    Some(ObjectReference {
+        api_version: Some(resource.api_version),
+        kind: Some(resource.kind),
+        namespace: Some(ns.to_string()),
+        name: Some(name.to_string()),
+        uid: meta.uid.clone(),
+        ..ObjectReference::default()
+    })
+}
+
 /// A refused Prometheus: its config and rule files keep their last good state.
 fn invalid(message: String) -> Outcome {
     Outcome {
@@ -727,34 +857,50 @@ fn invalid(message: String) -> Outcome {
     }
 }
 
-/// Whether the PrometheusRules a Prometheus may select are known.
-enum Listed {
-    /// They are (none when it has no `ruleSelector`).
-    Yes(Vec<PrometheusRule>),
+/// Whether the objects of a kind a Prometheus may select are known.
+enum Listed<K> {
+    /// They are (none when it has no selector for the kind).
+    Yes(Vec<K>),
     /// Not listed yet.
     NotYet,
     /// They cannot be listed, and why.
     Failed(String),
 }
 
-fn rules_listed(prometheus: &Prometheus, ctx: &Context) -> Listed {
+fn rules_listed(prometheus: &Prometheus, ctx: &Context) -> Listed<PrometheusRule> {
+    listed(
+        prometheus.spec.rule_selector.is_some(),
+        &ctx.prometheus_rules,
+        &ctx.rules_error,
+        "ruleSelector",
+        false,
+    )
+}
+
+/// The objects of a kind a Prometheus selects with `field` (none when it does not): from the
+/// store once it has been listed; none when the kind's CRD is not installed and
+/// `absent_is_empty`.
+fn listed<K: Resource<DynamicType = ()> + Clone>(
+    selects: bool,
+    store: &Store<K>,
+    error: &ListError,
+    field: &str,
+    absent_is_empty: bool,
+) -> Listed<K> {
     use futures::FutureExt;
-    if prometheus.spec.rule_selector.is_none() {
+    if !selects {
         return Listed::Yes(Vec::new());
     }
-    if ctx
-        .prometheus_rules
-        .wait_until_ready()
-        .now_or_never()
-        .is_some()
-    {
-        let rules = ctx.prometheus_rules.state();
-        return Listed::Yes(rules.iter().map(|r| (**r).clone()).collect());
+    if store.wait_until_ready().now_or_never().is_some() {
+        return Listed::Yes(store.state().iter().map(|o| (**o).clone()).collect());
     }
-    let error = ctx.rules_error.lock().unwrap_or_else(|e| e.into_inner());
+    let error = error.lock().unwrap_or_else(|e| e.into_inner());
     match error.as_ref() {
+        Some(e) if e.not_installed && absent_is_empty => Listed::Yes(Vec::new()),
         Some(e) => Listed::Failed(format!(
-            "ruleSelector is set but PrometheusRules cannot be listed ({e}); the config and rule files keep their last good state"
+            "{field} is set but {}s cannot be listed ({}); the config and rule files keep their last good state",
+            K::kind(&()),
+            e.message
         )),
         None => Listed::NotYet,
     }
@@ -782,7 +928,18 @@ async fn write_rules(
             "rule ConfigMaps written"
         );
     }
-    warn_rejected(ctx, prometheus, &rules.rejected, all).await;
+    let object_ref = |object: &str| {
+        let (ns, name) = object.split_once('/')?;
+        find(all, ns, name)
+    };
+    warn_rejected(
+        ctx,
+        prometheus,
+        "PrometheusRule",
+        &rules.rejected,
+        object_ref,
+    )
+    .await;
     let label = PrometheusLabel { prometheus: name };
     ctx.metrics
         .rules_selected
@@ -808,15 +965,16 @@ async fn tls_assets(
     Ok(wrote)
 }
 
-/// Publishes a Warning Event on each rejected object (once per reason), and forgets the
-/// ones of this kind that are valid again.
-async fn warn_rejected<K: Resource<DynamicType = ()>>(
+/// Publishes a Warning Event on each rejected object of `kind` (once per reason), found by
+/// `object_ref`, and forgets the ones of this kind that are valid again.
+async fn warn_rejected(
     ctx: &Context,
     prometheus: &Prometheus,
+    kind: &str,
     rejected: &[Rejection],
-    all: &[K],
+    object_ref: impl Fn(&str) -> Option<ObjectReference>,
 ) {
-    let suffix = format!(">{}>{}", K::kind(&()), key(prometheus));
+    let suffix = format!(">{kind}>{}", key(prometheus));
     let current: Vec<String> = rejected
         .iter()
         .map(|r| format!("{}{suffix}", r.object))
@@ -827,16 +985,16 @@ async fn warn_rejected<K: Resource<DynamicType = ()>>(
         .await
         .retain(|id, _| !id.ends_with(&suffix) || current.contains(id));
     for (r, id) in rejected.iter().zip(&current) {
-        let Some(object) = all.iter().find(|o| key(*o) == r.object) else {
+        let Some(object) = object_ref(&r.object) else {
             continue;
         };
         let note = format!("left out of Prometheus {}: {}", key(prometheus), r.reason);
-        warn_once(ctx, id, &note, object).await;
+        warn_once(ctx, id, &note, &object).await;
     }
 }
 
 /// Publishes a Warning Event `InvalidConfiguration` on `object`, once per distinct note.
-async fn warn_once<K: Resource<DynamicType = ()>>(ctx: &Context, id: &str, note: &str, object: &K) {
+async fn warn_once(ctx: &Context, id: &str, note: &str, object: &ObjectReference) {
     {
         let mut warned = ctx.warned.lock().await;
         if warned.get(id).map(String::as_str) == Some(note) {
@@ -852,7 +1010,7 @@ async fn warn_once<K: Resource<DynamicType = ()>>(ctx: &Context, id: &str, note:
         action: "Reconcile".into(),
         secondary: None,
     };
-    if let Err(error) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+    if let Err(error) = ctx.recorder.publish(&event, object).await {
         tracing::warn!(%error, "cannot publish Event");
         ctx.warned.lock().await.remove(id);
     }

@@ -7,6 +7,8 @@
 //! (`x-kubernetes-preserve-unknown-fields`) so that such objects are accepted and stored whole.
 
 mod outputs;
+mod pod_monitor;
+mod probe;
 mod rules;
 
 use std::collections::BTreeMap;
@@ -21,6 +23,10 @@ use serde::{Deserialize, Serialize};
 pub use outputs::{
     AlertingSpec, AlertmanagerEndpoints, Authorization, MetadataConfig, QueueConfig,
     RemoteReadSpec, RemoteWriteSpec,
+};
+pub use pod_monitor::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec};
+pub use probe::{
+    Probe, ProbeIngress, ProbeParam, ProbeSpec, ProbeStaticConfig, ProbeTargets, ProberSpec,
 };
 pub use rules::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
 
@@ -44,6 +50,18 @@ pub struct PrometheusSpec {
     /// Namespaces to take ServiceMonitors from: unset = the Prometheus's own, `{}` = all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_monitor_namespace_selector: Option<LabelSelector>,
+    /// PodMonitors to select: unset selects none, `{}` selects all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_monitor_selector: Option<LabelSelector>,
+    /// Namespaces to take PodMonitors from: unset = the Prometheus's own, `{}` = all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_monitor_namespace_selector: Option<LabelSelector>,
+    /// Probes to select: unset selects none, `{}` selects all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_selector: Option<LabelSelector>,
+    /// Namespaces to take Probes from: unset = the Prometheus's own, `{}` = all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_namespace_selector: Option<LabelSelector>,
     /// Default scrape interval (Prometheus duration), 30s when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrape_interval: Option<String>,
@@ -329,12 +347,6 @@ pub struct ServiceMonitorSpec {
     /// Pod labels copied onto the targets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pod_target_labels: Vec<String>,
-    /// Node metadata on the targets (`attach_metadata`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attach_metadata: Option<AttachMetadata>,
-    /// The Prometheus scrape class whose settings apply (the default class when unset).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_class: Option<String>,
     /// How Services are selected: `RelabelConfig` (keep rules, default) or `RoleSelector`
     /// (Kubernetes SD `selectors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -342,53 +354,9 @@ pub struct ServiceMonitorSpec {
     /// Discovery role: `Endpoints` or `EndpointSlice` (default: the Prometheus's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_discovery_role: Option<String>,
-    /// Ingest native histograms (`scrape_native_histograms`, Prometheus 3.8+).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_native_histograms: Option<bool>,
-    /// Keep scraping the classic form of histograms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_classic_histograms: Option<bool>,
-    /// Bucket limit of native histograms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub native_histogram_bucket_limit: Option<u64>,
-    /// Lowest growth factor between native histogram buckets (a Kubernetes quantity).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-int-or-string" = true))]
-    pub native_histogram_min_bucket_factor: Option<serde_json::Value>,
-    /// Convert classic histograms to native histograms with custom buckets.
-    #[serde(
-        default,
-        rename = "convertClassicHistogramsToNHCB",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub convert_classic_histograms_to_nhcb: Option<bool>,
-    /// Per-scrape sample limit (`sample_limit`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sample_limit: Option<u64>,
-    /// Limit on the number of targets (`target_limit`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_limit: Option<u64>,
-    /// Limit on labels per sample (`label_limit`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_limit: Option<u64>,
-    /// Limit on a label name's length (`label_name_length_limit`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_name_length_limit: Option<u64>,
-    /// Limit on a label value's length (`label_value_length_limit`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_value_length_limit: Option<u64>,
-    /// Dropped targets kept in memory (`keep_dropped_targets`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keep_dropped_targets: Option<u64>,
-    /// Scrape protocols to negotiate, in order (`scrape_protocols`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scrape_protocols: Vec<String>,
-    /// Protocol used when the target's content type is unknown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fallback_scrape_protocol: Option<String>,
-    /// Largest uncompressed response body accepted (`body_size_limit`, for example `10MB`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body_size_limit: Option<String>,
+    /// Limits, protocols, histograms and the scrape class.
+    #[serde(flatten)]
+    pub scrape: ScrapeSettings,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -452,47 +420,12 @@ pub struct Endpoint {
     /// Drop targets of pods that are not running (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_running: Option<bool>,
-    /// Follow HTTP redirects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_redirects: Option<bool>,
-    /// Use HTTP/2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enable_http2: Option<bool>,
     /// Track the staleness of samples with explicit timestamps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_timestamps_staleness: Option<bool>,
-    /// Proxy for scrapes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Hosts not to proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_proxy: Option<String>,
-    /// Take the proxy from the environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_from_environment: Option<bool>,
-    /// Headers sent to the proxy on CONNECT, each value from a key of a Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_connect_header: Option<BTreeMap<String, Vec<SecretKeySelector>>>,
-    /// OAuth 2.0 client credentials, from Secrets and ConfigMaps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oauth2: Option<OAuth2>,
-    /// TLS settings of scrapes: CA, client certificate and key from Secrets and ConfigMaps
-    /// (copied into the TLS-assets Secret) or from files in the Prometheus container.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_config: Option<TlsConfig>,
-    /// A file in the Prometheus container holding a bearer token (deprecated upstream).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_file: Option<String>,
-    /// Basic auth, with the user name and password from Secrets in the ServiceMonitor's
-    /// namespace (written into the config, as the operator does).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    /// A bearer token from a Secret (deprecated upstream in favour of `authorization`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_secret: Option<SecretKeySelector>,
-    /// The `Authorization` header: a type (`Bearer` when unset) and credentials from a Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<SafeAuthorization>,
+    /// The HTTP client: credentials, TLS and proxy.
+    #[serde(flatten)]
+    pub client: HttpClient,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -706,17 +639,8 @@ pub struct OAuth2 {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_params: Option<BTreeMap<String, String>>,
     /// Proxy for token requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Hosts not to proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_proxy: Option<String>,
-    /// Take the proxy from the environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_from_environment: Option<bool>,
-    /// Headers sent to the proxy on CONNECT, each value from a key of a Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_connect_header: Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+    #[serde(flatten)]
+    pub proxy: ProxyConfig,
     /// TLS settings of token requests (from Secrets and ConfigMaps only: no files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
@@ -764,4 +688,144 @@ pub struct TlsConfig {
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unrendered: BTreeMap<String, serde_json::Value>,
+}
+
+/// A proxy: `proxyUrl`, `noProxy`, `proxyFromEnvironment`, `proxyConnectHeader` (flattened
+/// into every client that has one, and into `oauth2`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyConfig {
+    /// The proxy's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+    /// Hosts not to proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+    /// Take the proxy from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_from_environment: Option<bool>,
+    /// Headers sent to the proxy on CONNECT, each value from a key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_connect_header: Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+}
+
+/// The HTTP client of a scrape (a ServiceMonitor or PodMonitor endpoint): the operator's
+/// `HTTPConfigWithProxy` with its TLS files, flattened into each. One type, so its references
+/// are listed, checked and rendered in one place (`credentials`, `validate`, `http`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpClient {
+    /// The `Authorization` header: a type (`Bearer` when unset) and credentials from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<SafeAuthorization>,
+    /// Basic auth, with the user name and password from Secrets in the object's namespace
+    /// (written into the config, as the operator does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// OAuth 2.0 client credentials, from Secrets and ConfigMaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2>,
+    /// A bearer token from a Secret (deprecated upstream in favour of `authorization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_secret: Option<SecretKeySelector>,
+    /// A file in the Prometheus container holding a bearer token (ServiceMonitors only;
+    /// deprecated upstream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<String>,
+    /// Follow HTTP redirects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_redirects: Option<bool>,
+    /// Use HTTP/2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_http2: Option<bool>,
+    /// TLS settings: CA, client certificate and key from Secrets and ConfigMaps (copied into
+    /// the TLS-assets Secret) or, for ServiceMonitors, files in the Prometheus container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    /// The proxy's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+    /// Hosts not to proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+    /// Take the proxy from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_from_environment: Option<bool>,
+    /// Headers sent to the proxy on CONNECT, each value from a key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_connect_header: Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+}
+
+impl HttpClient {
+    /// Its proxy settings. (They are fields of their own, not a flattened [`ProxyConfig`]:
+    /// serde reads a flattened struct holding another flattened one as a map, which would
+    /// leave every field to the enclosing object's `unrendered` too.)
+    pub fn proxy(&self) -> ProxyConfig {
+        ProxyConfig {
+            proxy_url: self.proxy_url.clone(),
+            no_proxy: self.no_proxy.clone(),
+            proxy_from_environment: self.proxy_from_environment,
+            proxy_connect_header: self.proxy_connect_header.clone(),
+        }
+    }
+}
+
+/// What every scrape object (ServiceMonitor, PodMonitor) sets for all its jobs: limits,
+/// protocols, native histograms, the scrape class and node metadata (flattened into each).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScrapeSettings {
+    /// Node metadata on the targets (`attach_metadata`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_metadata: Option<AttachMetadata>,
+    /// The Prometheus scrape class whose settings apply (the default class when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_class: Option<String>,
+    /// Ingest native histograms (`scrape_native_histograms`, Prometheus 3.8+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_native_histograms: Option<bool>,
+    /// Keep scraping the classic form of histograms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_classic_histograms: Option<bool>,
+    /// Bucket limit of native histograms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_histogram_bucket_limit: Option<u64>,
+    /// Lowest growth factor between native histogram buckets (a Kubernetes quantity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-int-or-string" = true))]
+    pub native_histogram_min_bucket_factor: Option<serde_json::Value>,
+    /// Convert classic histograms to native histograms with custom buckets.
+    #[serde(
+        default,
+        rename = "convertClassicHistogramsToNHCB",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub convert_classic_histograms_to_nhcb: Option<bool>,
+    /// Per-scrape sample limit (`sample_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_limit: Option<u64>,
+    /// Limit on the number of targets (`target_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_limit: Option<u64>,
+    /// Limit on labels per sample (`label_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_limit: Option<u64>,
+    /// Limit on a label name's length (`label_name_length_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_name_length_limit: Option<u64>,
+    /// Limit on a label value's length (`label_value_length_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_value_length_limit: Option<u64>,
+    /// Dropped targets kept in memory (`keep_dropped_targets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_dropped_targets: Option<u64>,
+    /// Scrape protocols to negotiate, in order (`scrape_protocols`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scrape_protocols: Vec<String>,
+    /// Protocol used when the target's content type is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_scrape_protocol: Option<String>,
+    /// Largest uncompressed response body accepted (`body_size_limit`, for example `10MB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_size_limit: Option<String>,
 }

@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 
 use super::crd::{
-    ConfigMapKeySelector, Endpoint, Prometheus, SecretKeySelector, SecretOrConfigMap,
-    ServiceMonitor, TlsConfig,
+    ConfigMapKeySelector, HttpClient, PodMonitor, Probe, Prometheus, SecretKeySelector,
+    SecretOrConfigMap, ServiceMonitor, TlsConfig,
 };
 
 /// The two kinds of object a ServiceMonitor can take values from.
@@ -227,32 +227,62 @@ impl Assets {
 pub fn references(sm: &ServiceMonitor) -> BTreeSet<ObjectRef> {
     let ns = sm.namespace().unwrap_or_default();
     let mut out = BTreeSet::new();
-    let mut add = |kind: Kind, name: &str| {
-        if !name.is_empty() {
-            out.insert((kind, ns.clone(), name.to_string()));
-        }
-    };
     for ep in &sm.spec.endpoints {
-        for sel in secret_selectors(ep) {
-            add(Kind::Secret, &sel.name);
-        }
-        let tls = ep.tls_config.iter();
-        let oauth2_tls = ep.oauth2.iter().flat_map(|o| o.tls_config.iter());
-        let mut either: Vec<&SecretOrConfigMap> = tls
-            .chain(oauth2_tls)
-            .flat_map(|t: &TlsConfig| t.ca.iter().chain(t.cert.iter()))
-            .collect();
-        either.extend(ep.oauth2.iter().map(|o| &o.client_id));
-        for sel in either {
-            if let Some(s) = &sel.secret {
-                add(Kind::Secret, &s.name);
-            }
-            if let Some(cm) = &sel.config_map {
-                add(Kind::ConfigMap, &cm.name);
-            }
+        client_references(&ep.client, &ns, &mut out);
+    }
+    out
+}
+
+/// The Secrets and ConfigMaps a PodMonitor's endpoints reference.
+pub fn pod_monitor_references(pm: &PodMonitor) -> BTreeSet<ObjectRef> {
+    let ns = pm.namespace().unwrap_or_default();
+    let mut out = BTreeSet::new();
+    for ep in &pm.spec.pod_metrics_endpoints {
+        client_references(&ep.client, &ns, &mut out);
+    }
+    out
+}
+
+/// The Secrets and ConfigMaps a Probe references (its client's, and its prober proxy's
+/// headers).
+pub fn probe_references(probe: &Probe) -> BTreeSet<ObjectRef> {
+    let ns = probe.namespace().unwrap_or_default();
+    let mut out = BTreeSet::new();
+    client_references(&probe.spec.client, &ns, &mut out);
+    for sel in headers(&probe.spec.prober.proxy.proxy_connect_header) {
+        if !sel.name.is_empty() {
+            out.insert((Kind::Secret, ns.clone(), sel.name.clone()));
         }
     }
     out
+}
+
+/// Adds the Secrets and ConfigMaps (in `ns`) one HTTP client references to `out`: the one
+/// list of an [`HttpClient`]'s references, whatever object it is part of.
+pub fn client_references(client: &HttpClient, ns: &str, out: &mut BTreeSet<ObjectRef>) {
+    let mut add = |kind: Kind, name: &str| {
+        if !name.is_empty() {
+            out.insert((kind, ns.to_string(), name.to_string()));
+        }
+    };
+    for sel in secret_selectors(client) {
+        add(Kind::Secret, &sel.name);
+    }
+    let tls = client.tls_config.iter();
+    let oauth2_tls = client.oauth2.iter().flat_map(|o| o.tls_config.iter());
+    let mut either: Vec<&SecretOrConfigMap> = tls
+        .chain(oauth2_tls)
+        .flat_map(|t: &TlsConfig| t.ca.iter().chain(t.cert.iter()))
+        .collect();
+    either.extend(client.oauth2.iter().map(|o| &o.client_id));
+    for sel in either {
+        if let Some(s) = &sel.secret {
+            add(Kind::Secret, &s.name);
+        }
+        if let Some(cm) = &sel.config_map {
+            add(Kind::ConfigMap, &cm.name);
+        }
+    }
 }
 
 /// The Secrets and ConfigMaps a Prometheus's remote writes and reads, Alertmanagers and
@@ -281,7 +311,7 @@ pub fn prometheus_references(p: &Prometheus) -> BTreeSet<ObjectRef> {
                 credentials,
                 &rw.oauth2,
                 &rw.tls_config,
-                &rw.proxy_connect_header,
+                &rw.proxy.proxy_connect_header,
             )
         })
         .chain(spec.remote_read.iter().map(|rr| {
@@ -294,7 +324,7 @@ pub fn prometheus_references(p: &Prometheus) -> BTreeSet<ObjectRef> {
                 credentials,
                 &rr.oauth2,
                 &rr.tls_config,
-                &rr.proxy_connect_header,
+                &rr.proxy.proxy_connect_header,
             )
         }))
         .chain(
@@ -311,7 +341,7 @@ pub fn prometheus_references(p: &Prometheus) -> BTreeSet<ObjectRef> {
                         credentials,
                         &no_oauth2,
                         &am.tls_config,
-                        &am.proxy_connect_header,
+                        &am.proxy.proxy_connect_header,
                     )
                 }),
         );
@@ -327,7 +357,7 @@ pub fn prometheus_references(p: &Prometheus) -> BTreeSet<ObjectRef> {
         headers(proxy).for_each(&mut secret);
         if let Some(oauth2) = oauth2 {
             secret(&oauth2.client_secret);
-            headers(&oauth2.proxy_connect_header).for_each(&mut secret);
+            headers(&oauth2.proxy.proxy_connect_header).for_each(&mut secret);
             either.push(&oauth2.client_id);
         }
         for tls in tls
@@ -359,24 +389,24 @@ pub fn prometheus_references(p: &Prometheus) -> BTreeSet<ObjectRef> {
     out
 }
 
-/// Every Secret key selector of an endpoint (not counting Secret-or-ConfigMap references).
-fn secret_selectors(ep: &Endpoint) -> Vec<&SecretKeySelector> {
+/// Every Secret key selector of a client (not counting Secret-or-ConfigMap references).
+fn secret_selectors(client: &HttpClient) -> Vec<&SecretKeySelector> {
     let mut out = Vec::new();
-    if let Some(basic) = &ep.basic_auth {
+    if let Some(basic) = &client.basic_auth {
         out.extend(basic.username.iter());
         out.extend(basic.password.iter());
     }
-    out.extend(ep.bearer_token_secret.iter());
-    if let Some(auth) = &ep.authorization {
+    out.extend(client.bearer_token_secret.iter());
+    if let Some(auth) = &client.authorization {
         out.extend(auth.credentials.iter());
     }
-    out.extend(headers(&ep.proxy_connect_header));
-    if let Some(oauth2) = &ep.oauth2 {
+    out.extend(headers(&client.proxy_connect_header));
+    if let Some(oauth2) = &client.oauth2 {
         out.push(&oauth2.client_secret);
-        out.extend(headers(&oauth2.proxy_connect_header));
+        out.extend(headers(&oauth2.proxy.proxy_connect_header));
         out.extend(oauth2.tls_config.iter().flat_map(|t| t.key_secret.iter()));
     }
-    out.extend(ep.tls_config.iter().flat_map(|t| t.key_secret.iter()));
+    out.extend(client.tls_config.iter().flat_map(|t| t.key_secret.iter()));
     out
 }
 

@@ -11,12 +11,12 @@
 
 use std::collections::BTreeMap;
 
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_yaml_ng::{Mapping, Value};
 
 use super::crd::{
-    BasicAuth, Endpoint, OAuth2, SafeAuthorization, ScrapeClass, SecretKeySelector,
+    BasicAuth, HttpClient, OAuth2, ProxyConfig, SafeAuthorization, ScrapeClass, SecretKeySelector,
     SecretOrConfigMap, TlsConfig,
 };
 use super::credentials::{Assets, Kind};
@@ -84,29 +84,30 @@ pub struct Settings<'a> {
 }
 
 impl<'a> Proxy<'a> {
-    fn of(
-        url: &'a Option<String>,
-        no_proxy: &'a Option<String>,
-        from_environment: &'a Option<bool>,
-        connect_header: &'a Option<BTreeMap<String, Vec<SecretKeySelector>>>,
-    ) -> Self {
+    /// The proxy settings of a CRD's `ProxyConfig`.
+    pub fn of(config: &'a ProxyConfig) -> Self {
         Self {
-            url: url.as_deref(),
-            no_proxy: no_proxy.as_deref(),
-            from_environment: *from_environment,
-            connect_header: connect_header.as_ref(),
+            url: config.proxy_url.as_deref(),
+            no_proxy: config.no_proxy.as_deref(),
+            from_environment: config.proxy_from_environment,
+            connect_header: config.proxy_connect_header.as_ref(),
         }
     }
 }
 
 impl Client<'_> {
-    /// The client entries of one endpoint's job, TLS material added to `tls_assets`. `path`
-    /// names the endpoint in errors (`spec.endpoints[0]`).
+    /// The client entries of one scrape job (a ServiceMonitor's or PodMonitor's endpoint),
+    /// its scrape class's TLS and authorization merged in, TLS material added to
+    /// `tls_assets`. `path` names the endpoint in errors (`spec.endpoints[0]`).
+    ///
+    /// `empty_tls_is_unset`: a `tlsConfig` with nothing set counts as none, so the scrape
+    /// class's applies whole (as the operator reads a PodMonitor's `SafeTLSConfig`).
     pub fn entries(
         &self,
-        ep: &Endpoint,
+        ep: &HttpClient,
         class: Option<&ScrapeClass>,
         path: &str,
+        empty_tls_is_unset: bool,
         tls_assets: &mut TlsAssets,
     ) -> Result<Mapping, String> {
         // The scrape class's header applies when the endpoint sets none; its credentials file
@@ -140,13 +141,18 @@ impl Client<'_> {
             bearer_token_file: ep.bearer_token_file.as_deref(),
             authorization,
             oauth2: ep.oauth2.as_ref(),
-            tls: merge_tls(ep.tls_config.as_ref(), class),
-            proxy: Proxy::of(
-                &ep.proxy_url,
-                &ep.no_proxy,
-                &ep.proxy_from_environment,
-                &ep.proxy_connect_header,
+            tls: merge_tls(
+                ep.tls_config
+                    .as_ref()
+                    .filter(|t| !(empty_tls_is_unset && **t == TlsConfig::default())),
+                class,
             ),
+            proxy: Proxy {
+                url: ep.proxy_url.as_deref(),
+                no_proxy: ep.no_proxy.as_deref(),
+                from_environment: ep.proxy_from_environment,
+                connect_header: ep.proxy_connect_header.as_ref(),
+            },
         };
         self.settings(&settings, path, tls_assets)
     }
@@ -307,12 +313,7 @@ impl Client<'_> {
                 .collect();
             out.insert("endpoint_params".into(), Value::Mapping(params));
         }
-        let proxy = Proxy::of(
-            &oauth2.proxy_url,
-            &oauth2.no_proxy,
-            &oauth2.proxy_from_environment,
-            &oauth2.proxy_connect_header,
-        );
+        let proxy = Proxy::of(&oauth2.proxy);
         self.proxy(&proxy, path, true, &mut out)?;
         if let Some(tls) = &oauth2.tls_config {
             let value = self.tls(tls, &format!("{path}.tlsConfig"), tls_assets)?;
@@ -446,41 +447,88 @@ fn asset_path(file: &str) -> String {
     format!("{TLS_ASSETS_DIR}/{file}")
 }
 
-/// Why TLS material is refused before it is published.
+/// Why TLS material is refused before it is published. The checks are Go's, as the
+/// operator runs them: `x509.ParseCertificate` on the CA's first PEM block, and
+/// `tls.X509KeyPair` on a client certificate and key. So X.509 v1 certificates (what
+/// `openssl x509 -req` makes without extensions) are accepted, as Go accepts them.
 #[derive(Debug, thiserror::Error)]
 pub enum PemError {
-    /// The CA holds no PEM certificate.
-    #[error("no PEM certificate: {0}")]
-    CaNotPem(rustls::pki_types::pem::Error),
-    /// The CA's first certificate does not parse.
+    /// No PEM block at all.
+    #[error("no PEM data")]
+    NoPem,
+    /// PEM that does not decode.
+    #[error("the PEM does not decode: {0}")]
+    Pem(rustls::pki_types::pem::Error),
+    /// The CA's first PEM block is something else.
+    #[error("the first PEM block is not a certificate")]
+    NotACertificate,
+    /// No certificate in `cert`.
+    #[error("no PEM certificate in cert")]
+    NoCertificate,
+    /// No private key in `keySecret`.
+    #[error("no PEM private key in keySecret")]
+    NoKey,
+    /// A certificate that does not parse as X.509.
     #[error("the certificate does not parse: {0}")]
-    CaUnparsable(rustls::Error),
-    /// `cert` holds no PEM certificate.
-    #[error("no PEM certificate in cert: {0}")]
-    CertNotPem(rustls::pki_types::pem::Error),
-    /// `keySecret` holds no PEM private key.
-    #[error("no PEM private key in keySecret: {0}")]
-    KeyNotPem(rustls::pki_types::pem::Error),
-    /// The certificate is not for this key (or does not parse).
-    #[error("the certificate and key do not form a pair: {0}")]
-    NotAPair(rustls::Error),
+    Unparsable(String),
+    /// A private key this process cannot load (Go may: an RSA key under 2048 bits, or an
+    /// elliptic curve other than P-256 and P-384).
+    #[error("the private key cannot be loaded: {0}")]
+    BadKey(rustls::Error),
+    /// The certificate is not for this key.
+    #[error(
+        "the certificate and key do not form a pair: the certificate's public key is not the key's"
+    )]
+    NotAPair,
 }
 
-/// A CA bundle must start with a certificate that parses (as the operator checks it).
+/// The first PEM block of `pem` (Go's `pem.Decode`): its kind and contents.
+fn first_block(pem: &str) -> Result<(SectionKind, Vec<u8>), PemError> {
+    rustls::pki_types::pem::from_buf(&mut pem.as_bytes())
+        .map_err(PemError::Pem)?
+        .ok_or(PemError::NoPem)
+}
+
+/// A certificate's `SubjectPublicKeyInfo`, DER, parsed as Go's `x509.ParseCertificate` does
+/// (any version).
+fn public_key_info(der: &[u8]) -> Result<Vec<u8>, PemError> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| PemError::Unparsable(e.to_string()))?;
+    Ok(cert.tbs_certificate.subject_pki.raw.to_vec())
+}
+
+/// A CA bundle's first PEM block must be a certificate that parses, as the operator checks
+/// it (Prometheus itself skips bad blocks after it).
 fn check_ca(pem: &str) -> Result<(), PemError> {
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(PemError::CaNotPem)?;
-    rustls::server::ParsedCertificate::try_from(&der).map_err(PemError::CaUnparsable)?;
-    Ok(())
+    match first_block(pem)? {
+        (SectionKind::Certificate, der) => public_key_info(&der).map(drop),
+        _ => Err(PemError::NotACertificate),
+    }
 }
 
-/// A client certificate must parse and match its private key.
+/// A client certificate must parse and be for its private key (Go's `tls.X509KeyPair`: the
+/// first CERTIFICATE block, and the first private-key block in PKCS#1, PKCS#8 or SEC1 form).
 fn check_pair(cert: &str, key: &str) -> Result<(), PemError> {
-    let cert = CertificateDer::from_pem_slice(cert.as_bytes()).map_err(PemError::CertNotPem)?;
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(PemError::KeyNotPem)?;
+    let cert = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .find_map(Result::ok)
+        .ok_or(PemError::NoCertificate)?;
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| PemError::NoKey)?;
     let provider = rustls::crypto::ring::default_provider();
-    rustls::sign::CertifiedKey::from_der(vec![cert], key, &provider)
-        .map(drop)
-        .map_err(PemError::NotAPair)
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(PemError::BadKey)?;
+    let Some(key_info) = signing.public_key() else {
+        // Every key ring loads knows its public key; should one not, the pair is not refused
+        // on that account (Prometheus checks it again on load).
+        return Ok(());
+    };
+    if public_key_info(&cert)? == key_info.as_ref() {
+        Ok(())
+    } else {
+        Err(PemError::NotAPair)
+    }
 }
 
 #[cfg(test)]
@@ -533,9 +581,9 @@ mod tests {
             assets: &assets,
             supports,
         };
-        let ep: Endpoint = serde_yaml_ng::from_str(ep).unwrap();
+        let ep: HttpClient = serde_yaml_ng::from_str(ep).unwrap();
         let mut tls = TlsAssets::new();
-        let out = client.entries(&ep, None, "spec.endpoints[0]", &mut tls)?;
+        let out = client.entries(&ep, None, "spec.endpoints[0]", false, &mut tls)?;
         Ok((serde_yaml_ng::to_string(&out).unwrap(), tls))
     }
 
@@ -568,7 +616,7 @@ mod tests {
             ),
             (
                 "{tlsConfig: {ca: {secret: {name: tls, key: id}}}}",
-                "spec.endpoints[0].tlsConfig.ca: no PEM certificate",
+                "spec.endpoints[0].tlsConfig.ca: no PEM data",
             ),
             (
                 "{tlsConfig: {ca: {configMap: {name: ca, key: empty}}}}",
@@ -641,5 +689,61 @@ mod tests {
             err.starts_with("spec.endpoints[0].basicAuth.password"),
             "{err}"
         );
+    }
+
+    /// Made the common way: `openssl x509 -req` without extensions gives X.509 v1
+    /// certificates (a leaf for an RSA key, one for an EC key, a self-signed CA).
+    const V1_RSA: &str = include_str!("testdata/v1-rsa.crt");
+    const V1_RSA_PKCS1: &str = include_str!("testdata/v1-rsa-pkcs1.key");
+    const V1_RSA_PKCS8: &str = include_str!("testdata/v1-rsa-pkcs8.key");
+    const V1_EC: &str = include_str!("testdata/v1-ec.crt");
+    const V1_EC_SEC1: &str = include_str!("testdata/v1-ec-sec1.key");
+    const V1_CA: &str = include_str!("testdata/v1-ca.crt");
+
+    #[test]
+    fn certificates_and_keys_are_read_as_go_reads_them() {
+        // v1 certificates, with PKCS#1, PKCS#8 and SEC1 keys: accepted, as tls.X509KeyPair
+        // accepts them; a v3 pair with a PKCS#8 EC key too.
+        for (cert, key) in [
+            (V1_RSA, V1_RSA_PKCS1),
+            (V1_RSA, V1_RSA_PKCS8),
+            (V1_EC, V1_EC_SEC1),
+            (CERT, KEY),
+        ] {
+            check_pair(cert, key).unwrap_or_else(|e| panic!("{e}: {cert}"));
+        }
+        // A key that is not the certificate's, of the same kind or another.
+        for (cert, key) in [(V1_RSA, V1_EC_SEC1), (V1_EC, KEY), (CERT, V1_RSA_PKCS8)] {
+            assert!(
+                matches!(check_pair(cert, key), Err(PemError::NotAPair)),
+                "{cert}"
+            );
+        }
+        // The certificate is the first CERTIFICATE block (a key before it is skipped), the
+        // key the first key block (a certificate before it is skipped), as in Go.
+        let cert_after_key = format!("{V1_RSA_PKCS8}{V1_RSA}");
+        let key_after_cert = format!("{V1_RSA}{V1_RSA_PKCS1}");
+        check_pair(&cert_after_key, &key_after_cert).unwrap();
+        assert!(matches!(
+            check_pair(V1_RSA_PKCS1, V1_RSA_PKCS1),
+            Err(PemError::NoCertificate)
+        ));
+        assert!(matches!(check_pair(V1_RSA, V1_RSA), Err(PemError::NoKey)));
+
+        // A CA: its first block must be a certificate that parses (v1 too); a bad block
+        // after a good one is Prometheus's to skip, as the operator lets it through.
+        check_ca(V1_CA).unwrap();
+        check_ca(&format!("{V1_CA}{CERT}")).unwrap();
+        let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        check_ca(&format!("{V1_CA}{junk}")).unwrap();
+        assert!(matches!(
+            check_ca(&format!("{junk}{V1_CA}")),
+            Err(PemError::Unparsable(_))
+        ));
+        assert!(matches!(
+            check_ca(&format!("{V1_RSA_PKCS8}{V1_CA}")),
+            Err(PemError::NotACertificate)
+        ));
+        assert!(matches!(check_ca("not PEM"), Err(PemError::NoPem)));
     }
 }

@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::check::ScrapeKind;
 use crate::telemetry::KindLabel;
 
 /// Labels naming one Prometheus.
@@ -23,6 +24,15 @@ pub struct PrometheusLabel {
 pub struct ResourceLabel {
     /// `ServiceMonitor`, `Secret`, ...
     pub resource: String,
+}
+
+/// Labels naming one Prometheus and one kind of scrape object.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScrapeKindLabel {
+    /// `namespace/name` of the Prometheus.
+    pub prometheus: String,
+    /// `ServiceMonitor`, `PodMonitor`, `Probe` or `ScrapeConfig`.
+    pub kind: String,
 }
 
 /// Every metric of the reconciler.
@@ -41,6 +51,10 @@ pub struct ReconcilerMetrics {
     pub selected: Family<PrometheusLabel, Gauge>,
     /// ServiceMonitors selected but left out as invalid.
     pub rejected: Family<PrometheusLabel, Gauge>,
+    /// Scrape objects in each Prometheus's config, by kind.
+    pub scrape_selected: Family<ScrapeKindLabel, Gauge>,
+    /// Scrape objects selected but left out as invalid, by kind.
+    pub scrape_rejected: Family<ScrapeKindLabel, Gauge>,
     /// PrometheusRules in each Prometheus's rule files.
     pub rules_selected: Family<PrometheusLabel, Gauge>,
     /// PrometheusRules selected but left out as invalid.
@@ -67,6 +81,8 @@ impl Default for ReconcilerMetrics {
             duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             selected: Family::default(),
             rejected: Family::default(),
+            scrape_selected: Family::default(),
+            scrape_rejected: Family::default(),
             rules_selected: Family::default(),
             rules_rejected: Family::default(),
             secret_writes: Counter::default(),
@@ -99,6 +115,16 @@ impl Default for ReconcilerMetrics {
             "promreload_reconciler_service_monitors_rejected",
             "ServiceMonitors left out as invalid",
             m.rejected.clone(),
+        );
+        r.register(
+            "promreload_reconciler_scrape_objects_selected",
+            "Scrape objects (ServiceMonitors, PodMonitors, Probes, ScrapeConfigs) in the config, by kind",
+            m.scrape_selected.clone(),
+        );
+        r.register(
+            "promreload_reconciler_scrape_objects_rejected",
+            "Scrape objects selected but left out as invalid, by kind",
+            m.scrape_rejected.clone(),
         );
         r.register(
             "promreload_reconciler_prometheus_rules_selected",
@@ -154,9 +180,42 @@ impl ReconcilerMetrics {
                 self.rules_selected.remove(&label);
                 self.rules_rejected.remove(&label);
                 self.config_valid.remove(&label);
+                for kind in ScrapeKind::ALL {
+                    let label = ScrapeKindLabel {
+                        prometheus: name.clone(),
+                        kind: kind.name().into(),
+                    };
+                    self.scrape_selected.remove(&label);
+                    self.scrape_rejected.remove(&label);
+                }
             }
             keep
         });
+    }
+
+    /// Sets how many objects of `kind` a Prometheus has in its config and left out (for
+    /// ServiceMonitors, also the older per-kind gauges).
+    pub fn scrape_objects(
+        &self,
+        prometheus: &PrometheusLabel,
+        kind: ScrapeKind,
+        accepted: usize,
+        rejected: usize,
+    ) {
+        let label = ScrapeKindLabel {
+            prometheus: prometheus.prometheus.clone(),
+            kind: kind.name().into(),
+        };
+        self.scrape_selected
+            .get_or_create(&label)
+            .set(accepted as i64);
+        self.scrape_rejected
+            .get_or_create(&label)
+            .set(rejected as i64);
+        if kind == ScrapeKind::ServiceMonitor {
+            self.selected.get_or_create(prometheus).set(accepted as i64);
+            self.rejected.get_or_create(prometheus).set(rejected as i64);
+        }
     }
 
     /// Counts a failed list or watch of `resource`.

@@ -1,4 +1,5 @@
-//! Namespace, Prometheus, ServiceMonitor and PrometheusRule objects read from multi-document YAML (for
+//! Namespace, Prometheus, ServiceMonitor, PodMonitor, Probe and PrometheusRule objects read from
+//! multi-document YAML (for
 //! `promreload-reconciler render`), the same objects the controller gets from the API.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use kube::ResourceExt;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::crd::{Prometheus, PrometheusRule, ServiceMonitor};
+use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, RelabelConfig, ServiceMonitor};
 use super::credentials::Assets;
 use super::others::{Meta, OtherKind, Others};
 use super::select::NamespaceLabels;
@@ -33,12 +34,16 @@ pub struct Objects {
     pub prometheuses: Vec<Prometheus>,
     /// ServiceMonitor objects.
     pub service_monitors: Vec<ServiceMonitor>,
+    /// PodMonitor objects.
+    pub pod_monitors: Vec<PodMonitor>,
+    /// Probe objects.
+    pub probes: Vec<Probe>,
     /// PrometheusRule objects.
     pub prometheus_rules: Vec<PrometheusRule>,
-    /// Secrets and ConfigMaps, for the credentials and TLS material ServiceMonitors reference.
+    /// Secrets and ConfigMaps, for the credentials and TLS material objects reference.
     pub assets: Assets,
-    /// PodMonitors, Probes and ScrapeConfigs (not rendered: a Prometheus selecting one is
-    /// refused). Every kind counts as listed: the files hold all there is.
+    /// ScrapeConfigs (not rendered: each one a Prometheus selects is rejected).
+    /// Every kind counts as listed: the files hold all there is.
     pub others: Others,
     /// Documents that were skipped, and why.
     pub skipped: Vec<String>,
@@ -54,10 +59,27 @@ impl Default for Objects {
             namespaces: NamespaceLabels::default(),
             prometheuses: Vec::new(),
             service_monitors: Vec::new(),
+            pod_monitors: Vec::new(),
+            probes: Vec::new(),
             prometheus_rules: Vec::new(),
             assets: Assets::default(),
             others,
             skipped: Vec::new(),
+        }
+    }
+}
+
+impl Objects {
+    /// What rendering reads.
+    pub fn inputs(&self) -> super::render::Inputs<'_> {
+        super::render::Inputs {
+            namespaces: &self.namespaces,
+            service_monitors: &self.service_monitors,
+            pod_monitors: &self.pod_monitors,
+            probes: &self.probes,
+            prometheus_rules: &self.prometheus_rules,
+            others: &self.others,
+            assets: &self.assets,
         }
     }
 }
@@ -142,6 +164,36 @@ impl Objects {
                 api_defaults(&mut sm);
                 self.service_monitors.push(sm);
             }
+            ("monitoring.coreos.com/v1", "PodMonitor") => {
+                let mut pm: PodMonitor = serde_yaml_ng::from_value(value).map_err(bad)?;
+                default_namespace(&mut pm.metadata);
+                for ep in &mut pm.spec.pod_metrics_endpoints {
+                    relabel_defaults(ep.relabelings.iter_mut().chain(&mut ep.metric_relabelings));
+                }
+                self.pod_monitors.push(pm);
+            }
+            ("monitoring.coreos.com/v1", "Probe") => {
+                let mut probe: Probe = serde_yaml_ng::from_value(value).map_err(bad)?;
+                default_namespace(&mut probe.metadata);
+                let spec = &mut probe.spec;
+                spec.prober.path.get_or_insert_with(|| "/probe".into());
+                let targets = &mut spec.targets;
+                let rules = spec.metric_relabelings.iter_mut().chain(
+                    targets
+                        .static_config
+                        .iter_mut()
+                        .flat_map(|s| s.relabeling_configs.iter_mut()),
+                );
+                relabel_defaults(
+                    rules.chain(
+                        targets
+                            .ingress
+                            .iter_mut()
+                            .flat_map(|i| i.relabeling_configs.iter_mut()),
+                    ),
+                );
+                self.probes.push(probe);
+            }
             ("monitoring.coreos.com/v1", "PrometheusRule") => {
                 let mut rule: PrometheusRule = serde_yaml_ng::from_value(value).map_err(bad)?;
                 default_namespace(&mut rule.metadata);
@@ -167,13 +219,14 @@ impl Objects {
 /// preview equals what the controller renders.
 fn api_defaults(sm: &mut ServiceMonitor) {
     for ep in &mut sm.spec.endpoints {
-        for rule in ep
-            .relabelings
-            .iter_mut()
-            .chain(ep.metric_relabelings.iter_mut())
-        {
-            rule.action.get_or_insert_with(|| "replace".into());
-        }
+        relabel_defaults(ep.relabelings.iter_mut().chain(&mut ep.metric_relabelings));
+    }
+}
+
+/// The API server's default of relabel rules: `action: replace`.
+fn relabel_defaults<'a>(rules: impl Iterator<Item = &'a mut RelabelConfig>) {
+    for rule in rules {
+        rule.action.get_or_insert_with(|| "replace".into());
     }
 }
 

@@ -12,7 +12,7 @@ use super::select::key;
 pub struct Report {
     /// The configs (stdout).
     pub configs: String,
-    /// Rejected ServiceMonitors and PrometheusRules, and skipped documents (stderr).
+    /// Rejected scrape objects and PrometheusRules, and skipped documents (stderr).
     pub warnings: Vec<String>,
     /// Prometheuses whose config could not be generated (stderr; exit 1).
     pub errors: Vec<String>,
@@ -67,23 +67,18 @@ pub fn render_inputs(
             ));
             continue;
         }
-        match render::render(
-            p,
-            &objects.namespaces,
-            &objects.service_monitors,
-            &objects.prometheus_rules,
-            &objects.assets,
-            &objects.others,
-            options,
-        ) {
+        match render::render(p, &objects.inputs(), options) {
             Ok(rendered) => {
-                for r in &rendered.rejected {
-                    report.warnings.push(format!(
-                        "ServiceMonitor {} left out of Prometheus {} (InvalidConfiguration): {}",
-                        r.object,
-                        key(p),
-                        r.reason
-                    ));
+                for (kind, verdicts) in &rendered.scrape {
+                    for r in &verdicts.rejected {
+                        report.warnings.push(format!(
+                            "{} {} left out of Prometheus {} (InvalidConfiguration): {}",
+                            kind.name(),
+                            r.object,
+                            key(p),
+                            r.reason
+                        ));
+                    }
                 }
                 for r in &rendered.rules.rejected {
                     report.warnings.push(format!(

@@ -1,10 +1,10 @@
-//! PodMonitors, Probes and ScrapeConfigs: scrape kinds this reconciler does not render.
+//! ScrapeConfigs: a scrape kind this reconciler does not render yet.
 //!
 //! A Prometheus may still set their selectors (kube-prometheus sets every selector to `{}`):
 //! while they select nothing, the operator adds no job for them either, so the config is the
-//! same. Once a selector selects an object of such a kind, the Prometheus is refused, naming
-//! the object, rather than given a config without its jobs. The controller lists the three
-//! kinds (metadata only); a kind whose CRD is not installed has no objects.
+//! same. Each object such a selector selects is rejected alone, named in a Warning Event and
+//! in the Prometheus's condition; the rest of the config is written. The controller lists the
+//! kind (metadata only); a kind whose CRD is not installed has no objects.
 
 use std::collections::BTreeMap;
 
@@ -18,23 +18,17 @@ use super::select::{self, NamespaceLabels};
 /// A scrape kind that is not rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OtherKind {
-    /// `monitoring.coreos.com/v1` PodMonitor.
-    PodMonitor,
-    /// `monitoring.coreos.com/v1` Probe.
-    Probe,
     /// `monitoring.coreos.com/v1alpha1` ScrapeConfig.
     ScrapeConfig,
 }
 
 impl OtherKind {
     /// Every such kind.
-    pub const ALL: [Self; 3] = [Self::PodMonitor, Self::Probe, Self::ScrapeConfig];
+    pub const ALL: [Self; 1] = [Self::ScrapeConfig];
 
     /// The kind's name.
     pub fn name(self) -> &'static str {
         match self {
-            Self::PodMonitor => "PodMonitor",
-            Self::Probe => "Probe",
             Self::ScrapeConfig => "ScrapeConfig",
         }
     }
@@ -42,8 +36,6 @@ impl OtherKind {
     /// The Prometheus fields that select objects of this kind and their namespaces.
     pub fn selector_fields(self) -> (&'static str, &'static str) {
         match self {
-            Self::PodMonitor => ("podMonitorSelector", "podMonitorNamespaceSelector"),
-            Self::Probe => ("probeSelector", "probeNamespaceSelector"),
             Self::ScrapeConfig => ("scrapeConfigSelector", "scrapeConfigNamespaceSelector"),
         }
     }
@@ -51,8 +43,6 @@ impl OtherKind {
     /// The kind's API resource.
     pub fn api_resource(self) -> ApiResource {
         let (version, plural) = match self {
-            Self::PodMonitor => ("v1", "podmonitors"),
-            Self::Probe => ("v1", "probes"),
             Self::ScrapeConfig => ("v1alpha1", "scrapeconfigs"),
         };
         let gvk = GroupVersionKind::gvk("monitoring.coreos.com", version, self.name());
@@ -76,6 +66,8 @@ pub struct Meta {
     pub name: String,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
+    /// Its UID (for the Events that name it).
+    pub uid: Option<String>,
 }
 
 impl Meta {
@@ -85,6 +77,7 @@ impl Meta {
             namespace: obj.namespace().unwrap_or_default(),
             name: obj.name_any(),
             labels: obj.labels().clone(),
+            uid: obj.uid(),
         }
     }
 }
@@ -156,14 +149,15 @@ impl Others {
         })
     }
 
-    /// Checks that `prometheus` selects no object of these kinds. An error names the field
-    /// and the first object selected.
-    pub fn check(
+    /// The objects of these kinds `prometheus` selects, as `namespace/name`. An error is
+    /// the Prometheus's: a malformed selector, or a selected kind not known.
+    pub fn selected(
         &self,
         prometheus: &Prometheus,
         namespaces: &NamespaceLabels,
-    ) -> Result<(), Refused> {
+    ) -> Result<Vec<(OtherKind, String)>, Refused> {
         let own = prometheus.namespace().unwrap_or_default();
+        let mut out = Vec::new();
         for kind in OtherKind::ALL {
             let (field, ns_field) = kind.selector_fields();
             let Some(selector) = selector_field(prometheus, field)? else {
@@ -181,25 +175,27 @@ impl Others {
                 }
                 Some(Ok(objects)) => objects,
             };
-            let selected: Vec<&Meta> = objects
-                .values()
-                .filter(|m| select::in_scope(ns_selector.as_ref(), &own, namespaces, &m.namespace))
-                .filter(|m| select::matches(&selector, &m.labels))
-                .collect();
-            if let Some(first) = selected.first() {
-                return Err(Refused::Selects {
-                    field,
-                    kind,
-                    object: format!("{}/{}", first.namespace, first.name),
-                    more: selected.len() - 1,
-                });
-            }
+            out.extend(
+                objects
+                    .values()
+                    .filter(|m| {
+                        select::in_scope(ns_selector.as_ref(), &own, namespaces, &m.namespace)
+                    })
+                    .filter(|m| select::matches(&selector, &m.labels))
+                    .map(|m| (kind, format!("{}/{}", m.namespace, m.name))),
+            );
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// The metadata of one object.
+    pub fn get(&self, kind: OtherKind, namespace: &str, name: &str) -> Option<&Meta> {
+        let objects = self.listed.get(&kind)?.as_ref().ok()?;
+        objects.get(&(namespace.to_string(), name.to_string()))
     }
 }
 
-/// Why a Prometheus that selects kinds which are not rendered is refused.
+/// Why what a Prometheus selects of these kinds is unknown.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// The kind's first list has not come yet.
@@ -217,23 +213,6 @@ pub enum Refused {
         kind: OtherKind,
         /// Why it cannot be listed.
         why: String,
-    },
-    /// The selector selects objects of the kind.
-    #[error(
-        "spec.{field} selects {} {object}{}, which promreload-reconciler does not render; no \
-         config is generated rather than one without its jobs",
-        kind.name(),
-        match more { 0 => String::new(), n => format!(" (and {n} more)") }
-    )]
-    Selects {
-        /// The selector field.
-        field: &'static str,
-        /// The kind.
-        kind: OtherKind,
-        /// The first object selected, `namespace/name`.
-        object: String,
-        /// How many more are selected.
-        more: usize,
     },
     /// The field is not a label selector.
     #[error("spec.{field}: not a label selector: {why}")]
@@ -294,49 +273,64 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            uid: None,
         }
     }
 
     #[test]
-    fn selectors_that_select_nothing_are_fine_and_a_selected_object_refuses() {
+    fn selected_objects_are_listed_one_by_one_and_unknown_kinds_refuse() {
         let kube_prometheus = prometheus(
-            "{serviceMonitorSelector: {}, podMonitorSelector: {}, podMonitorNamespaceSelector: {}, probeSelector: {}, probeNamespaceSelector: {}, scrapeConfigSelector: {}, scrapeConfigNamespaceSelector: {}}",
+            "{serviceMonitorSelector: {}, scrapeConfigSelector: {}, scrapeConfigNamespaceSelector: {}}",
         );
         let namespaces = NamespaceLabels::new();
         let mut others = Others::default();
         assert_eq!(
-            others.check(&kube_prometheus, &namespaces),
-            Err(Refused::NotListed(OtherKind::PodMonitor))
+            others.selected(&kube_prometheus, &namespaces),
+            Err(Refused::NotListed(OtherKind::ScrapeConfig))
         );
         for kind in OtherKind::ALL {
             others.set(kind, []);
         }
-        assert_eq!(others.check(&kube_prometheus, &namespaces), Ok(()));
-        others.upsert(OtherKind::Probe, meta("team", "blackbox", &[("a", "b")]));
-        let err = others.check(&kube_prometheus, &namespaces).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "spec.probeSelector selects Probe team/blackbox, which promreload-reconciler does \
-             not render; no config is generated rather than one without its jobs"
+        assert_eq!(others.selected(&kube_prometheus, &namespaces), Ok(vec![]));
+        others.upsert(
+            OtherKind::ScrapeConfig,
+            meta("team", "external", &[("a", "b")]),
         );
-        // A selector that does not match it, or a namespace out of scope: fine.
-        let narrow = prometheus("{podMonitorSelector: {matchLabels: {a: c}}, probeSelector: {}}");
-        assert_eq!(others.check(&narrow, &namespaces), Ok(()));
-        others.remove(OtherKind::Probe, "team", "blackbox");
-        assert_eq!(others.check(&kube_prometheus, &namespaces), Ok(()));
-        others.unlistable(OtherKind::PodMonitor, "forbidden".into());
+        others.upsert(OtherKind::ScrapeConfig, meta("team", "other", &[]));
+        assert_eq!(
+            others.selected(&kube_prometheus, &namespaces),
+            Ok(vec![
+                (OtherKind::ScrapeConfig, "team/external".to_string()),
+                (OtherKind::ScrapeConfig, "team/other".to_string()),
+            ])
+        );
         assert!(
             others
-                .check(&kube_prometheus, &namespaces)
+                .get(OtherKind::ScrapeConfig, "team", "external")
+                .is_some()
+        );
+        // A selector that does not match, or a namespace out of scope: nothing.
+        let narrow = prometheus("{scrapeConfigSelector: {matchLabels: {a: c}}}");
+        assert_eq!(others.selected(&narrow, &namespaces), Ok(vec![]));
+        let own = prometheus("{scrapeConfigSelector: {}}");
+        assert_eq!(others.selected(&own, &namespaces), Ok(vec![]));
+        others.remove(OtherKind::ScrapeConfig, "team", "external");
+        others.remove(OtherKind::ScrapeConfig, "team", "other");
+        assert_eq!(others.selected(&kube_prometheus, &namespaces), Ok(vec![]));
+        others.unlistable(OtherKind::ScrapeConfig, "forbidden".into());
+        assert!(
+            others
+                .selected(&kube_prometheus, &namespaces)
                 .unwrap_err()
                 .to_string()
                 .contains("cannot be listed (forbidden)")
         );
-        let bad = prometheus("{podMonitorSelector: {matchExpressions: [{key: a, operator: Is}]}}");
+        let bad =
+            prometheus("{scrapeConfigSelector: {matchExpressions: [{key: a, operator: Is}]}}");
         assert!(matches!(
-            others.check(&bad, &namespaces),
+            others.selected(&bad, &namespaces),
             Err(Refused::BadSelector {
-                field: "podMonitorSelector",
+                field: "scrapeConfigSelector",
                 source: select::SelectorError::UnknownOperator { .. },
             })
         ));

@@ -211,12 +211,7 @@ impl<'a> Outputs<'a> {
             authorization: rw.authorization.as_ref().map(authz),
             oauth2: rw.oauth2.as_ref(),
             tls: rw.tls_config.clone(),
-            proxy: Proxy {
-                url: rw.proxy_url.as_deref(),
-                no_proxy: rw.no_proxy.as_deref(),
-                from_environment: rw.proxy_from_environment,
-                connect_header: rw.proxy_connect_header.as_ref(),
-            },
+            proxy: Proxy::of(&rw.proxy),
             ..Settings::default()
         };
         m.extend(self.client.settings(&settings, path, tls_assets)?);
@@ -337,12 +332,7 @@ impl<'a> Outputs<'a> {
             authorization: rr.authorization.as_ref().map(authz),
             oauth2: rr.oauth2.as_ref(),
             tls: rr.tls_config.clone(),
-            proxy: Proxy {
-                url: rr.proxy_url.as_deref(),
-                no_proxy: rr.no_proxy.as_deref(),
-                from_environment: rr.proxy_from_environment,
-                connect_header: rr.proxy_connect_header.as_ref(),
-            },
+            proxy: Proxy::of(&rr.proxy),
             ..Settings::default()
         };
         m.extend(self.client.settings(&settings, path, tls_assets)?);
@@ -440,12 +430,7 @@ impl<'a> Outputs<'a> {
                 credentials_file: None,
             }),
             tls: am.tls_config.clone(),
-            proxy: Proxy {
-                url: am.proxy_url.as_deref(),
-                no_proxy: am.no_proxy.as_deref(),
-                from_environment: am.proxy_from_environment,
-                connect_header: am.proxy_connect_header.as_ref(),
-            },
+            proxy: Proxy::of(&am.proxy),
             ..Settings::default()
         };
         m.extend(self.client.settings(&settings, path, tls_assets)?);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
-use super::crd::{Prometheus, PrometheusRule, ServiceMonitor};
+use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, ServiceMonitor};
 
 /// Labels of a namespace, by name.
 pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
@@ -151,6 +151,38 @@ pub fn service_monitors<'a>(
         objects: spec.service_monitor_selector.as_ref(),
         namespaces: spec.service_monitor_namespace_selector.as_ref(),
         field: "serviceMonitor",
+    };
+    selected(prometheus, &selectors, namespaces, all)
+}
+
+/// The PodMonitors `prometheus` selects (`podMonitorSelector` and
+/// `podMonitorNamespaceSelector`, with the same meaning as for ServiceMonitors), sorted.
+pub fn pod_monitors<'a>(
+    prometheus: &Prometheus,
+    namespaces: &NamespaceLabels,
+    all: &'a [PodMonitor],
+) -> Result<Vec<&'a PodMonitor>, String> {
+    let spec = &prometheus.spec;
+    let selectors = Selectors {
+        objects: spec.pod_monitor_selector.as_ref(),
+        namespaces: spec.pod_monitor_namespace_selector.as_ref(),
+        field: "podMonitor",
+    };
+    selected(prometheus, &selectors, namespaces, all)
+}
+
+/// The Probes `prometheus` selects (`probeSelector` and `probeNamespaceSelector`, with the
+/// same meaning as for ServiceMonitors), sorted.
+pub fn probes<'a>(
+    prometheus: &Prometheus,
+    namespaces: &NamespaceLabels,
+    all: &'a [Probe],
+) -> Result<Vec<&'a Probe>, String> {
+    let spec = &prometheus.spec;
+    let selectors = Selectors {
+        objects: spec.probe_selector.as_ref(),
+        namespaces: spec.probe_namespace_selector.as_ref(),
+        field: "probe",
     };
     selected(prometheus, &selectors, namespaces, all)
 }

@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::crd::{
-    Authorization, BasicAuth, Endpoint, OAuth2, Prometheus, PrometheusSpec, RelabelConfig,
-    ScrapeClass, SecretKeySelector, SecretOrConfigMap, ServiceMonitor, TlsConfig,
+    Authorization, BasicAuth, HttpClient, OAuth2, PodMonitor, Probe, Prometheus, PrometheusSpec,
+    ProxyConfig, RelabelConfig, ScrapeClass, ScrapeSettings, SecretOrConfigMap, ServiceMonitor,
+    TlsConfig,
 };
 use super::select;
 
@@ -25,16 +26,10 @@ use super::select;
 /// Prometheus (found by reading the operator's `pkg/prometheus/promcfg.go`).
 pub const PROMETHEUS_UNRENDERED: &[&str] = &["apiserverConfig", "otlp", "tracingConfig"];
 
-/// The `Prometheus` selectors of PodMonitors, Probes and ScrapeConfigs, kinds this reconciler
-/// does not render: accepted while they select nothing (see `others`).
-pub const PROMETHEUS_OTHER_KINDS: &[&str] = &[
-    "podMonitorNamespaceSelector",
-    "podMonitorSelector",
-    "probeNamespaceSelector",
-    "probeSelector",
-    "scrapeConfigNamespaceSelector",
-    "scrapeConfigSelector",
-];
+/// The `Prometheus` selectors of ScrapeConfigs, a kind this reconciler does not render yet:
+/// each object they select is left out alone, with a Warning Event (see `others`).
+pub const PROMETHEUS_OTHER_KINDS: &[&str] =
+    &["scrapeConfigNamespaceSelector", "scrapeConfigSelector"];
 
 /// The other `Prometheus` spec fields of prometheus-operator v0.94: they shape the Pod, the
 /// command line or the rules, not the config file, so they are not this reconciler's
@@ -388,34 +383,238 @@ fn first_line(s: &str) -> String {
 
 /// Checks a whole ServiceMonitor against the global scrape interval (milliseconds).
 pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(), String> {
-    first_unrendered("spec", &sm.spec.unrendered)?;
-    if let Some(ns) = &sm.spec.namespace_selector {
+    let spec = &sm.spec;
+    first_unrendered("spec", &spec.unrendered)?;
+    if let Some(ns) = &spec.namespace_selector {
         first_unrendered("spec.namespaceSelector", &ns.unrendered)?;
     }
-    select::validate(&sm.spec.selector).map_err(|e| format!("selector: {e}"))?;
-    if let Some(attach) = &sm.spec.attach_metadata {
-        first_unrendered("spec.attachMetadata", &attach.unrendered)?;
-    }
-    one_of(
-        "spec.selectorMechanism",
-        &sm.spec.selector_mechanism,
-        &["RelabelConfig", "RoleSelector"],
-    )?;
+    select::validate(&spec.selector).map_err(|e| format!("selector: {e}"))?;
+    selector_mechanism(&spec.selector_mechanism)?;
     one_of(
         "spec.serviceDiscoveryRole",
-        &sm.spec.service_discovery_role,
+        &spec.service_discovery_role,
         DISCOVERY_ROLES,
     )?;
-    if let Some(factor) = &sm.spec.native_histogram_min_bucket_factor
+    scrape_settings(&spec.scrape)?;
+    for (i, ep) in spec.endpoints.iter().enumerate() {
+        let path = format!("spec.endpoints[{i}]");
+        first_unrendered(&path, &ep.unrendered)?;
+        http_client(&path, &ep.client, true)?;
+        let scrape = ScrapeEndpoint {
+            interval: &ep.interval,
+            scrape_timeout: &ep.scrape_timeout,
+            scheme: &ep.scheme,
+            relabelings: &ep.relabelings,
+            metric_relabelings: &ep.metric_relabelings,
+        };
+        relabel_fields(&path, &scrape)?;
+        scrape_endpoint(&scrape, global_interval_ms).map_err(|e| format!("endpoints[{i}]: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Checks a whole PodMonitor against the global scrape interval (milliseconds). Its clients
+/// take credentials and TLS material from Secrets and ConfigMaps only, never from files of
+/// the Prometheus container (the operator's `SafeTLSConfig`).
+pub fn pod_monitor(pm: &PodMonitor, global_interval_ms: u64) -> Result<(), String> {
+    let spec = &pm.spec;
+    first_unrendered("spec", &spec.unrendered)?;
+    if let Some(ns) = &spec.namespace_selector {
+        first_unrendered("spec.namespaceSelector", &ns.unrendered)?;
+    }
+    select::validate(&spec.selector).map_err(|e| format!("selector: {e}"))?;
+    selector_mechanism(&spec.selector_mechanism)?;
+    scrape_settings(&spec.scrape)?;
+    for (i, ep) in spec.pod_metrics_endpoints.iter().enumerate() {
+        let path = format!("spec.podMetricsEndpoints[{i}]");
+        first_unrendered(&path, &ep.unrendered)?;
+        http_client(&path, &ep.client, false)?;
+        let scrape = ScrapeEndpoint {
+            interval: &ep.interval,
+            scrape_timeout: &ep.scrape_timeout,
+            scheme: &ep.scheme,
+            relabelings: &ep.relabelings,
+            metric_relabelings: &ep.metric_relabelings,
+        };
+        relabel_fields(&path, &scrape)?;
+        scrape_endpoint(&scrape, global_interval_ms)
+            .map_err(|e| format!("podMetricsEndpoints[{i}]: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Checks a whole Probe against the global scrape interval (milliseconds); `utf8_names`:
+/// whether the Prometheus version takes any UTF-8 label name (3.0 and later), as the
+/// operator checks static labels.
+pub fn probe(probe: &Probe, global_interval_ms: u64, utf8_names: bool) -> Result<(), String> {
+    let spec = &probe.spec;
+    first_unrendered("spec", &spec.unrendered)?;
+    first_unrendered("spec.prober", &spec.prober.unrendered)?;
+    first_unrendered("spec.targets", &spec.targets.unrendered)?;
+    // Fields a ServiceMonitor has and a Probe has not: refused, never dropped.
+    for (field, set) in [
+        ("bodySizeLimit", spec.scrape.body_size_limit.is_some()),
+        ("attachMetadata", spec.scrape.attach_metadata.is_some()),
+        ("bearerTokenFile", spec.client.bearer_token_file.is_some()),
+        ("proxyUrl", spec.client.proxy_url.is_some()),
+        ("noProxy", spec.client.no_proxy.is_some()),
+        (
+            "proxyFromEnvironment",
+            spec.client.proxy_from_environment.is_some(),
+        ),
+        (
+            "proxyConnectHeader",
+            spec.client.proxy_connect_header.is_some(),
+        ),
+    ] {
+        if set {
+            return Err(format!(
+                "spec.{field} is not a field of a Probe{}",
+                if field.starts_with("proxy") || field == "noProxy" {
+                    " (the prober's proxy is spec.prober.proxyUrl)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    let targets = &spec.targets;
+    if targets.static_config.is_none() && targets.ingress.is_none() {
+        return Err(
+            "at least one of .spec.targets.staticConfig and .spec.targets.ingress is required"
+                .into(),
+        );
+    }
+    prober_url(&spec.prober.url).map_err(|e| {
+        format!(
+            "{:?} url specified in proberSpec is invalid, it should be of the format `hostname` or `hostname:port`: {e}",
+            spec.prober.url
+        )
+    })?;
+    proxy(&spec.prober.proxy).map_err(|e| format!("spec.prober.{e}"))?;
+    scrape_settings(&spec.scrape)?;
+    http_client("spec", &spec.client, false)?;
+    let scrape = ScrapeEndpoint {
+        interval: &spec.interval,
+        scrape_timeout: &spec.scrape_timeout,
+        scheme: &spec.prober.scheme,
+        relabelings: &[],
+        metric_relabelings: &spec.metric_relabelings,
+    };
+    relabel_fields("spec", &scrape)?;
+    scrape_endpoint(&scrape, global_interval_ms)?;
+    if let Some(static_config) = &targets.static_config {
+        let path = "spec.targets.staticConfig";
+        first_unrendered(path, &static_config.unrendered)?;
+        for name in static_config.labels.iter().flat_map(|l| l.keys()) {
+            if !valid_label_name(name, utf8_names) {
+                return Err(format!("{path}.labels: invalid label {name:?}"));
+            }
+        }
+        relabel_rules(
+            &format!("{path}.relabelingConfigs"),
+            &static_config.relabeling_configs,
+        )?;
+    }
+    if let Some(ingress) = &targets.ingress {
+        let path = "spec.targets.ingress";
+        first_unrendered(path, &ingress.unrendered)?;
+        if let Some(ns) = &ingress.namespace_selector {
+            first_unrendered(&format!("{path}.namespaceSelector"), &ns.unrendered)?;
+        }
+        select::validate(&ingress.selector).map_err(|e| format!("{path}.selector: {e}"))?;
+        relabel_rules(
+            &format!("{path}.relabelingConfigs"),
+            &ingress.relabeling_configs,
+        )?;
+    }
+    Ok(())
+}
+
+/// Relabel rules at `path`: fields not rendered, then Prometheus's rules.
+fn relabel_rules(path: &str, rules: &[RelabelConfig]) -> Result<(), String> {
+    for (j, rule) in rules.iter().enumerate() {
+        let at = format!("{path}[{j}]");
+        first_unrendered(&at, &rule.unrendered)?;
+        relabel(rule).map_err(|e| format!("{at}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A label name as Prometheus takes it: any UTF-8 text from 3.0, else `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn valid_label_name(name: &str, utf8: bool) -> bool {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => false,
+        Some(_) if utf8 => true,
+        Some(first) => {
+            (first.is_ascii_alphabetic() || first == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+    }
+}
+
+/// A prober address: `host` or `host:port` (`[v6]:port`), as the operator checks it (an IP
+/// or a DNS name; a port from 1 to 65535).
+fn prober_url(url: &str) -> Result<(), String> {
+    let dns = |h: &str| {
+        let label = |l: &str| {
+            let mut chars = l.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && l.len() <= 63
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        let h = h.strip_suffix('.').unwrap_or(h);
+        !h.is_empty() && h.len() <= 255 && h.split('.').all(label)
+    };
+    let host_ok = |h: &str| h.parse::<std::net::IpAddr>().is_ok() || dns(h);
+    let (host, port) = match url.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest.strip_suffix(']').unwrap_or(url), None),
+        },
+        None => match url.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => (host, Some(port)),
+            _ => (url, None),
+        },
+    };
+    if !host_ok(host) {
+        return Err(format!("invalid host: {host:?}"));
+    }
+    match port {
+        Some(port) if !port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Err(format!("invalid port: {port:?}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn selector_mechanism(value: &Option<String>) -> Result<(), String> {
+    one_of(
+        "spec.selectorMechanism",
+        value,
+        &["RelabelConfig", "RoleSelector"],
+    )
+}
+
+/// The settings every scrape object shares: node metadata, native histograms, protocols and
+/// the body size limit.
+fn scrape_settings(scrape: &ScrapeSettings) -> Result<(), String> {
+    if let Some(attach) = &scrape.attach_metadata {
+        first_unrendered("spec.attachMetadata", &attach.unrendered)?;
+    }
+    if let Some(factor) = &scrape.native_histogram_min_bucket_factor
         && quantity(factor).is_none()
     {
         return Err(format!(
             "spec.nativeHistogramMinBucketFactor: {factor} is not a quantity such as 1.1 or 1100m"
         ));
     }
-    let protocols = sm.spec.scrape_protocols.iter();
+    let protocols = scrape.scrape_protocols.iter();
     for (i, protocol) in protocols
-        .chain(&sm.spec.fallback_scrape_protocol)
+        .chain(&scrape.fallback_scrape_protocol)
         .enumerate()
     {
         if !SCRAPE_PROTOCOLS.contains(&protocol.as_str()) {
@@ -425,47 +624,46 @@ pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(
             ));
         }
     }
-    if let Some(size) = &sm.spec.body_size_limit
+    if let Some(size) = &scrape.body_size_limit
         && !is_byte_size(size)
     {
         return Err(format!(
             "bodySizeLimit {size:?} is not a size such as 10MB, 512KiB or 0"
         ));
     }
-    for (i, ep) in sm.spec.endpoints.iter().enumerate() {
-        let path = format!("spec.endpoints[{i}]");
-        first_unrendered(&path, &ep.unrendered)?;
-        if let Some(basic) = &ep.basic_auth {
-            first_unrendered(&format!("{path}.basicAuth"), &basic.unrendered)?;
-        }
-        if let Some(authz) = &ep.authorization {
-            first_unrendered(&format!("{path}.authorization"), &authz.unrendered)?;
-        }
-        client(ep).map_err(|e| format!("{path}.{e}"))?;
-        if let Some(tls) = &ep.tls_config {
-            tls_config(&format!("{path}.tlsConfig"), tls, true)?;
-        }
-        for (what, rules) in [
-            ("relabelings", &ep.relabelings),
-            ("metricRelabelings", &ep.metric_relabelings),
-        ] {
-            for (j, rule) in rules.iter().enumerate() {
-                first_unrendered(&format!("{path}.{what}[{j}]"), &rule.unrendered)?;
-            }
-        }
-        endpoint(ep, global_interval_ms).map_err(|e| format!("endpoints[{i}]: {e}"))?;
+    Ok(())
+}
+
+/// The one check of an [`HttpClient`] (`path` names it): fields not rendered, the
+/// operator's rules (one authentication method at most, a complete `oauth2`, a consistent
+/// proxy and TLS), and, where `files` is false, no file of the Prometheus container.
+pub fn http_client(path: &str, client: &HttpClient, files: bool) -> Result<(), String> {
+    if let Some(basic) = &client.basic_auth {
+        first_unrendered(&format!("{path}.basicAuth"), &basic.unrendered)?;
+    }
+    if let Some(authz) = &client.authorization {
+        first_unrendered(&format!("{path}.authorization"), &authz.unrendered)?;
+    }
+    if !files && is_text(&client.bearer_token_file) {
+        return Err(format!(
+            "{path}.bearerTokenFile: files are not allowed here"
+        ));
+    }
+    client_rules(client).map_err(|e| format!("{path}.{e}"))?;
+    if let Some(tls) = &client.tls_config {
+        tls_config(&format!("{path}.tlsConfig"), tls, files)?;
     }
     Ok(())
 }
 
-/// The operator's rules for an endpoint's client settings: one authentication method at
-/// most, a complete `oauth2`, and a consistent proxy. The error starts with the field.
-fn client(ep: &Endpoint) -> Result<(), String> {
+/// The operator's rules for a client's settings: one authentication method at most, a
+/// complete `oauth2`, and a consistent proxy. The error starts with the field.
+fn client_rules(client: &HttpClient) -> Result<(), String> {
     let methods = [
-        ("authorization", ep.authorization.is_some()),
-        ("basicAuth", ep.basic_auth.is_some()),
-        ("bearerTokenSecret", ep.bearer_token_secret.is_some()),
-        ("oauth2", ep.oauth2.is_some()),
+        ("authorization", client.authorization.is_some()),
+        ("basicAuth", client.basic_auth.is_some()),
+        ("bearerTokenSecret", client.bearer_token_secret.is_some()),
+        ("oauth2", client.oauth2.is_some()),
     ];
     let set: Vec<&str> = methods.iter().filter(|m| m.1).map(|m| m.0).collect();
     if let [first, second, ..] = set[..] {
@@ -473,22 +671,17 @@ fn client(ep: &Endpoint) -> Result<(), String> {
             "{first}: {first} and {second} cannot be configured at the same time"
         ));
     }
-    if ep
+    if client
         .authorization
         .as_ref()
         .is_some_and(|a| a.credentials.is_none())
     {
         return Err("authorization.credentials: must be set".into());
     }
-    if let Some(oauth2) = &ep.oauth2 {
+    if let Some(oauth2) = &client.oauth2 {
         oauth2_rules(oauth2)?;
     }
-    proxy(
-        &ep.proxy_url,
-        &ep.no_proxy,
-        &ep.proxy_from_environment,
-        &ep.proxy_connect_header,
-    )
+    proxy(&client.proxy())
 }
 
 /// The operator's rules for `oauth2` (errors start with `oauth2.`).
@@ -504,13 +697,7 @@ fn oauth2_rules(oauth2: &OAuth2) -> Result<(), String> {
     if let Some(tls) = &oauth2.tls_config {
         tls_config("oauth2.tlsConfig", tls, false)?;
     }
-    proxy(
-        &oauth2.proxy_url,
-        &oauth2.no_proxy,
-        &oauth2.proxy_from_environment,
-        &oauth2.proxy_connect_header,
-    )
-    .map_err(|e| format!("oauth2.{e}"))
+    proxy(&oauth2.proxy).map_err(|e| format!("oauth2.{e}"))
 }
 
 /// The client rules of a remote write or read, or an Alertmanager (`path` names it): one
@@ -555,8 +742,7 @@ fn remote_client(path: &str, client: &RemoteClient) -> Result<(), String> {
     if let Some(tls) = client.tls {
         tls_config(&format!("{path}.tlsConfig"), tls, true)?;
     }
-    let (url, no, env, headers) = client.proxy;
-    proxy(url, no, env, headers).map_err(|e| format!("{path}.{e}"))
+    proxy(client.proxy).map_err(|e| format!("{path}.{e}"))
 }
 
 fn is_text(value: &Option<String>) -> bool {
@@ -570,16 +756,8 @@ struct RemoteClient<'a> {
     authorization: Option<&'a Authorization>,
     oauth2: Option<&'a OAuth2>,
     tls: Option<&'a TlsConfig>,
-    proxy: ProxyFields<'a>,
+    proxy: &'a ProxyConfig,
 }
-
-/// `proxyUrl`, `noProxy`, `proxyFromEnvironment`, `proxyConnectHeader`.
-type ProxyFields<'a> = (
-    &'a Option<String>,
-    &'a Option<String>,
-    &'a Option<bool>,
-    &'a Option<BTreeMap<String, Vec<SecretKeySelector>>>,
-);
 
 /// The operator's rules for `remoteWrite`, `remoteRead` and `alerting`.
 fn outputs(spec: &PrometheusSpec) -> Result<(), String> {
@@ -608,12 +786,7 @@ fn outputs(spec: &PrometheusSpec) -> Result<(), String> {
                 authorization: rw.authorization.as_ref(),
                 oauth2: rw.oauth2.as_ref(),
                 tls: rw.tls_config.as_ref(),
-                proxy: (
-                    &rw.proxy_url,
-                    &rw.no_proxy,
-                    &rw.proxy_from_environment,
-                    &rw.proxy_connect_header,
-                ),
+                proxy: &rw.proxy,
             },
         )?;
         for (j, rule) in rw.write_relabel_configs.iter().enumerate() {
@@ -648,12 +821,7 @@ fn outputs(spec: &PrometheusSpec) -> Result<(), String> {
                 authorization: rr.authorization.as_ref(),
                 oauth2: rr.oauth2.as_ref(),
                 tls: rr.tls_config.as_ref(),
-                proxy: (
-                    &rr.proxy_url,
-                    &rr.no_proxy,
-                    &rr.proxy_from_environment,
-                    &rr.proxy_connect_header,
-                ),
+                proxy: &rr.proxy,
             },
         )?;
     }
@@ -690,12 +858,7 @@ fn outputs(spec: &PrometheusSpec) -> Result<(), String> {
                 authorization: authorization.as_ref(),
                 oauth2: None,
                 tls: am.tls_config.as_ref(),
-                proxy: (
-                    &am.proxy_url,
-                    &am.no_proxy,
-                    &am.proxy_from_environment,
-                    &am.proxy_connect_header,
-                ),
+                proxy: &am.proxy,
             },
         )?;
         if let Some(version) = &am.api_version
@@ -791,16 +954,16 @@ fn scrape_classes(classes: &[ScrapeClass]) -> Result<(), String> {
 
 /// For a Prometheus with `arbitraryFSAccessThroughSMs.deny`: an endpoint must not read files
 /// of the Prometheus container (`bearerTokenFile`, TLS files).
-pub fn no_files(ep: &Endpoint) -> Result<(), String> {
+pub fn no_files(client: &HttpClient) -> Result<(), String> {
     let set = |f: &Option<String>| f.as_deref().is_some_and(|f| !f.is_empty());
-    if set(&ep.bearer_token_file) {
+    if set(&client.bearer_token_file) {
         return Err(
             "bearerTokenFile reads a file of the Prometheus container, which \
              arbitraryFSAccessThroughSMs.deny prohibits"
                 .into(),
         );
     }
-    if let Some(tls) = &ep.tls_config
+    if let Some(tls) = &client.tls_config
         && (set(&tls.ca_file) || set(&tls.cert_file) || set(&tls.key_file))
     {
         return Err("tlsConfig reads files of the Prometheus container, which \
@@ -871,16 +1034,11 @@ fn either(path: &str, sel: &SecretOrConfigMap) -> Result<(), String> {
 }
 
 /// The operator's proxy rules (`ProxyConfig.Validate`).
-fn proxy(
-    url: &Option<String>,
-    no_proxy: &Option<String>,
-    from_environment: &Option<bool>,
-    connect_header: &Option<BTreeMap<String, Vec<SecretKeySelector>>>,
-) -> Result<(), String> {
-    let from_env = from_environment.unwrap_or(false);
-    let has_url = url.as_deref().is_some_and(|u| !u.is_empty());
-    let has_no_proxy = no_proxy.as_deref().is_some_and(|n| !n.is_empty());
-    let headers = connect_header.as_ref();
+fn proxy(config: &ProxyConfig) -> Result<(), String> {
+    let from_env = config.proxy_from_environment.unwrap_or(false);
+    let has_url = config.proxy_url.as_deref().is_some_and(|u| !u.is_empty());
+    let has_no_proxy = config.no_proxy.as_deref().is_some_and(|n| !n.is_empty());
+    let headers = config.proxy_connect_header.as_ref();
     if headers.is_some_and(|h| !h.is_empty()) && !from_env && !has_url {
         return Err(
             "proxyConnectHeader: needs proxyUrl or proxyFromEnvironment to be configured".into(),
@@ -972,12 +1130,23 @@ fn tls_config(path: &str, tls: &TlsConfig, files: bool) -> Result<(), String> {
     }
 }
 
-fn endpoint(ep: &Endpoint, global_interval_ms: u64) -> Result<(), String> {
-    let interval = match &ep.interval {
+/// What the checks of a scrape endpoint read, from a ServiceMonitor or PodMonitor.
+struct ScrapeEndpoint<'a> {
+    interval: &'a Option<String>,
+    scrape_timeout: &'a Option<String>,
+    scheme: &'a Option<String>,
+    relabelings: &'a [RelabelConfig],
+    metric_relabelings: &'a [RelabelConfig],
+}
+
+/// The operator's rules for an endpoint: the timeout within the interval, an HTTP scheme,
+/// valid relabelings.
+fn scrape_endpoint(ep: &ScrapeEndpoint, global_interval_ms: u64) -> Result<(), String> {
+    let interval = match ep.interval {
         Some(i) => duration_ms(i).map_err(|e| format!("interval: {e}"))?,
         None => global_interval_ms,
     };
-    if let Some(t) = &ep.scrape_timeout {
+    if let Some(t) = ep.scrape_timeout {
         let timeout = duration_ms(t).map_err(|e| format!("scrapeTimeout: {e}"))?;
         if timeout > interval {
             return Err(format!(
@@ -986,17 +1155,30 @@ fn endpoint(ep: &Endpoint, global_interval_ms: u64) -> Result<(), String> {
             ));
         }
     }
-    if let Some(scheme) = &ep.scheme
+    if let Some(scheme) = ep.scheme
         && !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
     {
         return Err(format!("scheme {scheme:?} is not http or https"));
     }
     for (what, rules) in [
-        ("relabelings", &ep.relabelings),
-        ("metricRelabelings", &ep.metric_relabelings),
+        ("relabelings", ep.relabelings),
+        ("metricRelabelings", ep.metric_relabelings),
     ] {
         for (j, rule) in rules.iter().enumerate() {
             relabel(rule).map_err(|e| format!("{what}[{j}]: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Fields not rendered in an endpoint's relabelings (`path` names the endpoint).
+fn relabel_fields(path: &str, ep: &ScrapeEndpoint) -> Result<(), String> {
+    for (what, rules) in [
+        ("relabelings", ep.relabelings),
+        ("metricRelabelings", ep.metric_relabelings),
+    ] {
+        for (j, rule) in rules.iter().enumerate() {
+            first_unrendered(&format!("{path}.{what}[{j}]"), &rule.unrendered)?;
         }
     }
     Ok(())
@@ -1384,5 +1566,77 @@ mod tests {
             relabel(&RelabelConfig::default()).is_err(),
             "replace needs a target"
         );
+    }
+
+    fn probe_object(spec: &str) -> Probe {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: p, namespace: n}}\nspec: {spec}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn probes_are_checked_as_the_operator_checks_them_and_a_little_more() {
+        let ok = "{prober: {url: 'blackbox:9115'}, targets: {staticConfig: {static: [a]}}}";
+        assert_eq!(probe(&probe_object(ok), 30_000, true), Ok(()));
+        for (spec, want) in [
+            (
+                "{prober: {url: 'blackbox:9115'}, targets: {}}",
+                "at least one of .spec.targets.staticConfig",
+            ),
+            (
+                "{prober: {url: 'http://blackbox:9115'}, targets: {staticConfig: {}}}",
+                "url specified in proberSpec is invalid",
+            ),
+            (
+                "{prober: {url: 'blackbox:0'}, targets: {staticConfig: {}}}",
+                "invalid port",
+            ),
+            (
+                "{prober: {url: 'bad host'}, targets: {staticConfig: {}}}",
+                "invalid host",
+            ),
+            (
+                "{prober: {url: b}, targets: {staticConfig: {labels: {'': y}}}}",
+                "invalid label \"\"",
+            ),
+            (
+                "{prober: {url: b}, targets: {staticConfig: {}}, bodySizeLimit: 1MB}",
+                "spec.bodySizeLimit is not a field of a Probe",
+            ),
+            (
+                "{prober: {url: b}, targets: {staticConfig: {}}, proxyUrl: 'http://p'}",
+                "the prober's proxy is spec.prober.proxyUrl",
+            ),
+            (
+                "{prober: {url: b}, targets: {staticConfig: {}}, tlsConfig: {caFile: /ca}}",
+                "spec.tlsConfig.caFile: files are not allowed here",
+            ),
+            // The operator renders both, and Prometheus then refuses the whole config: here
+            // the Probe alone is left out.
+            (
+                "{prober: {url: b}, targets: {staticConfig: {}}, bearerTokenSecret: {name: s, key: t}, authorization: {credentials: {name: s, key: t}}}",
+                "authorization and bearerTokenSecret cannot be configured at the same time",
+            ),
+        ] {
+            let err = probe(&probe_object(spec), 30_000, true)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {spec}"));
+            assert!(err.contains(want), "{spec}: {err}");
+        }
+        // UTF-8 label names from Prometheus 3.0 only.
+        let dotted = "{prober: {url: b}, targets: {staticConfig: {labels: {a.b: c}}}}";
+        assert_eq!(probe(&probe_object(dotted), 30_000, true), Ok(()));
+        assert!(probe(&probe_object(dotted), 30_000, false).is_err());
+        for url in [
+            "b",
+            "b:9115",
+            "10.0.0.1:9115",
+            "[::1]:9115",
+            "::1",
+            "a.b-c.example.",
+        ] {
+            assert_eq!(prober_url(url), Ok(()), "{url}");
+        }
     }
 }

@@ -59,6 +59,7 @@ async fn every_manifest_passes_a_server_side_dry_run() {
             "statefulset.apps/prometheus-k8s",
             "prometheus.monitoring.coreos.com/k8s",
             "servicemonitor.monitoring.coreos.com/promreload-reconciler",
+            "podmonitor.monitoring.coreos.com/promreload-sidecar",
             "prometheusrule.monitoring.coreos.com/promreload",
             "configmap/promreload-dashboard",
         ],

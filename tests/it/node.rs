@@ -32,6 +32,7 @@ mod stack;
 
 const PROMRELOAD_IMAGE: &str = "docker.io/local/promreload:test";
 const PROMETHEUS_IMAGE: &str = "docker.io/local/prometheus:test";
+const BLACKBOX_IMAGE: &str = "docker.io/local/blackbox-exporter:test";
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -147,6 +148,22 @@ impl Node {
                 &shell,
                 "--entrypoint",
                 "/bin/alertmanager",
+            ],
+        );
+    }
+
+    /// Imports Debian's blackbox exporter as `name`, with Debian's module file (`http_2xx`
+    /// among them) at /etc/blackbox.yml.
+    fn blackbox_image(&self, name: &str) {
+        self.image(
+            name,
+            &[
+                "--add",
+                "/usr/bin/prometheus-blackbox-exporter=/bin/blackbox_exporter",
+                "--add",
+                "/etc/prometheus/blackbox.yml=/etc/blackbox.yml",
+                "--entrypoint",
+                "/bin/blackbox_exporter",
             ],
         );
     }
@@ -1114,6 +1131,26 @@ fn job_goes_live(ip: &str, job: &str, start: Instant) -> Duration {
     .unwrap_or_else(|| panic!("{job} did not reach Prometheus"))
 }
 
+/// The first series of an instant query to the Prometheus at Pod address `ip`.
+fn query_result(ip: &str, query: &str) -> Option<serde_json::Value> {
+    let body = reqwest::blocking::Client::new()
+        .get(format!("http://{ip}:9090/api/v1/query"))
+        .query(&[("query", query)])
+        .send()
+        .ok()?
+        .text()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["result"].as_array()?.first().cloned()
+}
+
+/// The value of the first series of an instant query, as Prometheus writes it (`"1"`).
+fn instant_query(ip: &str, query: &str) -> Option<String> {
+    query_result(ip, query)?["value"][1]
+        .as_str()
+        .map(str::to_string)
+}
+
 /// The loaded config of the Prometheus at Pod address `ip` (port 9090, the operator's).
 fn pod_config(ip: &str) -> Option<String> {
     let body = reqwest::blocking::get(format!("http://{ip}:9090/api/v1/status/config"))
@@ -1223,6 +1260,49 @@ patches:
         config.contains("job_name: serviceMonitor/monitoring/promreload-reconciler/0"),
         "the reconciler in its Pod wrote deploy/'s config: {config}"
     );
+    // deploy/'s PodMonitor: the sidecar in the Prometheus Pod, found by Pod discovery and
+    // scraped (`up == 1`).
+    assert!(
+        config.contains("job_name: podMonitor/monitoring/promreload-sidecar/0"),
+        "{config}"
+    );
+    let scraped = poll(Duration::from_secs(120), || {
+        let result = query_result(&ip, r#"up{job="monitoring/promreload-sidecar"}"#)?;
+        (result["value"][1] == "1").then_some(result)
+    })
+    .expect("the PodMonitor's target is up");
+    assert_eq!(
+        scraped["metric"]["container"], "config-reloader",
+        "the sidecar's port, in its container: {scraped}"
+    );
+
+    // A Probe: Debian's blackbox exporter in a Pod as the prober, probing itself over HTTP;
+    // the reconciler writes the job, Prometheus scrapes the prober (`up == 1`) and the probe
+    // succeeds (`probe_success == 1`).
+    node.blackbox_image(BLACKBOX_IMAGE);
+    let blackbox = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: blackbox, namespace: monitoring}}\nspec:\n  containers:\n  - name: blackbox\n    image: {BLACKBOX_IMAGE}\n    imagePullPolicy: Never\n    args: [--config.file=/etc/blackbox.yml]\n    ports: [{{name: http, containerPort: 9115}}]\n    readinessProbe: {{httpGet: {{path: /-/healthy, port: 9115}}, periodSeconds: 1}}\n"
+    );
+    kubectl(&["apply", "-f", "-"], Some(&blackbox));
+    wait_ready(&cluster, &node, "blackbox");
+    let prober = pod_field(&cluster, "monitoring", "blackbox", "{.status.podIP}");
+    let probe = format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: self, namespace: monitoring, labels: {{prometheus: k8s}}}}\nspec:\n  interval: 5s\n  module: http_2xx\n  prober: {{url: '{prober}:9115'}}\n  targets: {{staticConfig: {{static: ['http://127.0.0.1:9115/metrics']}}}}\n"
+    );
+    let start = Instant::now();
+    kubectl(&["apply", "-f", "-"], Some(&probe));
+    let live = job_goes_live(&ip, "probe/monitoring/self", start);
+    eprintln!("deploy/local: Probe written -> job live in Prometheus: {live:?}");
+    for query in [
+        r#"up{job="probe/monitoring/self"}"#,
+        r#"probe_success{job="probe/monitoring/self"}"#,
+    ] {
+        let value = poll(Duration::from_secs(120), || {
+            let v = instant_query(&ip, query)?;
+            (v == "1").then_some(v)
+        });
+        assert!(value.is_some(), "{query} is not 1");
+    }
 
     let start = Instant::now();
     let objects = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: monitoring, labels: {app: web}}\nspec:\n  ports: [{name: web, port: 80}]\n---\napiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: web, namespace: monitoring, labels: {prometheus: k8s}}\nspec:\n  selector: {matchLabels: {app: web}}\n  endpoints: [{port: web}]\n";

@@ -17,9 +17,10 @@ const WAIT: Duration = Duration::from_secs(60);
 /// The reloader image the operator is told about (it only names it in StatefulSets).
 const OPERATORS_RELOADER: &str = "quay.io/prometheus-operator/prometheus-config-reloader:v0.94.1";
 
-/// The cases: Prometheus + ServiceMonitors (+ Secrets and ConfigMaps) as users write them,
+/// The cases: Prometheus + ServiceMonitors and PodMonitors (+ Secrets and ConfigMaps) as users write them,
 /// covering what the reconciler renders. The word `NS` is replaced by the case's namespace, `@CERT@`,
-/// `@KEY@` and `@OTHER_KEY@` by PEM (a self-signed certificate, its key, another key).
+/// `@KEY@` and `@OTHER_KEY@` by PEM (a self-signed certificate, its key, another key), `@V1_CERT@`
+/// and `@V1_KEY@` by an X.509 v1 certificate and its PKCS#1 key.
 const CASES: &[(&str, &str)] = &[
     (
         "basic",
@@ -767,6 +768,401 @@ spec:
 "#,
     ),
     (
+        "pod-monitors",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  podMonitorSelector: {matchLabels: {team: a}}
+  podMonitorNamespaceSelector: {}
+  podTargetLabels: [release]
+---
+kind: PodMonitor
+metadata: {name: envoy, labels: {team: a}}
+spec:
+  jobLabel: app.kubernetes.io/name
+  podTargetLabels: [version, app.kubernetes.io/component]
+  selector:
+    matchLabels: {app: envoy}
+    matchExpressions:
+    - {key: tier, operator: In, values: [edge, mesh]}
+    - {key: canary, operator: NotIn, values: ['true']}
+    - {key: monitored, operator: Exists}
+    - {key: legacy, operator: DoesNotExist}
+  namespaceSelector: {matchNames: [NS, istio-system]}
+  podMetricsEndpoints:
+  - {port: http-envoy-prom, path: /stats/prometheus, interval: 15s, scrapeTimeout: 10s, params: {format: [prometheus]}, scheme: https, honorLabels: true, honorTimestamps: false, trackTimestampsStaleness: true}
+  - {portNumber: 9102, filterRunning: false}
+  - {targetPort: 8080}
+  - port: admin
+    relabelings: [{sourceLabels: [__meta_kubernetes_pod_node_name], targetLabel: node}, {action: labeldrop, regex: 'tmp_.*'}]
+    metricRelabelings: [{sourceLabels: [__name__], regex: 'go_.*', action: drop}]
+  - {targetPort: web, followRedirects: false, enableHttp2: true, proxyUrl: 'http://proxy.example:3128', noProxy: .svc}
+---
+kind: PodMonitor
+metadata: {name: everywhere, labels: {team: a}}
+spec:
+  selector: {matchLabels: {app: node-agent}, matchExpressions: [{key: tier, operator: In, values: [b, a]}]}
+  selectorMechanism: RoleSelector
+  namespaceSelector: {any: true}
+  attachMetadata: {node: true}
+  podMetricsEndpoints: [{port: metrics}]
+---
+kind: PodMonitor
+metadata: {name: unselected, labels: {team: b}}
+spec:
+  selector: {}
+  podMetricsEndpoints: [{port: metrics}]
+",
+    ),
+    (
+        "pod-monitor-credentials",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  podMonitorSelector: {}
+---
+kind: Secret
+metadata: {name: creds}
+stringData: {user: bot, token: s3cr3t, tls.crt: @CERT@, tls.key: @KEY@, other.key: @OTHER_KEY@, v1.crt: @V1_CERT@, v1.key: @V1_KEY@}
+---
+kind: ConfigMap
+metadata: {name: ca}
+data: {ca.crt: @CERT@, client-id: my-client}
+---
+kind: PodMonitor
+metadata: {name: secured}
+spec:
+  selector: {matchLabels: {app: secured}}
+  podMetricsEndpoints:
+  - port: a
+    basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: token}}
+  - port: b
+    bearerTokenSecret: {name: creds, key: token}
+  - port: c
+    authorization: {type: Token, credentials: {name: creds, key: token}}
+  - port: d
+    oauth2:
+      clientId: {configMap: {name: ca, key: client-id}}
+      clientSecret: {name: creds, key: token}
+      tokenUrl: https://idp.example/token
+      scopes: [metrics]
+      endpointParams: {audience: prometheus}
+      tlsConfig: {ca: {configMap: {name: ca, key: ca.crt}}}
+  - port: e
+    scheme: https
+    tlsConfig:
+      ca: {configMap: {name: ca, key: ca.crt}}
+      cert: {secret: {name: creds, key: tls.crt}}
+      keySecret: {name: creds, key: tls.key}
+      serverName: secured.example
+      minVersion: TLS12
+  - port: f
+    proxyUrl: http://proxy.example:3128
+    proxyConnectHeader: {Proxy-Authorization: [{name: creds, key: token}]}
+  - {port: g, tlsConfig: {}}
+  - {port: h, tlsConfig: {cert: {secret: {name: creds, key: v1.crt}}, keySecret: {name: creds, key: v1.key}}}
+---
+kind: PodMonitor
+metadata: {name: missing-secret}
+spec:
+  selector: {matchLabels: {app: missing}}
+  podMetricsEndpoints:
+  - {port: a, bearerTokenSecret: {name: nope, key: token}}
+---
+kind: PodMonitor
+metadata: {name: mismatched-key}
+spec:
+  selector: {matchLabels: {app: mismatch}}
+  podMetricsEndpoints:
+  - {port: a, tlsConfig: {cert: {secret: {name: creds, key: tls.crt}}, keySecret: {name: creds, key: other.key}}}
+---
+kind: PodMonitor
+metadata: {name: two-auth-methods}
+spec:
+  selector: {matchLabels: {app: twoauth}}
+  podMetricsEndpoints:
+  - {port: a, basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: token}}, authorization: {credentials: {name: creds, key: token}}}
+",
+    ),
+    (
+        "pod-monitor-classes-shards",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  shards: 2
+  podMonitorSelector: {}
+  enforcedNamespaceLabel: tenant
+  excludedFromEnforcement:
+  - {resource: podmonitors, namespace: NS, name: trusted}
+  enforcedSampleLimit: 1000
+  enforcedBodySizeLimit: 5MB
+  scrapeClasses:
+  - name: mesh
+    default: true
+    tlsConfig: {caFile: /etc/istio/root-cert.pem, certFile: /etc/istio/cert-chain.pem, keyFile: /etc/istio/key.pem}
+    relabelings: [{targetLabel: mesh, replacement: istio}]
+    metricRelabelings: [{action: labeldrop, regex: istio_.*}]
+    fallbackScrapeProtocol: PrometheusText0.0.4
+  - name: plain
+    attachMetadata: {node: true}
+---
+kind: PodMonitor
+metadata: {name: limited}
+spec:
+  selector: {matchLabels: {app: limited}}
+  sampleLimit: 5000
+  targetLimit: 10
+  labelLimit: 40
+  labelNameLengthLimit: 100
+  labelValueLengthLimit: 200
+  keepDroppedTargets: 5
+  scrapeProtocols: [PrometheusProto, OpenMetricsText1.0.0]
+  bodySizeLimit: 10MB
+  scrapeNativeHistograms: true
+  nativeHistogramBucketLimit: 160
+  nativeHistogramMinBucketFactor: '1.1'
+  podMetricsEndpoints:
+  - {port: web, metricRelabelings: [{action: labeldrop, regex: x}]}
+  - {port: web, tlsConfig: {serverName: only-a-name}}
+  - {port: web, tlsConfig: {}}
+---
+kind: PodMonitor
+metadata: {name: trusted}
+spec:
+  scrapeClass: plain
+  selector: {matchLabels: {app: trusted}}
+  podMetricsEndpoints: [{port: web}]
+---
+kind: PodMonitor
+metadata: {name: unknown-class}
+spec:
+  scrapeClass: nope
+  selector: {matchLabels: {app: x}}
+  podMetricsEndpoints: [{port: web}]
+---
+kind: PodMonitor
+metadata: {name: bad-timeout}
+spec:
+  selector: {matchLabels: {app: slow}}
+  podMetricsEndpoints: [{port: web, interval: 10s, scrapeTimeout: 20s}]
+",
+    ),
+    (
+        "pod-monitor-older-version",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  version: v2.34.0
+  podMonitorSelector: {}
+---
+kind: PodMonitor
+metadata: {name: gated}
+spec:
+  selector: {matchLabels: {app: gated}}
+  attachMetadata: {node: true}
+  sampleLimit: 100
+  keepDroppedTargets: 5
+  scrapeProtocols: [PrometheusProto]
+  fallbackScrapeProtocol: PrometheusText0.0.4
+  podMetricsEndpoints:
+  - {port: web, trackTimestampsStaleness: true, enableHttp2: true, followRedirects: true}
+",
+    ),
+    (
+        "kube-prometheus-one-bad-pm",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  serviceMonitorSelector: {}
+  serviceMonitorNamespaceSelector: {}
+  podMonitorSelector: {}
+  podMonitorNamespaceSelector: {}
+  probeSelector: {}
+  probeNamespaceSelector: {}
+  scrapeConfigSelector: {}
+  scrapeConfigNamespaceSelector: {}
+---
+kind: ServiceMonitor
+metadata: {name: kube-state-metrics}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: kube-state-metrics}}
+  endpoints: [{port: http-metrics, honorLabels: true}]
+---
+kind: PodMonitor
+metadata: {name: envoy-stats}
+spec:
+  selector: {matchExpressions: [{key: security.istio.io/tlsMode, operator: Exists}]}
+  namespaceSelector: {any: true}
+  jobLabel: envoy-stats
+  podMetricsEndpoints:
+  - path: /stats/prometheus
+    interval: 15s
+    relabelings:
+    - {action: keep, sourceLabels: [__meta_kubernetes_pod_container_name], regex: istio-proxy}
+    - {action: replace, regex: '([0-9]+);(([A-Fa-f0-9]{1,4}::?){1,7}[A-Fa-f0-9]{1,4})', replacement: '[$2]:$1', sourceLabels: [__meta_kubernetes_pod_annotation_prometheus_io_port, __meta_kubernetes_pod_ip], targetLabel: __address__}
+    - {action: labeldrop, regex: '__meta_kubernetes_pod_label_(.+)'}
+---
+kind: PodMonitor
+metadata: {name: cnpg-cluster}
+spec:
+  selector: {matchLabels: {cnpg.io/cluster: pg, cnpg.io/podRole: instance}}
+  podMetricsEndpoints:
+  - {port: metrics, bearerTokenSecret: {name: cnpg-missing, key: token}}
+",
+    ),
+    (
+        "probes",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  probeSelector: {matchLabels: {team: a}}
+---
+kind: Secret
+metadata: {name: proxy}
+stringData: {auth: Basic YWxhZGRpbjpvcGVu}
+---
+kind: Probe
+metadata: {name: websites, labels: {team: a}}
+spec:
+  jobName: blackbox-websites
+  interval: 60s
+  scrapeTimeout: 15s
+  module: http_2xx
+  params:
+  - {name: module, values: [ignored]}
+  - {name: debug, values: ['true']}
+  prober: {url: 'blackbox-exporter.NS.svc:19115', scheme: https, path: /custom-probe}
+  targets:
+    staticConfig:
+      static: ['https://example.com', 'https://prometheus.io']
+      labels: {env: prod, namespace: overridden}
+      relabelingConfigs:
+      - {sourceLabels: [instance], targetLabel: site}
+  metricRelabelings:
+  - {sourceLabels: [__name__], regex: 'probe_dns_.*', action: drop}
+---
+kind: Probe
+metadata: {name: ingresses, labels: {team: a}}
+spec:
+  prober: {url: 'blackbox:9115', proxyUrl: 'http://proxy.example:3128', noProxy: .svc, proxyConnectHeader: {Proxy-Authorization: [{name: proxy, key: auth}]}}
+  module: http_2xx
+  targets:
+    ingress:
+      selector:
+        matchLabels: {probe: 'true'}
+        matchExpressions: [{key: tier, operator: In, values: [web]}, {key: legacy, operator: DoesNotExist}]
+      namespaceSelector: {matchNames: [NS, web]}
+      relabelingConfigs:
+      - {sourceLabels: [__tmp_ingress_address], targetLabel: address}
+---
+kind: Probe
+metadata: {name: any-namespace, labels: {team: a}}
+spec:
+  prober: {url: '[::1]:9115'}
+  targets:
+    ingress:
+      namespaceSelector: {any: true}
+---
+kind: Probe
+metadata: {name: unselected, labels: {team: b}}
+spec:
+  prober: {url: 'blackbox:9115'}
+  targets: {staticConfig: {static: [example.org]}}
+",
+    ),
+    (
+        "probe-credentials-classes-shards",
+        "
+kind: Prometheus
+metadata: {name: k8s}
+spec:
+  shards: 2
+  probeSelector: {}
+  enforcedNamespaceLabel: tenant
+  excludedFromEnforcement:
+  - {resource: probes, namespace: NS, name: trusted}
+  enforcedSampleLimit: 1000
+  enforcedBodySizeLimit: 5MB
+  scrapeClasses:
+  - name: secure
+    default: true
+    tlsConfig: {caFile: /etc/prober/ca.pem, serverName: prober.example}
+    relabelings: [{targetLabel: class, replacement: secure}]
+    metricRelabelings: [{action: labeldrop, regex: probe_tmp_.*}]
+  - name: plain
+    fallbackScrapeProtocol: PrometheusText0.0.4
+---
+kind: Secret
+metadata: {name: creds}
+stringData: {user: bot, token: s3cr3t}
+---
+kind: ConfigMap
+metadata: {name: ca}
+data: {ca.crt: @CERT@, client-id: my-client}
+---
+kind: Probe
+metadata: {name: basic}
+spec:
+  prober: {url: 'blackbox:9115'}
+  targets: {staticConfig: {static: [a.example]}}
+  basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: token}}
+  sampleLimit: 5000
+  targetLimit: 10
+  labelLimit: 40
+  keepDroppedTargets: 3
+  scrapeProtocols: [PrometheusProto]
+  scrapeNativeHistograms: true
+---
+kind: Probe
+metadata: {name: oauth}
+spec:
+  prober: {url: 'blackbox:9115'}
+  targets: {staticConfig: {static: [b.example]}}
+  oauth2: {clientId: {configMap: {name: ca, key: client-id}}, clientSecret: {name: creds, key: token}, tokenUrl: 'https://idp.example/token'}
+  tlsConfig: {ca: {configMap: {name: ca, key: ca.crt}}}
+  followRedirects: false
+---
+kind: Probe
+metadata: {name: trusted}
+spec:
+  scrapeClass: plain
+  prober: {url: 'blackbox:9115'}
+  targets: {staticConfig: {static: [c.example]}}
+  authorization: {credentials: {name: creds, key: token}}
+---
+kind: Probe
+metadata: {name: no-targets}
+spec:
+  prober: {url: 'blackbox:9115'}
+  targets: {}
+---
+kind: Probe
+metadata: {name: url-with-scheme}
+spec:
+  prober: {url: 'http://blackbox:9115'}
+  targets: {staticConfig: {static: [d.example]}}
+---
+kind: Probe
+metadata: {name: missing-secret}
+spec:
+  prober: {url: 'blackbox:9115'}
+  targets: {staticConfig: {static: [e.example]}}
+  bearerTokenSecret: {name: nope, key: token}
+---
+kind: Probe
+metadata: {name: bad-label}
+spec:
+  prober: {url: 'blackbox:9115'}
+  targets: {staticConfig: {static: [f.example], labels: {'': x}}}
+",
+    ),
+    (
         "alerting-only-additional-optional",
         "
 kind: Prometheus
@@ -785,6 +1181,9 @@ spec:
 const CERT: &str = include_str!("../../src/reconciler/testdata/cert.pem");
 const KEY: &str = include_str!("../../src/reconciler/testdata/key.pem");
 const OTHER_KEY: &str = include_str!("../../src/reconciler/testdata/other-key.pem");
+/// An X.509 v1 certificate (`openssl x509 -req` without extensions) and its PKCS#1 RSA key.
+const V1_CERT: &str = include_str!("../../src/reconciler/testdata/v1-rsa.crt");
+const V1_KEY: &str = include_str!("../../src/reconciler/testdata/v1-rsa-pkcs1.key");
 
 /// The case's objects, in namespace `ns`, with their apiVersions.
 fn objects(yaml: &str, ns: &str) -> String {
@@ -804,6 +1203,8 @@ fn objects(yaml: &str, ns: &str) -> String {
             let doc = doc
                 .replace("@CERT@", &pem(CERT))
                 .replace("@OTHER_KEY@", &pem(OTHER_KEY))
+                .replace("@V1_CERT@", &pem(V1_CERT))
+                .replace("@V1_KEY@", &pem(V1_KEY))
                 .replace("@KEY@", &pem(KEY));
             format!("apiVersion: {version}\n{doc}\n")
         })
@@ -968,6 +1369,8 @@ async fn the_reconciler_renders_what_the_real_operator_renders() {
             "--for=condition=Established",
             "crd/prometheuses.monitoring.coreos.com",
             "crd/servicemonitors.monitoring.coreos.com",
+            "crd/podmonitors.monitoring.coreos.com",
+            "crd/probes.monitoring.coreos.com",
             "crd/prometheusrules.monitoring.coreos.com",
         ],
         None,

@@ -500,39 +500,46 @@ async fn remote_write_credentials_follow_rotation_and_a_missing_one_keeps_the_la
     );
 }
 
-/// A minimal PodMonitor CRD (the reconciler only reads the metadata of PodMonitors).
-fn pod_monitor_crd()
+/// A minimal ScrapeConfig CRD (the reconciler only reads the metadata of ScrapeConfigs).
+fn scrape_config_crd()
 -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     serde_json::from_value(json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": "podmonitors.monitoring.coreos.com"},
+        "metadata": {"name": "scrapeconfigs.monitoring.coreos.com"},
         "spec": {
             "group": "monitoring.coreos.com",
-            "names": {"kind": "PodMonitor", "plural": "podmonitors", "singular": "podmonitor", "listKind": "PodMonitorList"},
+            "names": {"kind": "ScrapeConfig", "plural": "scrapeconfigs", "singular": "scrapeconfig", "listKind": "ScrapeConfigList"},
             "scope": "Namespaced",
-            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+            "versions": [{"name": "v1alpha1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
                 "type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
         }
     }))
     .unwrap()
 }
 
+/// kube-prometheus sets every selector: PodMonitors and Probes are rendered, and a bad
+/// PodMonitor or a ScrapeConfig (not rendered yet) costs only itself: a Warning Event names
+/// it, the condition counts it, and the rest of the config is written; fixed, it is in;
+/// deleted, it is gone.
 #[tokio::test]
-async fn kube_prometheus_selectors_render_until_one_selects_a_pod_monitor() {
+async fn kube_prometheus_selectors_render_pod_monitors_and_a_bad_object_costs_only_itself() {
+    use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+    use promreload::reconciler::crd::PodMonitor;
     let _turn = serial().await;
     let cluster = Cluster::start();
     let f = fixture(&cluster).await;
     let _reconciler = cluster.reconciler(&[]);
     let (client, mon) = (&f.client, f.mon.as_str());
     let prometheuses = Api::<Prometheus>::namespaced(client.clone(), mon);
-    // kube-prometheus sets every selector; with no such objects the config is the same.
+    // Every object selector `{}`; the namespaces are this test's own (the API server is
+    // shared with other tests).
     let selectors = json!({"spec": {
-        "podMonitorSelector": {}, "podMonitorNamespaceSelector": {},
-        "probeSelector": {}, "probeNamespaceSelector": {},
-        "scrapeConfigSelector": {}, "scrapeConfigNamespaceSelector": {}
+        "podMonitorSelector": {},
+        "podMonitorNamespaceSelector": {"matchLabels": {"monitoring": f.selector}},
+        "probeSelector": {}, "scrapeConfigSelector": {}
     }});
     prometheuses
         .patch("k8s", &PatchParams::default(), &Patch::Merge(selectors))
@@ -550,35 +557,93 @@ async fn kube_prometheus_selectors_render_until_one_selects_a_pod_monitor() {
         2,
         "the ServiceMonitors' jobs"
     );
-    let before = secret_config(client, mon, "prometheus-k8s")
-        .await
-        .unwrap()
-        .1
-        .resource_version();
 
-    // The CRD installed and a PodMonitor selected: refused, naming it; the config stays.
+    // A PodMonitor in another namespace (by `podMonitorNamespaceSelector`), and one whose
+    // basic-auth Secret does not exist.
+    let pod_monitor = |name: &str, endpoint: &str| {
+        format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: {name}, namespace: {}}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  podMetricsEndpoints:\n  - {endpoint}\n",
+            f.team_a
+        )
+    };
+    apply::<PodMonitor>(
+        client,
+        &f.team_a,
+        &pod_monitor("envoy", "{port: http-envoy-prom, path: /stats/prometheus}"),
+    )
+    .await;
+    apply::<PodMonitor>(
+        client,
+        &f.team_a,
+        &pod_monitor(
+            "broken",
+            "{port: metrics, basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: password}}}",
+        ),
+    )
+    .await;
+    let envoy = format!("podMonitor/{}/envoy/0", f.team_a);
+    let broken = format!("podMonitor/{}/broken/0", f.team_a);
+    eventually("the good PodMonitor's job is written", || async {
+        jobs(client, mon).await.contains(&envoy)
+    })
+    .await;
+    eventually("the bad one is named in a Warning Event", || {
+        warned(
+            client,
+            &f.team_a,
+            "broken",
+            &[
+                "spec.podMetricsEndpoints[0].basicAuth.username",
+                "not found",
+            ],
+        )
+    })
+    .await;
+    eventually("the condition counts both", || async {
+        condition(client, mon).await.is_some_and(|(s, _, m, _, _)| {
+            s == "True" && m.contains("2 PodMonitors selected, 1 rejected")
+        })
+    })
+    .await;
+    assert!(!jobs(client, mon).await.contains(&broken));
+
+    // A Probe: its job written. A ScrapeConfig (its CRD installed now): left out alone, named.
+    use promreload::reconciler::crd::Probe;
+    apply::<Probe>(
+        client,
+        mon,
+        &format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: blackbox, namespace: {mon}}}\nspec:\n  prober: {{url: 'blackbox:9115'}}\n  module: http_2xx\n  targets: {{staticConfig: {{static: ['https://example.com']}}}}\n"
+        ),
+    )
+    .await;
+    let probe_job = format!("probe/{mon}/blackbox");
+    eventually("the Probe's job is written", || async {
+        jobs(client, mon).await.contains(&probe_job)
+    })
+    .await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.patch(
-        "podmonitors.monitoring.coreos.com",
+        "scrapeconfigs.monitoring.coreos.com",
         &PatchParams::apply("promreload-tests").force(),
-        &Patch::Apply(pod_monitor_crd()),
+        &Patch::Apply(scrape_config_crd()),
     )
     .await
     .unwrap();
-    let gvk = GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PodMonitor");
-    let ar = ApiResource::from_gvk_with_plural(&gvk, "podmonitors");
-    let pod_monitors = Api::<DynamicObject>::namespaced_with(client.clone(), mon, &ar);
-    let pod_monitor: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
-        "metadata": {"name": "sidecars", "namespace": mon},
-        "spec": {"selector": {}, "podMetricsEndpoints": [{"port": "metrics"}]}
+    let gvk = GroupVersionKind::gvk("monitoring.coreos.com", "v1alpha1", "ScrapeConfig");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "scrapeconfigs");
+    let scrape_configs = Api::<DynamicObject>::namespaced_with(client.clone(), mon, &ar);
+    let scrape_config: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "ScrapeConfig",
+        "metadata": {"name": "external", "namespace": mon},
+        "spec": {"staticConfigs": [{"targets": ["db.example:9187"]}]}
     }))
     .unwrap();
     let mut created = false;
     for _ in 0..100 {
         // The CRD needs a moment to be served.
-        if pod_monitors
-            .create(&Default::default(), &pod_monitor)
+        if scrape_configs
+            .create(&Default::default(), &scrape_config)
             .await
             .is_ok()
         {
@@ -587,34 +652,64 @@ async fn kube_prometheus_selectors_render_until_one_selects_a_pod_monitor() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(created, "PodMonitor created");
-    let named = format!("spec.podMonitorSelector selects PodMonitor {mon}/sidecars");
-    eventually("refused, naming the PodMonitor", || async {
-        condition(client, mon).await.is_some_and(|(s, r, m, _, _)| {
-            s == "False" && r == "InvalidConfiguration" && m.contains(&named)
-        })
+    assert!(created, "ScrapeConfig created");
+    eventually("the ScrapeConfig is named in a Warning Event", || {
+        warned(client, mon, "external", &["ScrapeConfigs are not rendered"])
     })
     .await;
-    let after = secret_config(client, mon, "prometheus-k8s")
-        .await
-        .unwrap()
-        .1
-        .resource_version();
-    assert_eq!(before, after, "the last good config stays");
+    eventually(
+        "the condition counts it; the config is still written",
+        || async {
+            condition(client, mon).await.is_some_and(|(s, _, m, _, _)| {
+                s == "True" && m.contains("1 ScrapeConfigs selected, 1 rejected")
+            })
+        },
+    )
+    .await;
+    let written = jobs(client, mon).await;
+    assert!(
+        written.contains(&envoy) && written.contains(&probe_job),
+        "{written:?}"
+    );
 
-    pod_monitors
-        .delete("sidecars", &DeleteParams::default())
+    // Fixed (the Secret created), the PodMonitor is in; the ScrapeConfig deleted, it is no
+    // longer counted; the good PodMonitor deleted, its job is gone.
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": f.team_a},
+        "stringData": {"user": "bot", "password": "pw"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &f.team_a)
+        .create(&Default::default(), &secret)
         .await
         .unwrap();
-    eventually("reconciled again once it is gone", || async {
-        condition(client, mon)
-            .await
-            .is_some_and(|(s, _, _, _, _)| s == "True")
+    scrape_configs
+        .delete("external", &DeleteParams::default())
+        .await
+        .unwrap();
+    Api::<PodMonitor>::namespaced(client.clone(), &f.team_a)
+        .delete("envoy", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the fixed PodMonitor is in, the deleted one gone",
+        || async {
+            let jobs = jobs(client, mon).await;
+            jobs.contains(&broken) && !jobs.contains(&envoy)
+        },
+    )
+    .await;
+    eventually("nothing rejected", || async {
+        condition(client, mon).await.is_some_and(|(s, _, m, _, _)| {
+            s == "True"
+                && m.ends_with("1 PodMonitors selected, 0 rejected; 1 Probes selected, 0 rejected")
+        })
     })
     .await;
     let _ = crds
         .delete(
-            "podmonitors.monitoring.coreos.com",
+            "scrapeconfigs.monitoring.coreos.com",
             &DeleteParams::default(),
         )
         .await;

@@ -239,30 +239,32 @@ fn render_into_a_closed_pipe_does_not_panic() {
 }
 
 #[test]
-fn a_selected_pod_monitor_refuses_and_none_selected_renders() {
+fn pod_monitors_and_probes_render_and_a_selected_scrape_config_is_left_out_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let prometheus = "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s, namespace: mon}\nspec: {serviceMonitorSelector: {}, podMonitorSelector: {}, probeSelector: {matchLabels: {a: b}}}\n";
-    let alone = dir.path().join("alone.yaml");
-    fs::write(&alone, prometheus).unwrap();
-    let out = render(&[alone.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let prometheus = "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s, namespace: mon}\nspec: {serviceMonitorSelector: {}, podMonitorSelector: {}, probeSelector: {}, scrapeConfigSelector: {}}\n";
     let with = dir.path().join("with.yaml");
     fs::write(
         &with,
         format!(
-            "{prometheus}---\napiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: unlabelled, namespace: mon}}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: sidecars, namespace: mon}}\n"
+            "{prometheus}---\napiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: blackbox, namespace: mon}}\nspec: {{prober: {{url: 'blackbox:9115'}}, targets: {{staticConfig: {{static: [example.com]}}}}}}\n---\napiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: external, namespace: mon}}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: sidecars, namespace: mon}}\nspec: {{selector: {{matchLabels: {{app: envoy}}}}, podMetricsEndpoints: [{{port: http-envoy-prom}}]}}\n"
         ),
     )
     .unwrap();
     let out = render(&[with.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let config = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stderr.contains("spec.podMonitorSelector selects PodMonitor mon/sidecars"),
+        config.contains("- job_name: podMonitor/mon/sidecars/0"),
+        "{config}"
+    );
+    assert!(
+        config.contains("- job_name: probe/mon/blackbox\n")
+            && config.contains("metrics_path: /probe"),
+        "{config}"
+    );
+    assert!(
+        stderr.contains("ScrapeConfig mon/external left out of Prometheus mon/k8s (InvalidConfiguration): ScrapeConfigs are not rendered"),
         "{stderr}"
     );
 }

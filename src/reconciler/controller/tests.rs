@@ -73,6 +73,8 @@ struct Fixture {
     api: FakeApi,
     ctx: Arc<Context>,
     prometheus_rules: Writer<PrometheusRule>,
+    pod_monitors: Writer<PodMonitor>,
+    probes: Writer<Probe>,
 }
 
 impl Fixture {
@@ -90,6 +92,8 @@ impl Fixture {
             [object::<Namespace>("metadata: {name: monitoring}")],
         );
         let (prometheus_rule_store, prometheus_rules) = reflector::store();
+        let (pod_monitor_store, pod_monitors) = reflector::store();
+        let (probe_store, probes) = reflector::store();
         let (prometheus_store, mut prometheuses) = reflector::store();
         listed(&mut prometheuses, [prometheus.clone()]);
         let Cli { run, .. } =
@@ -100,6 +104,10 @@ impl Fixture {
             config: run.config(),
             metrics: ReconcilerMetrics::default(),
             service_monitors: service_monitor_store,
+            pod_monitors: pod_monitor_store,
+            pod_monitors_error: ListError::default(),
+            probes: probe_store,
+            probes_error: ListError::default(),
             namespaces,
             prometheus_rules: prometheus_rule_store,
             rules_error: ListError::default(),
@@ -114,6 +122,8 @@ impl Fixture {
             api,
             ctx,
             prometheus_rules,
+            pod_monitors,
+            probes,
         }
     }
 
@@ -379,7 +389,10 @@ async fn a_rule_selector_waits_for_the_rules_and_is_refused_while_they_cannot_be
     assert_eq!(action, requeue_after(Duration::from_secs(1)));
     assert_eq!(f.api.sent().len(), 0, "no request at all");
 
-    *f.ctx.rules_error.lock().unwrap() = Some("prometheusrules is forbidden".into());
+    *f.ctx.rules_error.lock().unwrap() = Some(ListFailure {
+        message: "prometheusrules is forbidden".into(),
+        not_installed: false,
+    });
     f.reconcile().await.expect("a refusal is not a failure");
     let message = f.refused("InvalidConfiguration");
     assert!(
@@ -391,8 +404,16 @@ async fn a_rule_selector_waits_for_the_rules_and_is_refused_while_they_cannot_be
 
 #[tokio::test]
 async fn a_prometheus_selecting_a_kind_not_yet_listed_waits() {
-    let p = prometheus("{serviceMonitorSelector: {}, podMonitorSelector: {}}");
-    let f = Fixture::new(&p, vec![]);
+    let p = prometheus(
+        "{serviceMonitorSelector: {}, podMonitorSelector: {}, scrapeConfigSelector: {}}",
+    );
+    let mut f = Fixture::new(&p, vec![]);
+    let action = f.reconcile().await.expect("waiting is not a failure");
+    assert_eq!(action, requeue_after(Duration::from_secs(1)));
+    assert_eq!(f.api.writes(), Vec::<String>::new());
+
+    // PodMonitors listed; ScrapeConfigs not yet: still waiting.
+    listed(&mut f.pod_monitors, []);
     let action = f.reconcile().await.expect("waiting is not a failure");
     assert_eq!(action, requeue_after(Duration::from_secs(1)));
     assert_eq!(f.api.writes(), Vec::<String>::new());
@@ -663,7 +684,10 @@ async fn a_failing_watch_is_counted_and_said_but_a_missing_crd_is_not_counted() 
     })
     .await;
     let why = forbidden.lock().unwrap().clone().unwrap();
-    assert!(why.contains("Forbidden"), "{why}");
+    assert!(why.message.contains("Forbidden"), "{why:?}");
+    assert!(!why.not_installed, "{why:?}");
+    let absent = missing.lock().unwrap().clone().unwrap();
+    assert!(absent.not_installed, "{absent:?}");
     assert!(triggered.recv().await.is_some(), "a reconcile is asked for");
     assert!(
         !metrics.encode().contains("resource=\"PrometheusRule\""),
@@ -723,4 +747,130 @@ fn an_expired_watch_is_a_fresh_list_not_a_failure() {
     assert!(resynced(&error(410)));
     assert!(!resynced(&error(403)));
     assert!(!resynced(&error(500)));
+}
+
+fn pod_monitor(name: &str, endpoint: &str) -> PodMonitor {
+    object(&format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\n\
+         metadata: {{name: {name}, namespace: monitoring, uid: uid-{name}}}\n\
+         spec: {{selector: {{matchLabels: {{app: {name}}}}}, podMetricsEndpoints: [{endpoint}]}}"
+    ))
+}
+
+/// kube-prometheus's every-selector Prometheus with a good PodMonitor, one whose Secret is
+/// missing, a Probe and a ScrapeConfig (not rendered yet): the bad PodMonitor and the
+/// ScrapeConfig are each left out with a Warning Event, the rest is written, and the
+/// condition and metrics count each kind.
+#[tokio::test]
+async fn a_bad_pod_monitor_or_a_scrape_config_costs_only_itself() {
+    let p = prometheus(
+        "{serviceMonitorSelector: {}, podMonitorSelector: {}, probeSelector: {}, scrapeConfigSelector: {}}",
+    );
+    let mut f = Fixture::new(&p, vec![service_monitor("{port: web}")]);
+    listed(
+        &mut f.pod_monitors,
+        [
+            pod_monitor("envoy", "{port: http-envoy-prom, path: /stats/prometheus}"),
+            pod_monitor("broken", BASIC_AUTH),
+        ],
+    );
+    listed(
+        &mut f.probes,
+        [object::<Probe>(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Probe\n\
+             metadata: {name: blackbox, namespace: monitoring, uid: uid-probe}\n\
+             spec: {prober: {url: 'blackbox:9115'}, module: http_2xx, \
+             targets: {staticConfig: {static: ['https://example.com']}}}",
+        )],
+    );
+    f.no_other_kinds().await;
+    let external = crate::reconciler::others::Meta {
+        namespace: "monitoring".into(),
+        name: "external".into(),
+        labels: Default::default(),
+        uid: Some("uid-external".into()),
+    };
+    f.ctx
+        .others
+        .lock()
+        .await
+        .upsert(OtherKind::ScrapeConfig, external);
+
+    f.reconcile().await.expect("reconciled");
+    let config = f.config().expect("a config is written");
+    let jobs: Vec<&str> = config
+        .lines()
+        .filter_map(|l| l.strip_prefix("- job_name: "))
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "serviceMonitor/monitoring/app/0",
+            "podMonitor/monitoring/envoy/0",
+            "probe/monitoring/blackbox"
+        ]
+    );
+    let (status, reason, message) = f.condition().expect("a condition");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Reconciled"));
+    assert_eq!(
+        message,
+        "1 ServiceMonitors selected, 0 rejected; 2 PodMonitors selected, 1 rejected; \
+         1 Probes selected, 0 rejected; 1 ScrapeConfigs selected, 1 rejected"
+    );
+    let mut events = f.events();
+    events.sort();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].0, "PodMonitor/broken");
+    assert!(
+        events[0].2.contains(
+            "spec.podMetricsEndpoints[0].basicAuth.username: Secret monitoring/creds: not found"
+        ),
+        "{}",
+        events[0].2
+    );
+    assert_eq!(events[1].0, "ScrapeConfig/external");
+    assert!(
+        events[1].2.contains("ScrapeConfigs are not rendered"),
+        "{}",
+        events[1].2
+    );
+    let metrics = f.ctx.metrics.encode();
+    for line in [
+        "promreload_reconciler_scrape_objects_selected{prometheus=\"monitoring/k8s\",kind=\"PodMonitor\"} 1",
+        "promreload_reconciler_scrape_objects_rejected{prometheus=\"monitoring/k8s\",kind=\"PodMonitor\"} 1",
+        "promreload_reconciler_scrape_objects_selected{prometheus=\"monitoring/k8s\",kind=\"Probe\"} 1",
+        "promreload_reconciler_scrape_objects_rejected{prometheus=\"monitoring/k8s\",kind=\"ScrapeConfig\"} 1",
+        "promreload_reconciler_service_monitors_selected{prometheus=\"monitoring/k8s\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+
+    // The ScrapeConfig gone and the PodMonitor fixed (its Secret created): every job,
+    // nothing rejected.
+    f.ctx
+        .others
+        .lock()
+        .await
+        .remove(OtherKind::ScrapeConfig, "monitoring", "external");
+    let creds: Secret = object(
+        "metadata: {name: creds, namespace: monitoring}\ndata: {user: Ym90, password: czNjcjN0}",
+    );
+    f.api.insert(CREDENTIALS, &creds);
+    f.ctx
+        .assets
+        .lock()
+        .await
+        .forget(&(Kind::Secret, "monitoring".into(), "creds".into()));
+    f.reconcile().await.expect("reconciled again");
+    let config = f.config().expect("a config");
+    assert!(
+        config.contains("- job_name: podMonitor/monitoring/broken/0"),
+        "{config}"
+    );
+    let (_, _, message) = f.condition().expect("a condition");
+    assert_eq!(
+        message,
+        "1 ServiceMonitors selected, 0 rejected; 2 PodMonitors selected, 0 rejected; \
+         1 Probes selected, 0 rejected"
+    );
 }

@@ -7,7 +7,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{BasicAuth, OAuth2, RelabelConfig, SafeAuthorization, SecretKeySelector, TlsConfig};
+use super::{
+    BasicAuth, OAuth2, ProxyConfig, RelabelConfig, SafeAuthorization, SecretKeySelector, TlsConfig,
+};
 
 /// Fields this reconciler does not render: refused, never dropped (see `validate`).
 type Unrendered = BTreeMap<String, serde_json::Value>;
@@ -77,18 +79,9 @@ pub struct RemoteWriteSpec {
     /// TLS settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
-    /// Proxy URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Hosts that bypass the proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_proxy: Option<String>,
-    /// Take the proxy from the environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_from_environment: Option<bool>,
-    /// Headers sent to the proxy, from Secrets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_connect_header: Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+    /// The proxy.
+    #[serde(flatten)]
+    pub proxy: ProxyConfig,
     /// Whether redirects are followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_redirects: Option<bool>,
@@ -217,18 +210,9 @@ pub struct RemoteReadSpec {
     /// TLS settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
-    /// Proxy URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Hosts that bypass the proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_proxy: Option<String>,
-    /// Take the proxy from the environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_from_environment: Option<bool>,
-    /// Headers sent to the proxy, from Secrets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_connect_header: Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+    /// The proxy.
+    #[serde(flatten)]
+    pub proxy: ProxyConfig,
     /// Whether redirects are followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_redirects: Option<bool>,
@@ -285,18 +269,9 @@ pub struct AlertmanagerEndpoints {
     /// The `Authorization` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<SafeAuthorization>,
-    /// Proxy URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    /// Hosts that bypass the proxy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_proxy: Option<String>,
-    /// Take the proxy from the environment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_from_environment: Option<bool>,
-    /// Headers sent to the proxy, from Secrets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_connect_header: Option<BTreeMap<String, Vec<SecretKeySelector>>>,
+    /// The proxy.
+    #[serde(flatten)]
+    pub proxy: ProxyConfig,
     /// `V1` or `V2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,

@@ -150,6 +150,8 @@ impl Cluster {
         for name in [
             "prometheuses.monitoring.coreos.com",
             "servicemonitors.monitoring.coreos.com",
+            "podmonitors.monitoring.coreos.com",
+            "probes.monitoring.coreos.com",
             "prometheusrules.monitoring.coreos.com",
         ] {
             let mut established = false;

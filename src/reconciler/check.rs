@@ -1,0 +1,319 @@
+//! Check, then render. Every scrape object a Prometheus selects is checked whole before
+//! anything is rendered, as prometheus-operator's `resource_selector.go` does: its fields
+//! validated, its scrape class found, its credentials and TLS material resolved, the
+//! Prometheus's version gates applied. Each comes out either accepted, carrying what
+//! rendering needs (so rendering cannot fail per object), or rejected with the reason, which
+//! costs only that object.
+
+use std::collections::BTreeMap;
+
+use kube::ResourceExt;
+use serde_yaml_ng::Mapping;
+
+use super::crd::{
+    HttpClient, PodMonitor, Probe, Prometheus, PrometheusSpec, ScrapeClass, ServiceMonitor,
+};
+use super::credentials::Assets;
+use super::http::{Client, TlsAssets};
+use super::others::{OtherKind, Others};
+use super::render::{Rejection, supports};
+use super::select::{self, NamespaceLabels, key};
+use super::validate;
+
+/// The kinds of object that add scrape jobs to a Prometheus's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ScrapeKind {
+    /// `monitoring.coreos.com/v1` ServiceMonitor.
+    ServiceMonitor,
+    /// `monitoring.coreos.com/v1` PodMonitor.
+    PodMonitor,
+    /// `monitoring.coreos.com/v1` Probe.
+    Probe,
+    /// `monitoring.coreos.com/v1alpha1` ScrapeConfig (not rendered yet: each selected one
+    /// is rejected).
+    ScrapeConfig,
+}
+
+impl ScrapeKind {
+    /// Every kind, in the order their jobs appear in the config.
+    pub const ALL: [Self; 4] = [
+        Self::ServiceMonitor,
+        Self::PodMonitor,
+        Self::Probe,
+        Self::ScrapeConfig,
+    ];
+
+    /// The kind's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ServiceMonitor => "ServiceMonitor",
+            Self::PodMonitor => "PodMonitor",
+            Self::Probe => "Probe",
+            Self::ScrapeConfig => "ScrapeConfig",
+        }
+    }
+}
+
+impl From<OtherKind> for ScrapeKind {
+    fn from(kind: OtherKind) -> Self {
+        match kind {
+            OtherKind::ScrapeConfig => Self::ScrapeConfig,
+        }
+    }
+}
+
+/// What the selection of one kind came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    /// Objects in the config, as `namespace/name`, in job order.
+    pub accepted: Vec<String>,
+    /// Objects selected but left out, and why.
+    pub rejected: Vec<Rejection>,
+}
+
+/// An object that passed its checks, with what rendering needs.
+#[derive(Debug)]
+pub struct Accepted<'a, K> {
+    /// The object.
+    pub object: &'a K,
+    /// Its scrape class (named, or the Prometheus's default).
+    pub class: Option<&'a ScrapeClass>,
+    /// Each endpoint's client entries, resolved (credentials inline, TLS as asset files).
+    pub clients: Vec<Mapping>,
+}
+
+/// The scrape objects of one Prometheus, checked.
+#[derive(Debug, Default)]
+pub struct Checked<'a> {
+    /// Accepted ServiceMonitors, by `namespace/name`.
+    pub service_monitors: Vec<Accepted<'a, ServiceMonitor>>,
+    /// Accepted PodMonitors, by `namespace/name`.
+    pub pod_monitors: Vec<Accepted<'a, PodMonitor>>,
+    /// Accepted Probes, by `namespace/name` (one client each: the scrape of the prober).
+    pub probes: Vec<Accepted<'a, Probe>>,
+    /// Per kind, what was accepted and rejected.
+    pub verdicts: BTreeMap<ScrapeKind, Verdicts>,
+    /// TLS material the accepted objects refer to.
+    pub tls_assets: TlsAssets,
+}
+
+/// What checking reads besides the Prometheus.
+pub struct Scope<'a> {
+    /// Namespace labels, for namespace selectors.
+    pub namespaces: &'a NamespaceLabels,
+    /// Every known ServiceMonitor.
+    pub service_monitors: &'a [ServiceMonitor],
+    /// Every known PodMonitor.
+    pub pod_monitors: &'a [PodMonitor],
+    /// Every known Probe.
+    pub probes: &'a [Probe],
+    /// ScrapeConfigs (metadata).
+    pub others: &'a Others,
+    /// Referenced Secrets and ConfigMaps.
+    pub assets: &'a Assets,
+    /// The Prometheus's scrape interval, in milliseconds.
+    pub global_interval_ms: u64,
+}
+
+/// Selects and checks the scrape objects of `prometheus`. An error is the Prometheus's own
+/// (a malformed selector, a kind that cannot be listed): no object is to blame.
+pub fn check<'a>(prometheus: &'a Prometheus, scope: &Scope<'a>) -> Result<Checked<'a>, String> {
+    let spec = &prometheus.spec;
+    let mut checked = Checked::default();
+    let chosen = select::service_monitors(prometheus, scope.namespaces, scope.service_monitors)?;
+    let deny_files = spec
+        .arbitrary_fs_access_through_sms
+        .as_ref()
+        .is_some_and(|a| a.deny);
+    let mut verdicts = Verdicts::default();
+    for sm in chosen {
+        let endpoints = sm.spec.endpoints.iter().enumerate();
+        let clients = endpoints.map(|(i, ep)| (format!("spec.endpoints[{i}]"), &ep.client));
+        let object = Object {
+            validate: validate::service_monitor(sm, scope.global_interval_ms),
+            namespace: sm.namespace().unwrap_or_default(),
+            class: sm.spec.scrape.scrape_class.as_deref(),
+            deny_files,
+            safe_tls: false,
+        };
+        match object.accept(spec, clients, scope.assets) {
+            Ok((class, clients, assets)) => {
+                verdicts.accepted.push(key(sm));
+                checked.tls_assets.extend(assets);
+                checked.service_monitors.push(Accepted {
+                    object: sm,
+                    class,
+                    clients,
+                });
+            }
+            Err(reason) => verdicts.rejected.push(Rejection {
+                object: key(sm),
+                reason,
+            }),
+        }
+    }
+    checked
+        .verdicts
+        .insert(ScrapeKind::ServiceMonitor, verdicts);
+    let chosen = select::pod_monitors(prometheus, scope.namespaces, scope.pod_monitors)?;
+    let mut verdicts = Verdicts::default();
+    for pm in chosen {
+        let endpoints = pm.spec.pod_metrics_endpoints.iter().enumerate();
+        let clients =
+            endpoints.map(|(i, ep)| (format!("spec.podMetricsEndpoints[{i}]"), &ep.client));
+        let object = Object {
+            validate: validate::pod_monitor(pm, scope.global_interval_ms),
+            namespace: pm.namespace().unwrap_or_default(),
+            class: pm.spec.scrape.scrape_class.as_deref(),
+            // Their clients cannot name files at all (see `validate::pod_monitor`).
+            deny_files: false,
+            safe_tls: true,
+        };
+        match object.accept(spec, clients, scope.assets) {
+            Ok((class, clients, assets)) => {
+                verdicts.accepted.push(key(pm));
+                checked.tls_assets.extend(assets);
+                checked.pod_monitors.push(Accepted {
+                    object: pm,
+                    class,
+                    clients,
+                });
+            }
+            Err(reason) => verdicts.rejected.push(Rejection {
+                object: key(pm),
+                reason,
+            }),
+        }
+    }
+    checked.verdicts.insert(ScrapeKind::PodMonitor, verdicts);
+    let chosen = select::probes(prometheus, scope.namespaces, scope.probes)?;
+    let utf8_names = supports(spec, 3, 0);
+    let mut verdicts = Verdicts::default();
+    for probe in chosen {
+        // The prober is reached through its own proxy: resolved with the client.
+        let client = probe_client(probe);
+        let object = Object {
+            validate: validate::probe(probe, scope.global_interval_ms, utf8_names),
+            namespace: probe.namespace().unwrap_or_default(),
+            class: probe.spec.scrape.scrape_class.as_deref(),
+            deny_files: false,
+            safe_tls: true,
+        };
+        match object.accept(
+            spec,
+            std::iter::once(("spec".to_string(), &client)),
+            scope.assets,
+        ) {
+            Ok((class, clients, assets)) => {
+                verdicts.accepted.push(key(probe));
+                checked.tls_assets.extend(assets);
+                checked.probes.push(Accepted {
+                    object: probe,
+                    class,
+                    clients,
+                });
+            }
+            Err(reason) => verdicts.rejected.push(Rejection {
+                object: key(probe),
+                reason,
+            }),
+        }
+    }
+    checked.verdicts.insert(ScrapeKind::Probe, verdicts);
+    let others = scope
+        .others
+        .selected(prometheus, scope.namespaces)
+        .map_err(|e| e.to_string())?;
+    for (kind, object) in others {
+        let reason = format!(
+            "{}s are not rendered by promreload-reconciler yet: this one is left out of the \
+             config (the rest of it is written)",
+            kind.name()
+        );
+        checked
+            .verdicts
+            .entry(kind.into())
+            .or_default()
+            .rejected
+            .push(Rejection { object, reason });
+    }
+    Ok(checked)
+}
+
+/// One selected object, as its checks see it.
+struct Object<'a> {
+    /// The outcome of its field checks.
+    validate: Result<(), String>,
+    /// Its namespace, where its references live.
+    namespace: String,
+    /// The scrape class it names.
+    class: Option<&'a str>,
+    /// Whether it may not read files of the Prometheus container.
+    deny_files: bool,
+    /// Whether its TLS settings are the operator's `SafeTLSConfig`, where one with nothing
+    /// set counts as none.
+    safe_tls: bool,
+}
+
+/// An accepted object's scrape class, client entries and TLS material.
+type Resolved<'a> = (Option<&'a ScrapeClass>, Vec<Mapping>, TlsAssets);
+
+impl Object<'_> {
+    /// Runs the checks in the operator's order: fields, scrape class, each endpoint's client
+    /// (files, then references resolved).
+    fn accept<'s, 'c>(
+        self,
+        spec: &'s PrometheusSpec,
+        clients: impl Iterator<Item = (String, &'c HttpClient)>,
+        assets: &Assets,
+    ) -> Result<Resolved<'s>, String> {
+        self.validate?;
+        let class = scrape_class(self.class, spec)?;
+        let supports = |major, minor| supports(spec, major, minor);
+        let resolver = Client {
+            namespace: &self.namespace,
+            assets,
+            supports: &supports,
+        };
+        let mut tls_assets = TlsAssets::new();
+        let mut entries = Vec::new();
+        for (path, client) in clients {
+            if self.deny_files {
+                validate::no_files(client).map_err(|e| format!("{path}: {e}"))?;
+            }
+            let entry = resolver.entries(client, class, &path, self.safe_tls, &mut tls_assets)?;
+            entries.push(entry);
+        }
+        Ok((class, entries, tls_assets))
+    }
+}
+
+/// A Probe's client with the prober's proxy, as the operator writes them into its job.
+fn probe_client(probe: &Probe) -> HttpClient {
+    let proxy = &probe.spec.prober.proxy;
+    HttpClient {
+        proxy_url: proxy.proxy_url.clone(),
+        no_proxy: proxy.no_proxy.clone(),
+        proxy_from_environment: proxy.proxy_from_environment,
+        proxy_connect_header: proxy.proxy_connect_header.clone(),
+        ..probe.spec.client.clone()
+    }
+}
+
+/// The scrape class an object names (which must exist), or the Prometheus's default.
+fn scrape_class<'a>(
+    name: Option<&str>,
+    spec: &'a PrometheusSpec,
+) -> Result<Option<&'a ScrapeClass>, String> {
+    match name.filter(|n| !n.is_empty()) {
+        Some(name) => spec
+            .scrape_classes
+            .iter()
+            .find(|c| c.name == name)
+            .map(Some)
+            .ok_or_else(|| {
+                format!("spec.scrapeClass: {name:?} is not one of the Prometheus's scrapeClasses")
+            }),
+        None => Ok(spec.scrape_classes.iter().find(|c| c.default == Some(true))),
+    }
+}
