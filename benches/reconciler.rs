@@ -3,7 +3,8 @@
 //! already in memory; 10,000 where a tenth carry credentials from Secrets (basic auth on one
 //! twentieth, a CA from a ConfigMap and a client certificate and key from a Secret on another
 //! twentieth, each checked as PEM at every render); and 10,000 ServiceMonitors with 10,000
-//! PodMonitors of the same shape, a tenth of each with credentials. Before each group's
+//! PodMonitors of the same shape and 1,000 Probes (two static targets each), a tenth of each
+//! with credentials. Before each group's
 //! timing, one render's peak heap (a counting allocator) is printed.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -43,12 +44,26 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The credentials of the `i`th object's first endpoint, when `secured`: basic auth on one
+/// in twenty, a CA and a client pair on another.
+fn credentials(i: usize, secured: bool) -> &'static str {
+    match i % 20 {
+        0 if secured => {
+            "    basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: token}}\n"
+        }
+        10 if secured => {
+            "    tlsConfig: {ca: {configMap: {name: ca, key: ca.crt}}, cert: {secret: {name: creds, key: tls.crt}}, keySecret: {name: creds, key: tls.key}}\n"
+        }
+        _ => "",
+    }
+}
+
 /// Multi-document YAML with a Prometheus selecting every ServiceMonitor and PodMonitor, `n`
 /// ServiceMonitors and `pod_monitors` PodMonitors; with `secured`, a tenth use credentials
 /// and TLS material from Secrets and ConfigMaps.
-pub fn objects_yaml(n: usize, pod_monitors: usize, secured: bool) -> String {
+pub fn objects_yaml(n: usize, pod_monitors: usize, probes: usize, secured: bool) -> String {
     let mut s = String::from(
-        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s, namespace: monitoring}\nspec:\n  serviceMonitorSelector: {}\n  serviceMonitorNamespaceSelector: {}\n  podMonitorSelector: {}\n  podMonitorNamespaceSelector: {}\n  shards: 2\n",
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s, namespace: monitoring}\nspec:\n  serviceMonitorSelector: {}\n  serviceMonitorNamespaceSelector: {}\n  podMonitorSelector: {}\n  podMonitorNamespaceSelector: {}\n  probeSelector: {}\n  probeNamespaceSelector: {}\n  shards: 2\n",
     );
     let pem = |p: &str| serde_json::to_string(p).unwrap();
     for team in 0..50 {
@@ -62,32 +77,27 @@ pub fn objects_yaml(n: usize, pod_monitors: usize, secured: bool) -> String {
         }
     }
     for i in 0..n {
-        let extra = match i % 20 {
-            0 if secured => {
-                "    basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: token}}\n"
-            }
-            10 if secured => {
-                "    tlsConfig: {ca: {configMap: {name: ca, key: ca.crt}}, cert: {secret: {name: creds, key: tls.crt}}, keySecret: {name: creds, key: tls.key}}\n"
-            }
-            _ => "",
-        };
+        let extra = credentials(i, secured);
         s.push_str(&format!(
             "---\napiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {{name: app-{i}, namespace: team-{}, labels: {{release: k8s}}}}\nspec:\n  selector:\n    matchLabels: {{app: app-{i}}}\n    matchExpressions: [{{key: tier, operator: In, values: [web, api]}}]\n  targetLabels: [team]\n  endpoints:\n  - port: web\n    interval: 30s\n    relabelings: [{{sourceLabels: [__meta_kubernetes_pod_node_name], targetLabel: node_name}}]\n{extra}  - port: admin\n    path: /admin/metrics\n    metricRelabelings: [{{sourceLabels: [__name__], regex: 'go_.*', action: drop}}]\n",
             i % 50
         ));
     }
     for i in 0..pod_monitors {
-        let extra = match i % 20 {
-            0 if secured => {
-                "    basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: token}}\n"
-            }
-            10 if secured => {
-                "    tlsConfig: {ca: {configMap: {name: ca, key: ca.crt}}, cert: {secret: {name: creds, key: tls.crt}}, keySecret: {name: creds, key: tls.key}}\n"
-            }
-            _ => "",
-        };
+        let extra = credentials(i, secured);
         s.push_str(&format!(
             "---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: pods-{i}, namespace: team-{}}}\nspec:\n  selector:\n    matchLabels: {{app: pods-{i}}}\n  podTargetLabels: [team]\n  podMetricsEndpoints:\n  - port: web\n    interval: 30s\n    relabelings: [{{sourceLabels: [__meta_kubernetes_pod_node_name], targetLabel: node_name}}]\n{extra}  - port: admin\n    path: /admin/metrics\n    metricRelabelings: [{{sourceLabels: [__name__], regex: 'go_.*', action: drop}}]\n",
+            i % 50
+        ));
+    }
+    for i in 0..probes {
+        let auth = if secured && i % 10 == 0 {
+            "  basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: token}}\n"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "---\napiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: probe-{i}, namespace: team-{}}}\nspec:\n  prober: {{url: 'blackbox:9115'}}\n  module: http_2xx\n  targets: {{staticConfig: {{static: ['https://site-{i}.example', 'https://site-{i}.example/health'], labels: {{team: t}}}}}}\n{auth}",
             i % 50
         ));
     }
@@ -99,20 +109,20 @@ fn reconciler(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(15));
-    for (n, pod_monitors, secured) in [
-        (1_000usize, 0usize, false),
-        (10_000, 0, false),
-        (10_000, 0, true),
-        (10_000, 10_000, true),
+    for (n, pod_monitors, probes, secured) in [
+        (1_000usize, 0usize, 0usize, false),
+        (10_000, 0, 0, false),
+        (10_000, 0, 0, true),
+        (10_000, 10_000, 1_000, true),
     ] {
         let mut objects = Objects::default();
         objects
-            .add_yaml(&objects_yaml(n, pod_monitors, secured), "bench")
+            .add_yaml(&objects_yaml(n, pod_monitors, probes, secured), "bench")
             .unwrap();
         let prometheus = objects.prometheuses[0].clone();
         let mut name = format!("{n} ServiceMonitors");
         if pod_monitors > 0 {
-            name.push_str(&format!(" and {pod_monitors} PodMonitors"));
+            name.push_str(&format!(", {pod_monitors} PodMonitors and {probes} Probes"));
         }
         if secured {
             name.push_str(", a tenth with auth and TLS");
@@ -129,7 +139,14 @@ fn reconciler(c: &mut Criterion) {
                 "{:?}",
                 pms.rejected.first()
             );
-            assert_eq!(r.jobs, 2 * (n + pod_monitors));
+            let accepted = &r.scrape[&ScrapeKind::Probe];
+            assert_eq!(
+                accepted.accepted.len(),
+                probes,
+                "{:?}",
+                accepted.rejected.first()
+            );
+            assert_eq!(r.jobs, 2 * (n + pod_monitors) + probes);
             // TLS users are in 5 of the 50 namespaces (i % 20 == 10), 3 files each.
             assert_eq!(r.tls_assets.len(), if secured { 15 } else { 0 });
             r

@@ -120,105 +120,61 @@ pub struct Scope<'a> {
 pub fn check<'a>(prometheus: &'a Prometheus, scope: &Scope<'a>) -> Result<Checked<'a>, String> {
     let spec = &prometheus.spec;
     let mut checked = Checked::default();
-    let chosen = select::service_monitors(prometheus, scope.namespaces, scope.service_monitors)?;
+    let interval_ms = scope.global_interval_ms;
     let deny_files = spec
         .arbitrary_fs_access_through_sms
         .as_ref()
         .is_some_and(|a| a.deny);
-    let mut verdicts = Verdicts::default();
-    for sm in chosen {
+    let chosen = select::service_monitors(prometheus, scope.namespaces, scope.service_monitors)?;
+    let (verdicts, accepted) = each(chosen, &mut checked.tls_assets, |sm| {
         let endpoints = sm.spec.endpoints.iter().enumerate();
         let clients = endpoints.map(|(i, ep)| (format!("spec.endpoints[{i}]"), &ep.client));
         let object = Object {
-            validate: validate::service_monitor(sm, scope.global_interval_ms),
+            validate: validate::service_monitor(sm, interval_ms),
             namespace: sm.namespace().unwrap_or_default(),
             class: sm.spec.scrape.scrape_class.as_deref(),
             deny_files,
             safe_tls: false,
         };
-        match object.accept(spec, clients, scope.assets) {
-            Ok((class, clients, assets)) => {
-                verdicts.accepted.push(key(sm));
-                checked.tls_assets.extend(assets);
-                checked.service_monitors.push(Accepted {
-                    object: sm,
-                    class,
-                    clients,
-                });
-            }
-            Err(reason) => verdicts.rejected.push(Rejection {
-                object: key(sm),
-                reason,
-            }),
-        }
-    }
+        object.accept(spec, clients, scope.assets)
+    });
+    checked.service_monitors = accepted;
     checked
         .verdicts
         .insert(ScrapeKind::ServiceMonitor, verdicts);
     let chosen = select::pod_monitors(prometheus, scope.namespaces, scope.pod_monitors)?;
-    let mut verdicts = Verdicts::default();
-    for pm in chosen {
+    let (verdicts, accepted) = each(chosen, &mut checked.tls_assets, |pm| {
         let endpoints = pm.spec.pod_metrics_endpoints.iter().enumerate();
         let clients =
             endpoints.map(|(i, ep)| (format!("spec.podMetricsEndpoints[{i}]"), &ep.client));
         let object = Object {
-            validate: validate::pod_monitor(pm, scope.global_interval_ms),
+            validate: validate::pod_monitor(pm, interval_ms),
             namespace: pm.namespace().unwrap_or_default(),
             class: pm.spec.scrape.scrape_class.as_deref(),
             // Their clients cannot name files at all (see `validate::pod_monitor`).
             deny_files: false,
             safe_tls: true,
         };
-        match object.accept(spec, clients, scope.assets) {
-            Ok((class, clients, assets)) => {
-                verdicts.accepted.push(key(pm));
-                checked.tls_assets.extend(assets);
-                checked.pod_monitors.push(Accepted {
-                    object: pm,
-                    class,
-                    clients,
-                });
-            }
-            Err(reason) => verdicts.rejected.push(Rejection {
-                object: key(pm),
-                reason,
-            }),
-        }
-    }
+        object.accept(spec, clients, scope.assets)
+    });
+    checked.pod_monitors = accepted;
     checked.verdicts.insert(ScrapeKind::PodMonitor, verdicts);
     let chosen = select::probes(prometheus, scope.namespaces, scope.probes)?;
     let utf8_names = supports(spec, 3, 0);
-    let mut verdicts = Verdicts::default();
-    for probe in chosen {
+    let (verdicts, accepted) = each(chosen, &mut checked.tls_assets, |probe| {
         // The prober is reached through its own proxy: resolved with the client.
         let client = probe_client(probe);
         let object = Object {
-            validate: validate::probe(probe, scope.global_interval_ms, utf8_names),
+            validate: validate::probe(probe, interval_ms, utf8_names),
             namespace: probe.namespace().unwrap_or_default(),
             class: probe.spec.scrape.scrape_class.as_deref(),
             deny_files: false,
             safe_tls: true,
         };
-        match object.accept(
-            spec,
-            std::iter::once(("spec".to_string(), &client)),
-            scope.assets,
-        ) {
-            Ok((class, clients, assets)) => {
-                verdicts.accepted.push(key(probe));
-                checked.tls_assets.extend(assets);
-                checked.probes.push(Accepted {
-                    object: probe,
-                    class,
-                    clients,
-                });
-            }
-            Err(reason) => verdicts.rejected.push(Rejection {
-                object: key(probe),
-                reason,
-            }),
-        }
-    }
+        let clients = std::iter::once(("spec".to_string(), &client));
+        object.accept(spec, clients, scope.assets)
+    });
+    checked.probes = accepted;
     checked.verdicts.insert(ScrapeKind::Probe, verdicts);
     let others = scope
         .others
@@ -238,6 +194,35 @@ pub fn check<'a>(prometheus: &'a Prometheus, scope: &Scope<'a>) -> Result<Checke
             .push(Rejection { object, reason });
     }
     Ok(checked)
+}
+
+/// Checks each chosen object of one kind with `accept`: the verdicts, and the accepted
+/// objects (their TLS material added to `tls_assets`).
+fn each<'a, K: ResourceExt>(
+    chosen: Vec<&'a K>,
+    tls_assets: &mut TlsAssets,
+    accept: impl Fn(&'a K) -> Result<Resolved<'a>, String>,
+) -> (Verdicts, Vec<Accepted<'a, K>>) {
+    let mut verdicts = Verdicts::default();
+    let mut accepted = Vec::new();
+    for object in chosen {
+        match accept(object) {
+            Ok((class, clients, assets)) => {
+                verdicts.accepted.push(key(object));
+                tls_assets.extend(assets);
+                accepted.push(Accepted {
+                    object,
+                    class,
+                    clients,
+                });
+            }
+            Err(reason) => verdicts.rejected.push(Rejection {
+                object: key(object),
+                reason,
+            }),
+        }
+    }
+    (verdicts, accepted)
 }
 
 /// One selected object, as its checks see it.

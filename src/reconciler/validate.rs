@@ -12,12 +12,13 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::Value;
 
 use super::crd::{
-    Authorization, BasicAuth, HttpClient, OAuth2, PodMonitor, Probe, Prometheus, PrometheusSpec,
-    ProxyConfig, RelabelConfig, ScrapeClass, ScrapeSettings, SecretOrConfigMap, ServiceMonitor,
-    TlsConfig,
+    Authorization, BasicAuth, HttpClient, NamespaceSelector, OAuth2, PodMonitor, Probe, Prometheus,
+    PrometheusSpec, ProxyConfig, RelabelConfig, ScrapeClass, ScrapeSettings, SecretOrConfigMap,
+    ServiceMonitor, TlsConfig,
 };
 use super::select;
 
@@ -384,22 +385,19 @@ fn first_line(s: &str) -> String {
 /// Checks a whole ServiceMonitor against the global scrape interval (milliseconds).
 pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(), String> {
     let spec = &sm.spec;
-    first_unrendered("spec", &spec.unrendered)?;
-    if let Some(ns) = &spec.namespace_selector {
-        first_unrendered("spec.namespaceSelector", &ns.unrendered)?;
-    }
-    select::validate(&spec.selector).map_err(|e| format!("selector: {e}"))?;
-    selector_mechanism(&spec.selector_mechanism)?;
+    monitor(&Monitor {
+        unrendered: &spec.unrendered,
+        namespace_selector: spec.namespace_selector.as_ref(),
+        selector: &spec.selector,
+        selector_mechanism: &spec.selector_mechanism,
+        scrape: &spec.scrape,
+    })?;
     one_of(
         "spec.serviceDiscoveryRole",
         &spec.service_discovery_role,
         DISCOVERY_ROLES,
     )?;
-    scrape_settings(&spec.scrape)?;
     for (i, ep) in spec.endpoints.iter().enumerate() {
-        let path = format!("spec.endpoints[{i}]");
-        first_unrendered(&path, &ep.unrendered)?;
-        http_client(&path, &ep.client, true)?;
         let scrape = ScrapeEndpoint {
             interval: &ep.interval,
             scrape_timeout: &ep.scrape_timeout,
@@ -407,8 +405,15 @@ pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(
             relabelings: &ep.relabelings,
             metric_relabelings: &ep.metric_relabelings,
         };
-        relabel_fields(&path, &scrape)?;
-        scrape_endpoint(&scrape, global_interval_ms).map_err(|e| format!("endpoints[{i}]: {e}"))?;
+        let at = ("endpoints", i);
+        endpoint(
+            at,
+            &ep.unrendered,
+            &ep.client,
+            true,
+            &scrape,
+            global_interval_ms,
+        )?;
     }
     Ok(())
 }
@@ -418,17 +423,14 @@ pub fn service_monitor(sm: &ServiceMonitor, global_interval_ms: u64) -> Result<(
 /// the Prometheus container (the operator's `SafeTLSConfig`).
 pub fn pod_monitor(pm: &PodMonitor, global_interval_ms: u64) -> Result<(), String> {
     let spec = &pm.spec;
-    first_unrendered("spec", &spec.unrendered)?;
-    if let Some(ns) = &spec.namespace_selector {
-        first_unrendered("spec.namespaceSelector", &ns.unrendered)?;
-    }
-    select::validate(&spec.selector).map_err(|e| format!("selector: {e}"))?;
-    selector_mechanism(&spec.selector_mechanism)?;
-    scrape_settings(&spec.scrape)?;
+    monitor(&Monitor {
+        unrendered: &spec.unrendered,
+        namespace_selector: spec.namespace_selector.as_ref(),
+        selector: &spec.selector,
+        selector_mechanism: &spec.selector_mechanism,
+        scrape: &spec.scrape,
+    })?;
     for (i, ep) in spec.pod_metrics_endpoints.iter().enumerate() {
-        let path = format!("spec.podMetricsEndpoints[{i}]");
-        first_unrendered(&path, &ep.unrendered)?;
-        http_client(&path, &ep.client, false)?;
         let scrape = ScrapeEndpoint {
             interval: &ep.interval,
             scrape_timeout: &ep.scrape_timeout,
@@ -436,11 +438,54 @@ pub fn pod_monitor(pm: &PodMonitor, global_interval_ms: u64) -> Result<(), Strin
             relabelings: &ep.relabelings,
             metric_relabelings: &ep.metric_relabelings,
         };
-        relabel_fields(&path, &scrape)?;
-        scrape_endpoint(&scrape, global_interval_ms)
-            .map_err(|e| format!("podMetricsEndpoints[{i}]: {e}"))?;
+        let at = ("podMetricsEndpoints", i);
+        endpoint(
+            at,
+            &ep.unrendered,
+            &ep.client,
+            false,
+            &scrape,
+            global_interval_ms,
+        )?;
     }
     Ok(())
+}
+
+/// What a ServiceMonitor and a PodMonitor share, as their checks read it.
+struct Monitor<'a> {
+    unrendered: &'a BTreeMap<String, Value>,
+    namespace_selector: Option<&'a NamespaceSelector>,
+    selector: &'a LabelSelector,
+    selector_mechanism: &'a Option<String>,
+    scrape: &'a ScrapeSettings,
+}
+
+/// The checks of a monitor's own fields: not rendered, its selectors, its scrape settings.
+fn monitor(m: &Monitor) -> Result<(), String> {
+    first_unrendered("spec", m.unrendered)?;
+    if let Some(ns) = m.namespace_selector {
+        first_unrendered("spec.namespaceSelector", &ns.unrendered)?;
+    }
+    select::validate(m.selector).map_err(|e| format!("selector: {e}"))?;
+    selector_mechanism(m.selector_mechanism)?;
+    scrape_settings(m.scrape)
+}
+
+/// The checks of one endpoint, `at` = (`endpoints`, index): fields not rendered, its client
+/// (`files`: whether it may name files of the Prometheus container), its scrape settings.
+fn endpoint(
+    (field, i): (&str, usize),
+    unrendered: &BTreeMap<String, Value>,
+    client: &HttpClient,
+    files: bool,
+    scrape: &ScrapeEndpoint,
+    global_interval_ms: u64,
+) -> Result<(), String> {
+    let path = format!("spec.{field}[{i}]");
+    first_unrendered(&path, unrendered)?;
+    http_client(&path, client, files)?;
+    relabel_fields(&path, scrape)?;
+    scrape_endpoint(scrape, global_interval_ms).map_err(|e| format!("{field}[{i}]: {e}"))
 }
 
 /// Checks a whole Probe against the global scrape interval (milliseconds); `utf8_names`:

@@ -1085,9 +1085,35 @@ fn wait_created_and_ready(cluster: &Cluster, node: &Node, ns: &str, pod: &str) {
 /// Forwards TCP connections on `listen_ip` (a free port, returned) to `target`, for as long as
 /// the test runs.
 fn forward(listen_ip: &str, target: (&'static str, u16)) -> u16 {
-    use std::net::{TcpListener, TcpStream};
-    let listener = TcpListener::bind((listen_ip, 0)).expect("listen on the Pod network's gateway");
+    let listener =
+        std::net::TcpListener::bind((listen_ip, 0)).expect("listen on the Pod network's gateway");
     let port = listener.local_addr().unwrap().port();
+    serve_forward(listener, target);
+    port
+}
+
+/// [`forward`] from a port of `listen_ip` chosen now, listened on as soon as the address
+/// exists (the Pod network's gateway appears with the first Pod on it).
+fn forward_once_up(listen_ip: &'static str, target: (&'static str, u16)) -> u16 {
+    let port = free_port();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match std::net::TcpListener::bind((listen_ip, port)) {
+                Ok(listener) => return serve_forward(listener, target),
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!("cannot listen on {listen_ip}:{port}: {e}"),
+            }
+        }
+    });
+    port
+}
+
+/// Forwards each connection `listener` accepts to `target`, on threads of its own.
+fn serve_forward(listener: std::net::TcpListener, target: (&'static str, u16)) {
+    use std::net::TcpStream;
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let Ok(server) = TcpStream::connect(target) else {
@@ -1106,7 +1132,6 @@ fn forward(listen_ip: &str, target: (&'static str, u16)) -> u16 {
             });
         }
     });
-    port
 }
 
 /// `to` as a path relative to directory `from` (both absolute).
@@ -1129,6 +1154,13 @@ fn job_goes_live(ip: &str, job: &str, start: Instant) -> Duration {
             .map(|_| start.elapsed())
     })
     .unwrap_or_else(|| panic!("{job} did not reach Prometheus"))
+}
+
+/// The active targets of the Prometheus at Pod address `ip` (for failure messages).
+fn targets(ip: &str) -> String {
+    reqwest::blocking::get(format!("http://{ip}:9090/api/v1/targets?state=active"))
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| e.to_string())
 }
 
 /// The first series of an instant query to the Prometheus at Pod address `ip`.
@@ -1180,6 +1212,9 @@ fn deploy_applied_for_real_follows_a_service_monitor() {
         .expect("the API server's loopback address")
         .to_string();
     let admin_port = free_port();
+    // Prometheus's Kubernetes discovery reaches the API server as it would the `kubernetes`
+    // Service: at the Pod network's gateway, forwarded to the API server's loopback port.
+    let gateway_port = forward_once_up("10.244.77.1", ("127.0.0.1", api_port.parse().unwrap()));
     // kustomize takes a base only by a relative path.
     let overlay = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let kustomization = format!(
@@ -1202,6 +1237,16 @@ patches:
     - op: add
       path: /spec/template/spec/containers/0/env/-
       value: {{name: KUBERNETES_SERVICE_PORT, value: "{api_port}"}}
+- target: {{kind: StatefulSet, name: prometheus-k8s}}
+  patch: |-
+    - op: test
+      path: /spec/template/spec/containers/0/name
+      value: prometheus
+    - op: add
+      path: /spec/template/spec/containers/0/env
+      value:
+      - {{name: KUBERNETES_SERVICE_HOST, value: "10.244.77.1"}}
+      - {{name: KUBERNETES_SERVICE_PORT, value: "{gateway_port}"}}
 "#,
         local = relative(overlay.path(), &repo().join("deploy/local")).display()
     );
@@ -1270,7 +1315,7 @@ patches:
         let result = query_result(&ip, r#"up{job="monitoring/promreload-sidecar"}"#)?;
         (result["value"][1] == "1").then_some(result)
     })
-    .expect("the PodMonitor's target is up");
+    .unwrap_or_else(|| panic!("the PodMonitor's target is not up: {}", targets(&ip)));
     assert_eq!(
         scraped["metric"]["container"], "config-reloader",
         "the sidecar's port, in its container: {scraped}"
@@ -1301,7 +1346,7 @@ patches:
             let v = instant_query(&ip, query)?;
             (v == "1").then_some(v)
         });
-        assert!(value.is_some(), "{query} is not 1");
+        assert!(value.is_some(), "{query} is not 1: {}", targets(&ip));
     }
 
     let start = Instant::now();
