@@ -781,8 +781,9 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
         prometheus: key(prometheus),
     };
     let mut counts = Vec::new();
+    let none = super::check::Verdicts::default();
     for kind in ScrapeKind::ALL {
-        let verdicts = rendered.scrape.get(&kind).cloned().unwrap_or_default();
+        let verdicts = rendered.scrape.get(&kind).unwrap_or(&none);
         let object_ref = |object: &str| -> Option<ObjectReference> {
             let (ns, name) = object.split_once('/')?;
             match kind {

@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::super::crd::{
-    NamespaceSelector, PrometheusSpec, RelabelConfig, ScrapeClass, ScrapeSettings,
+    AttachMetadata, NamespaceSelector, PrometheusSpec, RelabelConfig, ScrapeClass, ScrapeSettings,
 };
 use super::super::validate;
 use super::global::global_limits;
@@ -176,7 +176,7 @@ pub(super) fn tail(
 /// A job's limit under an enforced one, as the operator computes it: the smaller of the two;
 /// without a job limit, none (from Prometheus 2.45 the global section carries the enforced
 /// one) or the enforced one (older versions).
-pub(super) fn job_limit(user: Option<u64>, enforced: Option<u64>, ctx: &JobContext) -> Option<u64> {
+fn job_limit(user: Option<u64>, enforced: Option<u64>, ctx: &JobContext) -> Option<u64> {
     match (user, enforced.filter(|e| *e > 0)) {
         (user, None) => user,
         (None | Some(0), Some(e)) => (!ctx.supports(2, 45)).then_some(e),
@@ -321,6 +321,22 @@ pub(super) fn sd_namespaces(
         _ => vec![own],
     };
     Some(map([("names", strings(&names))]))
+}
+
+/// The `attach_metadata` of a Kubernetes SD config: the object's, else its scrape class's,
+/// from Prometheus `min` (2.37 for ServiceMonitors, 2.35 for PodMonitors, as the operator
+/// gates them).
+pub(super) fn attach_metadata(
+    own: Option<&AttachMetadata>,
+    ctx: &JobContext,
+    (major, minor): (u64, u64),
+) -> Option<Value> {
+    let class_attach = ctx.class.and_then(|c| c.attach_metadata.as_ref());
+    let attach = own
+        .or(class_attach)
+        .filter(|_| ctx.supports(major, minor))?;
+    let node = attach.node.unwrap_or(false);
+    Some(map([("node", node.into())]))
 }
 
 /// The keep and drop rules that select targets by label, as the operator writes them for

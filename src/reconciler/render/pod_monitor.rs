@@ -79,17 +79,9 @@ fn sd_config(pm: &PodMonitor, ns: &str, ctx: &JobContext) -> Value {
     if let Some(names) = job::sd_namespaces(pm.spec.namespace_selector.as_ref(), ns, ctx) {
         sd.insert("namespaces".into(), names);
     }
-    let class_attach = ctx.class.and_then(|c| c.attach_metadata.as_ref());
-    if let Some(attach) = pm
-        .spec
-        .scrape
-        .attach_metadata
-        .as_ref()
-        .or(class_attach)
-        .filter(|_| ctx.supports(2, 35))
-    {
-        let node = attach.node.unwrap_or(false);
-        sd.insert("attach_metadata".into(), map([("node", node.into())]));
+    let own = pm.spec.scrape.attach_metadata.as_ref();
+    if let Some(attach) = job::attach_metadata(own, ctx, (2, 35)) {
+        sd.insert("attach_metadata".into(), attach);
     }
     if role_selector(pm) {
         let label = select::selector_string(&pm.spec.selector);

@@ -6,7 +6,7 @@ use kube::ResourceExt;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::super::check::Accepted;
-use super::super::crd::{Endpoint, NamespaceSelector, ServiceMonitor};
+use super::super::crd::{Endpoint, ServiceMonitor};
 use super::super::select;
 use super::super::yaml;
 use super::job::{
@@ -59,11 +59,7 @@ fn scrape_job(
     };
     let name = format!("serviceMonitor/{ns}/{}/{index}", sm.name_any());
     let mut job = job::head(name, &settings, ctx);
-    let ignore_selectors = ctx.spec.ignore_namespace_selectors.unwrap_or(false);
-    job.insert(
-        "kubernetes_sd_configs".into(),
-        sd_config(sm, &ns, ignore_selectors, ctx),
-    );
+    job.insert("kubernetes_sd_configs".into(), sd_config(sm, &ns, ctx));
     job::endpoint(&mut job, &settings, client, ctx);
     job.insert(
         "relabel_configs".into(),
@@ -94,33 +90,15 @@ fn role_selector(sm: &ServiceMonitor) -> bool {
     sm.spec.selector_mechanism.as_deref() == Some("RoleSelector")
 }
 
-fn sd_config(sm: &ServiceMonitor, ns: &str, ignore_selectors: bool, ctx: &JobContext) -> Value {
-    let selector = if ignore_selectors {
-        NamespaceSelector::default()
-    } else {
-        sm.spec.namespace_selector.clone().unwrap_or_default()
-    };
+fn sd_config(sm: &ServiceMonitor, ns: &str, ctx: &JobContext) -> Value {
     let mut sd = Mapping::new();
     sd.insert("role".into(), role(sm, ctx).into());
-    if !selector.any {
-        let names: Vec<&str> = if selector.match_names.is_empty() {
-            vec![ns]
-        } else {
-            selector.match_names.iter().map(String::as_str).collect()
-        };
-        sd.insert("namespaces".into(), map([("names", strings(&names))]));
+    if let Some(names) = job::sd_namespaces(sm.spec.namespace_selector.as_ref(), ns, ctx) {
+        sd.insert("namespaces".into(), names);
     }
-    let class_attach = ctx.class.and_then(|c| c.attach_metadata.as_ref());
-    if let Some(attach) = sm
-        .spec
-        .scrape
-        .attach_metadata
-        .as_ref()
-        .or(class_attach)
-        .filter(|_| ctx.supports(2, 37))
-    {
-        let node = attach.node.unwrap_or(false);
-        sd.insert("attach_metadata".into(), map([("node", node.into())]));
+    let own = sm.spec.scrape.attach_metadata.as_ref();
+    if let Some(attach) = job::attach_metadata(own, ctx, (2, 37)) {
+        sd.insert("attach_metadata".into(), attach);
     }
     if role_selector(sm) {
         let label = select::selector_string(&sm.spec.selector);
