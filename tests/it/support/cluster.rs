@@ -288,9 +288,20 @@ impl Reconciler {
     }
 }
 
-/// A unique suffix for this test's namespaces.
+/// A name unique to this call: the process id, a per-process counter and
+/// the clock's nanoseconds (a free port, used before, can be handed out twice
+/// once the first test has closed it, and two tests then collided).
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), super::free_port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 100_000);
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Creates a namespace with labels.
