@@ -3,8 +3,9 @@
 //! already in memory; 10,000 where a tenth carry credentials from Secrets (basic auth on one
 //! twentieth, a CA from a ConfigMap and a client certificate and key from a Secret on another
 //! twentieth, each checked as PEM at every render); and 10,000 ServiceMonitors with 10,000
-//! PodMonitors of the same shape and 1,000 Probes (two static targets each), a tenth of each
-//! with credentials. Before each group's
+//! PodMonitors of the same shape, 1,000 Probes (two static targets each) and 1,000
+//! ScrapeConfigs (static targets, and HTTP, Kubernetes, DNS or Consul discovery in turn), a
+//! tenth of each with credentials. Before each group's
 //! timing, one render's peak heap (a counting allocator) is printed.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -61,9 +62,15 @@ fn credentials(i: usize, secured: bool) -> &'static str {
 /// Multi-document YAML with a Prometheus selecting every ServiceMonitor and PodMonitor, `n`
 /// ServiceMonitors and `pod_monitors` PodMonitors; with `secured`, a tenth use credentials
 /// and TLS material from Secrets and ConfigMaps.
-pub fn objects_yaml(n: usize, pod_monitors: usize, probes: usize, secured: bool) -> String {
+pub fn objects_yaml(
+    n: usize,
+    pod_monitors: usize,
+    probes: usize,
+    scrape_configs: usize,
+    secured: bool,
+) -> String {
     let mut s = String::from(
-        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s, namespace: monitoring}\nspec:\n  serviceMonitorSelector: {}\n  serviceMonitorNamespaceSelector: {}\n  podMonitorSelector: {}\n  podMonitorNamespaceSelector: {}\n  probeSelector: {}\n  probeNamespaceSelector: {}\n  shards: 2\n",
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s, namespace: monitoring}\nspec:\n  serviceMonitorSelector: {}\n  serviceMonitorNamespaceSelector: {}\n  podMonitorSelector: {}\n  podMonitorNamespaceSelector: {}\n  probeSelector: {}\n  probeNamespaceSelector: {}\n  scrapeConfigSelector: {}\n  scrapeConfigNamespaceSelector: {}\n  shards: 2\n",
     );
     let pem = |p: &str| serde_json::to_string(p).unwrap();
     for team in 0..50 {
@@ -101,6 +108,24 @@ pub fn objects_yaml(n: usize, pod_monitors: usize, probes: usize, secured: bool)
             i % 50
         ));
     }
+    for i in 0..scrape_configs {
+        let auth = if secured && i % 10 == 0 {
+            "  basicAuth: {username: {name: creds, key: user}, password: {name: creds, key: token}}\n"
+        } else {
+            ""
+        };
+        let discovery = match i % 5 {
+            0 => format!("  httpSDConfigs: [{{url: 'https://sd-{i}.example/targets', authorization: {{credentials: {{name: creds, key: token}}}}}}]\n"),
+            1 => "  kubernetesSDConfigs: [{role: Pod, namespaces: {names: [apps]}, selectors: [{role: Pod, label: 'app=web'}]}]\n".to_string(),
+            2 => format!("  dnsSDConfigs: [{{names: ['_metrics._tcp.svc-{i}.example']}}]\n"),
+            3 => "  consulSDConfigs: [{server: 'consul.example:8500', tokenRef: {name: creds, key: token}, services: [web]}]\n".to_string(),
+            _ => String::new(),
+        };
+        s.push_str(&format!(
+            "---\napiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: external-{i}, namespace: team-{}}}\nspec:\n  staticConfigs: [{{targets: ['db-{i}.example:9187'], labels: {{env: prod}}}}]\n  relabelings: [{{sourceLabels: [__address__], targetLabel: host}}]\n{discovery}{auth}",
+            i % 50
+        ));
+    }
     s
 }
 
@@ -109,20 +134,21 @@ fn reconciler(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(15));
-    for (n, pod_monitors, probes, secured) in [
-        (1_000usize, 0usize, 0usize, false),
-        (10_000, 0, 0, false),
-        (10_000, 0, 0, true),
-        (10_000, 10_000, 1_000, true),
+    for (n, pod_monitors, probes, scrape_configs, secured) in [
+        (1_000usize, 0usize, 0usize, 0usize, false),
+        (10_000, 0, 0, 0, false),
+        (10_000, 0, 0, 0, true),
+        (10_000, 10_000, 1_000, 1_000, true),
     ] {
         let mut objects = Objects::default();
-        objects
-            .add_yaml(&objects_yaml(n, pod_monitors, probes, secured), "bench")
-            .unwrap();
+        let yaml = objects_yaml(n, pod_monitors, probes, scrape_configs, secured);
+        objects.add_yaml(&yaml, "bench").unwrap();
         let prometheus = objects.prometheuses[0].clone();
         let mut name = format!("{n} ServiceMonitors");
         if pod_monitors > 0 {
-            name.push_str(&format!(", {pod_monitors} PodMonitors and {probes} Probes"));
+            name.push_str(&format!(
+                ", {pod_monitors} PodMonitors, {probes} Probes and {scrape_configs} ScrapeConfigs"
+            ));
         }
         if secured {
             name.push_str(", a tenth with auth and TLS");
@@ -146,7 +172,14 @@ fn reconciler(c: &mut Criterion) {
                 "{:?}",
                 accepted.rejected.first()
             );
-            assert_eq!(r.jobs, 2 * (n + pod_monitors) + probes);
+            let scs = &r.scrape[&ScrapeKind::ScrapeConfig];
+            assert_eq!(
+                scs.accepted.len(),
+                scrape_configs,
+                "{:?}",
+                scs.rejected.first()
+            );
+            assert_eq!(r.jobs, 2 * (n + pod_monitors) + probes + scrape_configs);
             // TLS users are in 5 of the 50 namespaces (i % 20 == 10), 3 files each.
             assert_eq!(r.tls_assets.len(), if secured { 15 } else { 0 });
             r

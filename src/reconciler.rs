@@ -7,6 +7,7 @@
 //! [`select`] and [`validate`]); [`render`] turns the accepted ones into the config. Both are
 //! pure (objects in, YAML out) and shared by the controller and the offline `render` command.
 
+pub mod bindings;
 pub mod check;
 pub mod controller;
 pub mod crd;
@@ -17,7 +18,6 @@ pub mod http;
 pub mod metrics;
 pub mod objects;
 pub mod offline;
-pub mod others;
 pub mod outputs;
 pub mod render;
 pub mod rules;
@@ -39,6 +39,7 @@ pub fn crds_yaml() -> String {
         crd::ServiceMonitor::crd(),
         crd::PodMonitor::crd(),
         crd::Probe::crd(),
+        crd::ScrapeConfig::crd(),
         crd::PrometheusRule::crd(),
     ]
     .iter()

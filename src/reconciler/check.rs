@@ -11,12 +11,12 @@ use kube::ResourceExt;
 use serde_yaml_ng::Mapping;
 
 use super::crd::{
-    HttpClient, PodMonitor, Probe, Prometheus, PrometheusSpec, ScrapeClass, ServiceMonitor,
+    HttpClient, PodMonitor, Probe, Prometheus, PrometheusSpec, ScrapeClass, ScrapeConfig,
+    ServiceMonitor,
 };
 use super::credentials::Assets;
 use super::http::{Client, TlsAssets};
-use super::others::{OtherKind, Others};
-use super::render::{Rejection, supports};
+use super::render::{Rejection, supports, supports_patch};
 use super::select::{self, NamespaceLabels, key};
 use super::validate;
 
@@ -29,8 +29,7 @@ pub enum ScrapeKind {
     PodMonitor,
     /// `monitoring.coreos.com/v1` Probe.
     Probe,
-    /// `monitoring.coreos.com/v1alpha1` ScrapeConfig (not rendered yet: each selected one
-    /// is rejected).
+    /// `monitoring.coreos.com/v1alpha1` ScrapeConfig.
     ScrapeConfig,
 }
 
@@ -54,14 +53,6 @@ impl ScrapeKind {
     }
 }
 
-impl From<OtherKind> for ScrapeKind {
-    fn from(kind: OtherKind) -> Self {
-        match kind {
-            OtherKind::ScrapeConfig => Self::ScrapeConfig,
-        }
-    }
-}
-
 /// What the selection of one kind came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verdicts {
@@ -78,7 +69,9 @@ pub struct Accepted<'a, K> {
     pub object: &'a K,
     /// Its scrape class (named, or the Prometheus's default).
     pub class: Option<&'a ScrapeClass>,
-    /// Each endpoint's client entries, resolved (credentials inline, TLS as asset files).
+    /// Each endpoint's client entries, resolved (credentials inline, TLS as asset files); for
+    /// a ScrapeConfig, its own then each discovery config's, as `ScrapeConfigSpec::clients`
+    /// lists them (a Consul one with its `token`).
     pub clients: Vec<Mapping>,
 }
 
@@ -91,6 +84,8 @@ pub struct Checked<'a> {
     pub pod_monitors: Vec<Accepted<'a, PodMonitor>>,
     /// Accepted Probes, by `namespace/name` (one client each: the scrape of the prober).
     pub probes: Vec<Accepted<'a, Probe>>,
+    /// Accepted ScrapeConfigs, by `namespace/name`.
+    pub scrape_configs: Vec<Accepted<'a, ScrapeConfig>>,
     /// Per kind, what was accepted and rejected.
     pub verdicts: BTreeMap<ScrapeKind, Verdicts>,
     /// TLS material the accepted objects refer to.
@@ -107,8 +102,8 @@ pub struct Scope<'a> {
     pub pod_monitors: &'a [PodMonitor],
     /// Every known Probe.
     pub probes: &'a [Probe],
-    /// ScrapeConfigs (metadata).
-    pub others: &'a Others,
+    /// Every known ScrapeConfig.
+    pub scrape_configs: &'a [ScrapeConfig],
     /// Referenced Secrets and ConfigMaps.
     pub assets: &'a Assets,
     /// The Prometheus's scrape interval, in milliseconds.
@@ -176,23 +171,12 @@ pub fn check<'a>(prometheus: &'a Prometheus, scope: &Scope<'a>) -> Result<Checke
     });
     checked.probes = accepted;
     checked.verdicts.insert(ScrapeKind::Probe, verdicts);
-    let others = scope
-        .others
-        .selected(prometheus, scope.namespaces)
-        .map_err(|e| e.to_string())?;
-    for (kind, object) in others {
-        let reason = format!(
-            "{}s are not rendered by promreload-reconciler yet: this one is left out of the \
-             config (the rest of it is written)",
-            kind.name()
-        );
-        checked
-            .verdicts
-            .entry(kind.into())
-            .or_default()
-            .rejected
-            .push(Rejection { object, reason });
-    }
+    let chosen = select::scrape_configs(prometheus, scope.namespaces, scope.scrape_configs)?;
+    let (verdicts, accepted) = each(chosen, &mut checked.tls_assets, |sc| {
+        scrape_config(sc, spec, interval_ms, scope.assets)
+    });
+    checked.scrape_configs = accepted;
+    checked.verdicts.insert(ScrapeKind::ScrapeConfig, verdicts);
     Ok(checked)
 }
 
@@ -271,6 +255,46 @@ impl Object<'_> {
         }
         Ok((class, entries, tls_assets))
     }
+}
+
+/// Checks a ScrapeConfig: its fields, its scrape class, its own client (with the class's
+/// authorization and TLS, as the operator merges them), then each discovery config's client
+/// (without the class: the operator writes them as they are) and Consul token.
+fn scrape_config<'a>(
+    sc: &ScrapeConfig,
+    spec: &'a PrometheusSpec,
+    interval_ms: u64,
+    assets: &Assets,
+) -> Result<Resolved<'a>, String> {
+    let supports_version = |major, minor, patch| supports_patch(spec, major, minor, patch);
+    validate::scrape_config(sc, interval_ms, &supports_version)?;
+    let class = scrape_class(sc.spec.scrape.scrape_class.as_deref(), spec)?;
+    let namespace = sc.namespace().unwrap_or_default();
+    let supports = |major, minor| supports(spec, major, minor);
+    let resolver = Client {
+        namespace: &namespace,
+        assets,
+        supports: &supports,
+    };
+    let mut tls_assets = TlsAssets::new();
+    let mut clients = sc.spec.clients();
+    let (path, own) = clients
+        .next()
+        .expect("a ScrapeConfig's own client comes first");
+    let mut entries = vec![resolver.entries(own, class, &path, true, &mut tls_assets)?];
+    for (path, client) in clients {
+        entries.push(resolver.entries(client, None, &path, false, &mut tls_assets)?);
+    }
+    let consul_start = entries.len() - sc.spec.consul_sd_configs.len();
+    for (i, config) in sc.spec.consul_sd_configs.iter().enumerate() {
+        if let Some(token) = &config.token_ref {
+            let value = assets
+                .secret_key(&namespace, token)
+                .map_err(|e| format!("spec.consulSDConfigs[{i}].tokenRef: {e}"))?;
+            entries[consul_start + i].insert("token".into(), value.into());
+        }
+    }
+    Ok((class, entries, tls_assets))
 }
 
 /// A Probe's client with the prober's proxy, as the operator writes them into its job.

@@ -16,11 +16,9 @@
 //! cached object when it changes and re-reconcile, so a rotated credential or certificate
 //! reaches the config and the TLS-assets Secret within about a second.
 //!
-//! PodMonitors and Probes are mirrored like ServiceMonitors; a Prometheus with a
-//! `podMonitorSelector` or `probeSelector` waits for that kind's first list (a cluster
-//! without its CRD has none of them). ScrapeConfigs are not rendered yet; their metadata is
-//! mirrored (see [`super::others`]) so that each one a Prometheus selects is rejected alone,
-//! with a Warning Event, rather than dropped unseen.
+//! PodMonitors, Probes and ScrapeConfigs are mirrored like ServiceMonitors; a Prometheus with
+//! a `podMonitorSelector`, `probeSelector` or `scrapeConfigSelector` waits for that kind's
+//! first list (a cluster without its CRD has none of them).
 //!
 //! Each selected scrape object is checked whole before rendering (see [`super::check`]): one
 //! that cannot be rendered gets a Warning Event naming the field and the problem, the
@@ -33,7 +31,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ObjectReference, Secret};
-use kube::core::{DynamicObject, PartialObjectMeta};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
@@ -42,12 +40,12 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::check::ScrapeKind;
-use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, ServiceMonitor};
+use super::bindings;
+use super::check::{ScrapeKind, Verdicts};
+use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, ScrapeConfig, ServiceMonitor};
 use super::credentials::{self, Assets, Kind, ObjectRef, Unreadable};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
 use super::objects;
-use super::others::{Meta, OtherKind, Others};
 use super::render::{self, Rejection};
 use super::rules::{self, RuleFiles};
 use super::secret;
@@ -102,6 +100,10 @@ struct Context {
     probes: Store<Probe>,
     /// Why Probes could not be listed, while they cannot.
     probes_error: ListError,
+    /// ScrapeConfigs, as PodMonitors.
+    scrape_configs: Store<ScrapeConfig>,
+    /// Why ScrapeConfigs could not be listed, while they cannot.
+    scrape_configs_error: ListError,
     namespaces: Store<Namespace>,
     /// PrometheusRules; not waited for at start (a cluster may lack their CRD): a
     /// Prometheus with a `ruleSelector` waits for them instead.
@@ -118,8 +120,8 @@ struct Context {
     tls_shards: Mutex<HashMap<String, usize>>,
     /// Rule ConfigMaps each Prometheus has, as this process last left them.
     rule_config_maps: Mutex<HashMap<String, usize>>,
-    /// ScrapeConfigs (metadata): each one a Prometheus selects is rejected.
-    others: Arc<Mutex<Others>>,
+    /// The `Accepted` bindings written to scrape objects, until the watches bring them.
+    bindings: bindings::Written,
     /// The Prometheus objects (the controller's own cache).
     prometheuses: Store<Prometheus>,
 }
@@ -191,6 +193,12 @@ pub async fn run(
         trigger_tx.clone(),
         metrics.clone(),
     );
+    let (scrape_configs, scrape_configs_error) = mirror(
+        api::<ScrapeConfig>(&client, namespace.as_deref()),
+        watcher::Config::default(),
+        trigger_tx.clone(),
+        metrics.clone(),
+    );
     let (prometheus_rules, rules_error) = mirror(
         api::<PrometheusRule>(&client, namespace.as_deref()),
         watcher::Config::default(),
@@ -218,21 +226,6 @@ pub async fn run(
         trigger_tx.clone(),
         metrics.clone(),
     ));
-    let others = Arc::new(Mutex::new(Others::default()));
-    for kind in OtherKind::ALL {
-        let ar = kind.api_resource();
-        let api: Api<PartialObjectMeta<DynamicObject>> = match namespace.as_deref() {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-            None => Api::all_with(client.clone(), &ar),
-        };
-        tokio::spawn(watch_other(
-            api,
-            kind,
-            others.clone(),
-            trigger_tx.clone(),
-            metrics.clone(),
-        ));
-    }
     drop(trigger_tx);
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("(all)"),
@@ -263,6 +256,8 @@ pub async fn run(
         pod_monitors_error,
         probes,
         probes_error,
+        scrape_configs,
+        scrape_configs_error,
         namespaces,
         prometheus_rules,
         rules_error,
@@ -270,7 +265,7 @@ pub async fn run(
         assets,
         tls_shards: Mutex::new(HashMap::new()),
         rule_config_maps: Mutex::new(HashMap::new()),
-        others,
+        bindings: bindings::Written::default(),
         prometheuses: controller.store(),
     });
     state.probes.set_ready(true);
@@ -325,7 +320,10 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
+    // Retried every 10 s at most: a CRD installed after the reconciler started is noticed
+    // soon.
+    let stream =
+        reflector::reflector(writer, watcher(api, config)).backoff(ShortBackoff::default());
     let error = ListError::default();
     let last_error = error.clone();
     tokio::spawn(async move {
@@ -420,81 +418,6 @@ async fn watch_versions<K>(
     }
 }
 
-/// Mirrors the metadata of one kind that is not rendered (PodMonitors, Probes or
-/// ScrapeConfigs) into `others`. A kind whose CRD is not installed has no objects; the list is
-/// retried with backoff, so installing the CRD later is noticed. One that cannot be listed
-/// (forbidden) is recorded as such, which refuses the Prometheuses that select it.
-async fn watch_other(
-    api: Api<PartialObjectMeta<DynamicObject>>,
-    kind: OtherKind,
-    others: Arc<Mutex<Others>>,
-    trigger: mpsc::Sender<()>,
-    metrics: ReconcilerMetrics,
-) {
-    let stream = watcher(api, watcher::Config::default()).backoff(ShortBackoff::default());
-    futures::pin_mut!(stream);
-    let mut listing = Vec::new();
-    while let Some(event) = stream.next().await {
-        let mut others = others.lock().await;
-        let changed = match event {
-            Ok(watcher::Event::Init) => {
-                listing.clear();
-                false
-            }
-            Ok(watcher::Event::InitApply(obj)) => {
-                listing.push(Meta::of(&obj));
-                false
-            }
-            Ok(watcher::Event::InitDone) => {
-                others.set(kind, listing.drain(..));
-                true
-            }
-            Ok(watcher::Event::Apply(obj)) => {
-                others.upsert(kind, Meta::of(&obj));
-                true
-            }
-            Ok(watcher::Event::Delete(obj)) => {
-                others.remove(kind, &obj.namespace().unwrap_or_default(), &obj.name_any());
-                true
-            }
-            Err(watcher::Error::InitialListFailed(kube::Error::Api(status)))
-                if status.code == 404 =>
-            {
-                // Not installed (or removed): no objects. Retried with backoff; only a
-                // change re-reconciles.
-                let changed = others.count(kind) != Some(0);
-                if changed {
-                    tracing::debug!(kind = kind.name(), "CRD not installed: no objects");
-                }
-                others.set(kind, []);
-                changed
-            }
-            Err(watcher::Error::InitialListFailed(kube::Error::Api(status))) => {
-                metrics.watch_failed(kind.name());
-                tracing::warn!(
-                    kind = kind.name(),
-                    reason = %status.message,
-                    "cannot list; a Prometheus that selects this kind is refused"
-                );
-                others.unlistable(kind, status.message.clone());
-                true
-            }
-            Err(error) if resynced(&error) => {
-                tracing::debug!(%error, kind = kind.name(), "watch expired; listing again");
-                false
-            }
-            Err(error) => {
-                metrics.watch_failed(kind.name());
-                tracing::warn!(%error, kind = kind.name(), "watch failed; retrying with backoff");
-                false
-            }
-        };
-        if changed {
-            let _ = trigger.try_send(());
-        }
-    }
-}
-
 /// Whether a watch error is the API server saying the watch expired (410 Gone): part of the
 /// protocol, followed by a fresh list, not a failure.
 fn resynced(error: &watcher::Error) -> bool {
@@ -531,6 +454,7 @@ struct ScrapeObjects<'a> {
     service_monitors: &'a [ServiceMonitor],
     pod_monitors: &'a [PodMonitor],
     probes: &'a [Probe],
+    scrape_configs: &'a [ScrapeConfig],
 }
 
 /// The Secrets and ConfigMaps `prometheus` and the scrape `objects` reference, from the
@@ -555,6 +479,8 @@ async fn referenced_assets(
     wanted.extend(pod_monitors.flat_map(credentials::pod_monitor_references));
     let probes = objects.probes.iter();
     wanted.extend(probes.flat_map(credentials::probe_references));
+    let scrape_configs = objects.scrape_configs.iter();
+    wanted.extend(scrape_configs.flat_map(credentials::scrape_config_references));
     wanted.extend(credentials::prometheus_references(prometheus));
     let mut cache = ctx.assets.lock().await;
     let mut forbidden = Vec::new();
@@ -613,6 +539,7 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     let live = ctx.prometheuses.state().iter().map(|p| key(&**p)).collect();
     ctx.metrics.keep_prometheuses(&name, &live);
     forget_deleted(&ctx, &live).await;
+    prune_bindings(&ctx, &live).await;
     let outcome = match outcome(&prometheus, &ctx).await {
         Ok(Some(outcome)) => outcome,
         // Waiting for the first list of a kind it selects.
@@ -693,6 +620,8 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
             Ok(rules) => write_rules(ctx, prometheus, &rules, &prometheus_rules).await?,
             Err(reason) => return Ok(Some(invalid(reason))),
         }
+        // It selects nothing: the bindings it had are removed.
+        sync_bindings(ctx, prometheus, &Default::default()).await;
         if secret::create_if_missing(&ctx.client, prometheus).await? {
             ctx.metrics.secret_writes.inc();
             tracing::info!(secret = %secret::name(prometheus), "empty config Secret created (unmanaged Prometheus)");
@@ -703,18 +632,11 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
             message: UNMANAGED.into(),
         }));
     }
-    let others = ctx.others.lock().await.clone();
-    if let Some(kind) = others.waiting_for(prometheus) {
-        tracing::debug!(
-            kind = kind.name(),
-            "waiting for the first list of a selected kind"
-        );
-        return Ok(None);
-    }
     // A cluster without the PodMonitor CRD has no PodMonitors (as with Probes and
     // ScrapeConfigs): a kube-prometheus-style Prometheus selecting them all still renders.
+    let spec = &prometheus.spec;
     let pod_monitors = match listed(
-        prometheus.spec.pod_monitor_selector.is_some(),
+        spec.pod_monitor_selector.is_some(),
         &ctx.pod_monitors,
         &ctx.pod_monitors_error,
         "podMonitorSelector",
@@ -725,13 +647,24 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
         Listed::Failed(error) => return Ok(Some(invalid(error))),
     };
     let probes = match listed(
-        prometheus.spec.probe_selector.is_some(),
+        spec.probe_selector.is_some(),
         &ctx.probes,
         &ctx.probes_error,
         "probeSelector",
         true,
     ) {
         Listed::Yes(probes) => probes,
+        Listed::NotYet => return Ok(None),
+        Listed::Failed(error) => return Ok(Some(invalid(error))),
+    };
+    let scrape_configs = match listed(
+        spec.scrape_config_selector.is_some(),
+        &ctx.scrape_configs,
+        &ctx.scrape_configs_error,
+        "scrapeConfigSelector",
+        true,
+    ) {
+        Listed::Yes(scrape_configs) => scrape_configs,
         Listed::NotYet => return Ok(None),
         Listed::Failed(error) => return Ok(Some(invalid(error))),
     };
@@ -745,6 +678,7 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
         service_monitors: &service_monitors,
         pod_monitors: &pod_monitors,
         probes: &probes,
+        scrape_configs: &scrape_configs,
     };
     let assets = referenced_assets(ctx, prometheus, &scrape_objects).await?;
     let inputs = render::Inputs {
@@ -753,7 +687,7 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
         pod_monitors: &pod_monitors,
         probes: &probes,
         prometheus_rules: &prometheus_rules,
-        others: &others,
+        scrape_configs: &scrape_configs,
         assets: &assets,
     };
     let rendered = match render::render(prometheus, &inputs, &ctx.config.options) {
@@ -790,7 +724,7 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
                 ScrapeKind::ServiceMonitor => find(&service_monitors, ns, name),
                 ScrapeKind::PodMonitor => find(&pod_monitors, ns, name),
                 ScrapeKind::Probe => find(&probes, ns, name),
-                ScrapeKind::ScrapeConfig => other_ref(&others, OtherKind::ScrapeConfig, ns, name),
+                ScrapeKind::ScrapeConfig => find(&scrape_configs, ns, name),
             }
         };
         warn_rejected(ctx, prometheus, kind.name(), &verdicts.rejected, object_ref).await;
@@ -810,6 +744,7 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
             ));
         }
     }
+    sync_bindings(ctx, prometheus, &rendered.scrape).await;
     let rules = &rendered.rules;
     let mut message = counts.join("; ");
     if prometheus.spec.rule_selector.is_some() {
@@ -826,6 +761,55 @@ async fn outcome(prometheus: &Prometheus, ctx: &Context) -> Result<Option<Outcom
     }))
 }
 
+/// Brings `prometheus`'s `Accepted` binding on every scrape object in line with what it
+/// selected, accepted and rejected (see [`bindings`]).
+async fn sync_bindings(
+    ctx: &Context,
+    prometheus: &Prometheus,
+    scrape: &std::collections::BTreeMap<ScrapeKind, Verdicts>,
+) {
+    let none = Verdicts::default();
+    let verdicts = |kind| scrape.get(&kind).unwrap_or(&none);
+    let (client, written) = (&ctx.client, &ctx.bindings);
+    let mut writes = 0;
+    for kind in ScrapeKind::ALL {
+        let verdicts = verdicts(kind);
+        writes += match kind {
+            ScrapeKind::ServiceMonitor => {
+                let objects = ctx.service_monitors.state();
+                bindings::sync(client, prometheus, &objects, verdicts, written).await
+            }
+            ScrapeKind::PodMonitor => {
+                let objects = ctx.pod_monitors.state();
+                bindings::sync(client, prometheus, &objects, verdicts, written).await
+            }
+            ScrapeKind::Probe => {
+                let objects = ctx.probes.state();
+                bindings::sync(client, prometheus, &objects, verdicts, written).await
+            }
+            ScrapeKind::ScrapeConfig => {
+                let objects = ctx.scrape_configs.state();
+                bindings::sync(client, prometheus, &objects, verdicts, written).await
+            }
+        };
+    }
+    if writes > 0 {
+        ctx.metrics.binding_writes.inc_by(writes as u64);
+        tracing::debug!(objects = writes, "Accepted conditions written");
+    }
+}
+
+/// Removes the bindings of Prometheuses that no longer exist.
+async fn prune_bindings(ctx: &Context, live: &std::collections::HashSet<String>) {
+    ctx.bindings.retain_live(live).await;
+    let client = &ctx.client;
+    let writes = bindings::prune(client, &ctx.service_monitors.state(), live).await
+        + bindings::prune(client, &ctx.pod_monitors.state(), live).await
+        + bindings::prune(client, &ctx.probes.state(), live).await
+        + bindings::prune(client, &ctx.scrape_configs.state(), live).await;
+    ctx.metrics.binding_writes.inc_by(writes as u64);
+}
+
 /// The reference of the object `ns/name` among `all`, for its Events.
 fn find<K: Resource<DynamicType = ()>>(all: &[K], ns: &str, name: &str) -> Option<ObjectReference> {
     all.iter()
@@ -833,20 +817,6 @@ fn find<K: Resource<DynamicType = ()>>(all: &[K], ns: &str, name: &str) -> Optio
             o.meta().namespace.as_deref() == Some(ns) && o.meta().name.as_deref() == Some(name)
         })
         .map(|o| o.object_ref(&()))
-}
-
-/// The reference of a Probe or ScrapeConfig known by its metadata, for its Events.
-fn other_ref(others: &Others, kind: OtherKind, ns: &str, name: &str) -> Option<ObjectReference> {
-    let meta = others.get(kind, ns, name)?;
-    let resource = kind.api_resource();
-    Some(ObjectReference {
-        api_version: Some(resource.api_version),
-        kind: Some(resource.kind),
-        namespace: Some(ns.to_string()),
-        name: Some(name.to_string()),
-        uid: meta.uid.clone(),
-        ..ObjectReference::default()
-    })
 }
 
 /// A refused Prometheus: its config and rule files keep their last good state.

@@ -10,6 +10,8 @@ mod outputs;
 mod pod_monitor;
 mod probe;
 mod rules;
+mod scrape_config;
+mod status;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,11 @@ pub use probe::{
     Probe, ProbeIngress, ProbeParam, ProbeSpec, ProbeStaticConfig, ProbeTargets, ProberSpec,
 };
 pub use rules::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
+pub use scrape_config::{
+    ConsulSdConfig, DnsSdConfig, FileSdConfig, HttpSdConfig, K8sSelector, KubernetesSdConfig,
+    NamespaceDiscovery, ScrapeConfig, ScrapeConfigSpec, SdAttachMetadata, StaticConfig,
+};
+pub use status::{ConfigCondition, ConfigStatus, WorkloadBinding};
 
 /// A Prometheus server whose configuration the reconciler generates.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
@@ -62,6 +69,12 @@ pub struct PrometheusSpec {
     /// Namespaces to take Probes from: unset = the Prometheus's own, `{}` = all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_namespace_selector: Option<LabelSelector>,
+    /// ScrapeConfigs to select: unset selects none, `{}` selects all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_config_selector: Option<LabelSelector>,
+    /// Namespaces to take ScrapeConfigs from: unset = the Prometheus's own, `{}` = all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_config_namespace_selector: Option<LabelSelector>,
     /// Default scrape interval (Prometheus duration), 30s when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrape_interval: Option<String>,
@@ -324,7 +337,8 @@ pub struct PrometheusStatus {
     kind = "ServiceMonitor",
     plural = "servicemonitors",
     shortname = "smon",
-    namespaced
+    namespaced,
+    status = "ConfigStatus"
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
@@ -735,8 +749,13 @@ pub struct HttpClient {
     /// Follow HTTP redirects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_redirects: Option<bool>,
-    /// Use HTTP/2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Use HTTP/2 (`enableHttp2` in monitors; `enableHTTP2` in ScrapeConfigs and their
+    /// discovery configs).
+    #[serde(
+        default,
+        alias = "enableHTTP2",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_http2: Option<bool>,
     /// TLS settings: CA, client certificate and key from Secrets and ConfigMaps (copied into
     /// the TLS-assets Secret) or, for ServiceMonitors, files in the Prometheus container.

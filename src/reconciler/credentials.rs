@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 
 use super::crd::{
-    ConfigMapKeySelector, HttpClient, PodMonitor, Probe, Prometheus, SecretKeySelector,
-    SecretOrConfigMap, ServiceMonitor, TlsConfig,
+    ConfigMapKeySelector, HttpClient, PodMonitor, Probe, Prometheus, ScrapeConfig,
+    SecretKeySelector, SecretOrConfigMap, ServiceMonitor, TlsConfig,
 };
 
 /// The two kinds of object a ServiceMonitor can take values from.
@@ -250,6 +250,23 @@ pub fn probe_references(probe: &Probe) -> BTreeSet<ObjectRef> {
     let mut out = BTreeSet::new();
     client_references(&probe.spec.client, &ns, &mut out);
     for sel in headers(&probe.spec.prober.proxy.proxy_connect_header) {
+        if !sel.name.is_empty() {
+            out.insert((Kind::Secret, ns.clone(), sel.name.clone()));
+        }
+    }
+    out
+}
+
+/// The Secrets and ConfigMaps a ScrapeConfig references: each of its clients' (its own and
+/// its discovery configs'), and the Consul tokens.
+pub fn scrape_config_references(sc: &ScrapeConfig) -> BTreeSet<ObjectRef> {
+    let ns = sc.namespace().unwrap_or_default();
+    let mut out = BTreeSet::new();
+    for (_, client) in sc.spec.clients() {
+        client_references(client, &ns, &mut out);
+    }
+    let tokens = sc.spec.consul_sd_configs.iter();
+    for sel in tokens.flat_map(|c| c.token_ref.iter()) {
         if !sel.name.is_empty() {
             out.insert((Kind::Secret, ns.clone(), sel.name.clone()));
         }

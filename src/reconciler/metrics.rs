@@ -61,6 +61,8 @@ pub struct ReconcilerMetrics {
     pub rules_rejected: Family<PrometheusLabel, Gauge>,
     /// Secret and ConfigMap writes (changed configs, TLS assets and rule files).
     pub secret_writes: Counter,
+    /// Scrape objects whose `Accepted` condition (status binding) was written or removed.
+    pub binding_writes: Counter,
     /// 1 when a Prometheus's config could be generated at its last reconcile, 0 when it was
     /// refused (its Secret keeps the last good config).
     pub config_valid: Family<PrometheusLabel, Gauge>,
@@ -86,6 +88,7 @@ impl Default for ReconcilerMetrics {
             rules_selected: Family::default(),
             rules_rejected: Family::default(),
             secret_writes: Counter::default(),
+            binding_writes: Counter::default(),
             config_valid: Family::default(),
             caches_synced: Gauge::default(),
             watch_failures: Family::default(),
@@ -140,6 +143,11 @@ impl Default for ReconcilerMetrics {
             "promreload_reconciler_secret_writes",
             "Config Secrets, TLS-assets Secrets and rule ConfigMaps written",
             m.secret_writes.clone(),
+        );
+        r.register(
+            "promreload_reconciler_binding_writes",
+            "Scrape objects whose Accepted condition (status binding) was written or removed",
+            m.binding_writes.clone(),
         );
         r.register(
             "promreload_reconciler_config_valid",

@@ -1,5 +1,5 @@
-//! Namespace, Prometheus, ServiceMonitor, PodMonitor, Probe and PrometheusRule objects read from
-//! multi-document YAML (for
+//! Namespace, Prometheus, ServiceMonitor, PodMonitor, Probe, ScrapeConfig and PrometheusRule
+//! objects read from multi-document YAML (for
 //! `promreload-reconciler render`), the same objects the controller gets from the API.
 
 use std::collections::BTreeMap;
@@ -9,9 +9,10 @@ use kube::ResourceExt;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, RelabelConfig, ServiceMonitor};
+use super::crd::{
+    PodMonitor, Probe, Prometheus, PrometheusRule, RelabelConfig, ScrapeConfig, ServiceMonitor,
+};
 use super::credentials::Assets;
-use super::others::{Meta, OtherKind, Others};
 use super::select::NamespaceLabels;
 
 /// The label the API server puts on every namespace.
@@ -26,7 +27,7 @@ pub fn namespace_labels(ns: &Namespace) -> BTreeMap<String, String> {
 }
 
 /// Everything rendering needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Objects {
     /// Namespace labels by name.
     pub namespaces: NamespaceLabels,
@@ -42,31 +43,10 @@ pub struct Objects {
     pub prometheus_rules: Vec<PrometheusRule>,
     /// Secrets and ConfigMaps, for the credentials and TLS material objects reference.
     pub assets: Assets,
-    /// ScrapeConfigs (not rendered: each one a Prometheus selects is rejected).
-    /// Every kind counts as listed: the files hold all there is.
-    pub others: Others,
+    /// ScrapeConfig objects.
+    pub scrape_configs: Vec<ScrapeConfig>,
     /// Documents that were skipped, and why.
     pub skipped: Vec<String>,
-}
-
-impl Default for Objects {
-    fn default() -> Self {
-        let mut others = Others::default();
-        for kind in OtherKind::ALL {
-            others.set(kind, []);
-        }
-        Self {
-            namespaces: NamespaceLabels::default(),
-            prometheuses: Vec::new(),
-            service_monitors: Vec::new(),
-            pod_monitors: Vec::new(),
-            probes: Vec::new(),
-            prometheus_rules: Vec::new(),
-            assets: Assets::default(),
-            others,
-            skipped: Vec::new(),
-        }
-    }
 }
 
 impl Objects {
@@ -78,7 +58,7 @@ impl Objects {
             pod_monitors: &self.pod_monitors,
             probes: &self.probes,
             prometheus_rules: &self.prometheus_rules,
-            others: &self.others,
+            scrape_configs: &self.scrape_configs,
             assets: &self.assets,
         }
     }
@@ -199,12 +179,16 @@ impl Objects {
                 default_namespace(&mut rule.metadata);
                 self.prometheus_rules.push(rule);
             }
-            (api_version, kind) if OtherKind::of(api_version, kind).is_some() => {
-                let other = OtherKind::of(api_version, kind).expect("matched");
-                let mut obj: kube::core::DynamicObject =
-                    serde_yaml_ng::from_value(value).map_err(bad)?;
-                default_namespace(&mut obj.metadata);
-                self.others.upsert(other, Meta::of(&obj));
+            ("monitoring.coreos.com/v1alpha1", "ScrapeConfig") => {
+                let mut sc: ScrapeConfig = serde_yaml_ng::from_value(value).map_err(bad)?;
+                default_namespace(&mut sc.metadata);
+                let spec = &mut sc.spec;
+                relabel_defaults(
+                    spec.relabelings
+                        .iter_mut()
+                        .chain(&mut spec.metric_relabelings),
+                );
+                self.scrape_configs.push(sc);
             }
             _ => self
                 .skipped

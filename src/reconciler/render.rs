@@ -1,14 +1,14 @@
 //! Prometheus + its scrape objects -> a Prometheus configuration in prometheus-operator's
 //! shape.
 //!
-//! Check, then render: [`super::check`] selects the ServiceMonitors, PodMonitors and Probes
-//! and checks each whole (credentials resolved, fields validated, version gates applied);
+//! Check, then render: [`super::check`] selects the ServiceMonitors, PodMonitors, Probes and
+//! ScrapeConfigs and checks each whole (credentials resolved, fields validated, version gates applied);
 //! rendering sees only the accepted ones and cannot fail per object. A rejected object costs
 //! only itself; an invalid Prometheus (for example a scrape timeout over its scrape interval)
 //! makes the whole config an error.
 //!
 //! Pure and deterministic: the same objects give the same bytes. Objects are taken by kind
-//! (ServiceMonitors, PodMonitors, then Probes), each in `namespace/name` order, endpoints in list
+//! (ServiceMonitors, PodMonitors, Probes, then ScrapeConfigs), each in `namespace/name` order, endpoints in list
 //! order, map keys sorted. The parts: `global` (the Prometheus's own sections), `job`
 //! (what every job shares), one file per kind of job.
 
@@ -16,6 +16,7 @@ mod global;
 mod job;
 mod pod_monitor;
 mod probe;
+mod scrape_config;
 mod service_monitor;
 
 use std::collections::BTreeMap;
@@ -24,10 +25,11 @@ use kube::ResourceExt;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::check::{self, ScrapeKind, Verdicts};
-use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, PrometheusSpec, ServiceMonitor};
+use super::crd::{
+    PodMonitor, Probe, Prometheus, PrometheusRule, PrometheusSpec, ScrapeConfig, ServiceMonitor,
+};
 use super::credentials::Assets;
 use super::http::TlsAssets;
-use super::others::Others;
 use super::outputs::Outputs;
 use super::rules::{self, RuleFiles};
 use super::select::{NamespaceLabels, key};
@@ -146,10 +148,7 @@ pub fn unmanaged(prometheus: &Prometheus, options: &Options) -> bool {
         && spec.service_monitor_selector.is_none()
         && spec.pod_monitor_selector.is_none()
         && spec.probe_selector.is_none()
-        && spec
-            .unrendered
-            .get("scrapeConfigSelector")
-            .is_none_or(serde_json::Value::is_null)
+        && spec.scrape_config_selector.is_none()
 }
 
 /// What a Prometheus's config is rendered from: every known object of each kind (selection
@@ -166,8 +165,8 @@ pub struct Inputs<'a> {
     pub probes: &'a [Probe],
     /// PrometheusRules.
     pub prometheus_rules: &'a [PrometheusRule],
-    /// ScrapeConfigs (metadata: each one selected is rejected).
-    pub others: &'a Others,
+    /// ScrapeConfigs.
+    pub scrape_configs: &'a [ScrapeConfig],
     /// Referenced Secrets and ConfigMaps.
     pub assets: &'a Assets,
 }
@@ -189,7 +188,7 @@ pub fn render(
         service_monitors: inputs.service_monitors,
         pod_monitors: inputs.pod_monitors,
         probes: inputs.probes,
-        others: inputs.others,
+        scrape_configs: inputs.scrape_configs,
         assets: inputs.assets,
         global_interval_ms: global.interval_ms,
     };
@@ -224,6 +223,9 @@ pub fn render(
     }
     for accepted in checked.probes {
         jobs += probe::jobs(accepted, &ctx, &mut yaml);
+    }
+    for accepted in checked.scrape_configs {
+        jobs += scrape_config::jobs(accepted, &ctx, &mut yaml);
     }
     let namespace = prometheus.namespace().unwrap_or_default();
     let supports_version = |major, minor| supports(&prometheus.spec, major, minor);
@@ -266,13 +268,17 @@ pub fn render(
     })
 }
 
-/// Whether a Prometheus version (`v3.9.1`, `3.11.0`) is below `(major, minor)`; an
-/// unparsable version is not.
-fn version_below(version: &str, (major, minor): (u64, u64)) -> bool {
+/// Whether a Prometheus version (`v3.9.1`, `3.11.0-rc.0`) is below `(major, minor, patch)`;
+/// an unparsable version is not.
+fn version_below(version: &str, wanted: (u64, u64, u64)) -> bool {
     let mut parts = version.trim_start_matches('v').split('.');
-    let number = |p: Option<&str>| p.and_then(|p| p.parse::<u64>().ok());
+    let number = |p: Option<&str>| {
+        let p = p?;
+        let digits = p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len());
+        p[..digits].parse::<u64>().ok()
+    };
     match (number(parts.next()), number(parts.next())) {
-        (Some(a), Some(b)) => (a, b) < (major, minor),
+        (Some(a), Some(b)) => (a, b, number(parts.next()).unwrap_or(0)) < wanted,
         _ => false,
     }
 }
@@ -324,14 +330,28 @@ pub fn sanitize(name: &str) -> String {
 /// settings it does not support are left out, as the operator leaves them out (unset means
 /// the operator's default version, v3.14, which supports all of them).
 pub(super) fn supports(spec: &PrometheusSpec, major: u64, minor: u64) -> bool {
+    supports_patch(spec, major, minor, 0)
+}
+
+/// As [`supports`], for a setting that needs a patch release (`3.11.2`).
+pub(super) fn supports_patch(spec: &PrometheusSpec, major: u64, minor: u64, patch: u64) -> bool {
     spec.version
         .as_deref()
-        .is_none_or(|v| !version_below(v, (major, minor)))
+        .is_none_or(|v| !version_below(v, (major, minor, patch)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_compare_to_the_patch_release() {
+        assert!(version_below("v3.11.1", (3, 11, 2)));
+        assert!(!version_below("3.11.2", (3, 11, 2)));
+        assert!(!version_below("v3.12.0-rc.0", (3, 11, 2)));
+        assert!(version_below("v2.55", (3, 0, 0)));
+        assert!(!version_below("latest", (3, 0, 0)));
+    }
 
     #[test]
     fn label_names_are_sanitised() {

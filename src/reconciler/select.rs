@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
-use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, ServiceMonitor};
+use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, ScrapeConfig, ServiceMonitor};
 
 /// Labels of a namespace, by name.
 pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
@@ -183,6 +183,22 @@ pub fn probes<'a>(
         objects: spec.probe_selector.as_ref(),
         namespaces: spec.probe_namespace_selector.as_ref(),
         field: "probe",
+    };
+    selected(prometheus, &selectors, namespaces, all)
+}
+
+/// The ScrapeConfigs `prometheus` selects (`scrapeConfigSelector` and
+/// `scrapeConfigNamespaceSelector`, with the same meaning as for ServiceMonitors), sorted.
+pub fn scrape_configs<'a>(
+    prometheus: &Prometheus,
+    namespaces: &NamespaceLabels,
+    all: &'a [ScrapeConfig],
+) -> Result<Vec<&'a ScrapeConfig>, String> {
+    let spec = &prometheus.spec;
+    let selectors = Selectors {
+        objects: spec.scrape_config_selector.as_ref(),
+        namespaces: spec.scrape_config_namespace_selector.as_ref(),
+        field: "scrapeConfig",
     };
     selected(prometheus, &selectors, namespaces, all)
 }

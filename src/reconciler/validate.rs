@@ -22,15 +22,36 @@ use super::crd::{
 };
 use super::select;
 
+mod scrape_config;
+pub use scrape_config::{Supports, scrape_config};
+
 /// `Prometheus` spec fields that prometheus-operator v0.94 reads when it generates the config
 /// file, and that this reconciler does not render yet. Setting any of them refuses the
 /// Prometheus (found by reading the operator's `pkg/prometheus/promcfg.go`).
 pub const PROMETHEUS_UNRENDERED: &[&str] = &["apiserverConfig", "otlp", "tracingConfig"];
 
-/// The `Prometheus` selectors of ScrapeConfigs, a kind this reconciler does not render yet:
-/// each object they select is left out alone, with a Warning Event (see `others`).
-pub const PROMETHEUS_OTHER_KINDS: &[&str] =
-    &["scrapeConfigNamespaceSelector", "scrapeConfigSelector"];
+/// The service-discovery kinds of a v0.94 ScrapeConfig that this reconciler does not render:
+/// a ScrapeConfig using one is left out alone, with a Warning Event naming the field. A test
+/// holds the list and the rendered fields to the upstream CRD.
+pub const SCRAPE_CONFIG_UNRENDERED: &[&str] = &[
+    "azureSDConfigs",
+    "digitalOceanSDConfigs",
+    "dockerSDConfigs",
+    "dockerSwarmSDConfigs",
+    "ec2SDConfigs",
+    "eurekaSDConfigs",
+    "gceSDConfigs",
+    "hetznerSDConfigs",
+    "ionosSDConfigs",
+    "kumaSDConfigs",
+    "lightSailSDConfigs",
+    "linodeSDConfigs",
+    "nomadSDConfigs",
+    "openstackSDConfigs",
+    "ovhcloudSDConfigs",
+    "puppetDBSDConfigs",
+    "scalewaySDConfigs",
+];
 
 /// The other `Prometheus` spec fields of prometheus-operator v0.94: they shape the Pod, the
 /// command line or the rules, not the config file, so they are not this reconciler's
@@ -177,13 +198,9 @@ pub fn prometheus(p: &Prometheus) -> Result<(), String> {
     storage_settings(&p.spec)?;
     outputs(&p.spec)?;
     if let Some(field) = p.spec.unrendered.keys().find(|f| {
-        ![
-            PROMETHEUS_UNRENDERED,
-            PROMETHEUS_OTHER_KINDS,
-            PROMETHEUS_IGNORED,
-        ]
-        .iter()
-        .any(|list| list.contains(&f.as_str()))
+        ![PROMETHEUS_UNRENDERED, PROMETHEUS_IGNORED]
+            .iter()
+            .any(|list| list.contains(&f.as_str()))
     }) {
         return Err(format!(
             "spec.{field} is not a field of the monitoring.coreos.com/v1 Prometheus \

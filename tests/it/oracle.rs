@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(60);
 const OPERATORS_RELOADER: &str = "quay.io/prometheus-operator/prometheus-config-reloader:v0.94.1";
 
 /// The cases, one file each in `tests/oracle/`: a Prometheus and the objects it selects
-/// (ServiceMonitors, PodMonitors, Probes, PrometheusRules, Secrets, ConfigMaps) as users write
+/// (ServiceMonitors, PodMonitors, Probes, ScrapeConfigs, PrometheusRules, Secrets, ConfigMaps) as users write
 /// them, covering what the reconciler renders. In a case, the word `NS` is replaced by the
 /// case's namespace, `@CERT@`, `@KEY@` and `@OTHER_KEY@` by PEM (a self-signed certificate, its
 /// key, another key), `@V1_CERT@` and `@V1_KEY@` by an X.509 v1 certificate and its PKCS#1 key.
@@ -63,6 +63,10 @@ cases! {
     probes => "probes",
     probe_credentials_classes_shards => "probe-credentials-classes-shards",
     alerting_only_additional_optional => "alerting-only-additional-optional",
+    scrape_configs => "scrape-configs",
+    scrape_config_credentials => "scrape-config-credentials",
+    scrape_config_shards_enforcement => "scrape-config-shards-enforcement",
+    scrape_config_older_version => "scrape-config-older-version",
 }
 
 const CERT: &str = include_str!("../../src/reconciler/testdata/cert.pem");
@@ -78,6 +82,8 @@ fn objects(yaml: &str, ns: &str) -> String {
         .map(|doc| {
             let version = if doc.contains("kind: Secret") || doc.contains("kind: ConfigMap") {
                 "v1"
+            } else if doc.trim_start().starts_with("kind: ScrapeConfig") {
+                "monitoring.coreos.com/v1alpha1"
             } else {
                 "monitoring.coreos.com/v1"
             };
@@ -294,6 +300,7 @@ impl Pending {
                 "crd/servicemonitors.monitoring.coreos.com",
                 "crd/podmonitors.monitoring.coreos.com",
                 "crd/probes.monitoring.coreos.com",
+                "crd/scrapeconfigs.monitoring.coreos.com",
                 "crd/prometheusrules.monitoring.coreos.com",
             ],
             None,
@@ -391,16 +398,13 @@ async fn the_reconciler_renders_what_the_real_operator_renders(name: &str) {
 }
 
 /// Every field of the upstream Prometheus spec is rendered (a field of our CRD), refused
-/// (`PROMETHEUS_UNRENDERED`), a selector of a kind that is not rendered
-/// (`PROMETHEUS_OTHER_KINDS`) or outside the config file (`PROMETHEUS_IGNORED`), and nothing
+/// (`PROMETHEUS_UNRENDERED`) or outside the config file (`PROMETHEUS_IGNORED`), and nothing
 /// else is in those lists: a new upstream field fails here until it is placed.
 #[test]
 fn every_upstream_prometheus_field_is_rendered_refused_or_not_config() {
     use kube::CustomResourceExt;
     use promreload::reconciler::crd::Prometheus;
-    use promreload::reconciler::validate::{
-        PROMETHEUS_IGNORED, PROMETHEUS_OTHER_KINDS, PROMETHEUS_UNRENDERED,
-    };
+    use promreload::reconciler::validate::{PROMETHEUS_IGNORED, PROMETHEUS_UNRENDERED};
     use std::collections::BTreeSet;
 
     let spec_fields = |crd: &serde_json::Value| -> BTreeSet<String> {
@@ -417,11 +421,7 @@ fn every_upstream_prometheus_field_is_rendered_refused_or_not_config() {
     let upstream = spec_fields(&upstream);
     let rendered = spec_fields(&serde_json::to_value(Prometheus::crd()).unwrap());
     let mut placed = rendered.clone();
-    let lists = [
-        PROMETHEUS_UNRENDERED,
-        PROMETHEUS_OTHER_KINDS,
-        PROMETHEUS_IGNORED,
-    ];
+    let lists = [PROMETHEUS_UNRENDERED, PROMETHEUS_IGNORED];
     for field in lists.iter().flat_map(|l| l.iter()) {
         assert!(
             placed.insert(field.to_string()),
@@ -436,4 +436,49 @@ fn every_upstream_prometheus_field_is_rendered_refused_or_not_config() {
     );
     assert!(unknown.is_empty(), "not upstream fields: {unknown:?}");
     assert!(rendered.len() > 50, "{} rendered", rendered.len());
+}
+
+/// Every field of the upstream ScrapeConfig spec is rendered (a field of our CRD) or a
+/// discovery kind refused by name (`SCRAPE_CONFIG_UNRENDERED`), never both: a new upstream
+/// field fails here until it is placed.
+#[test]
+fn every_upstream_scrape_config_field_is_rendered_or_refused() {
+    use kube::CustomResourceExt;
+    use promreload::reconciler::crd::ScrapeConfig;
+    use promreload::reconciler::validate::SCRAPE_CONFIG_UNRENDERED;
+    use std::collections::BTreeSet;
+
+    let spec_fields = |crd: &serde_json::Value| -> BTreeSet<String> {
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+            .as_object()
+            .expect("spec properties")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let path = operator_dir().join("crds/monitoring.coreos.com_scrapeconfigs.yaml");
+    let upstream: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let upstream = spec_fields(&upstream);
+    let ours = serde_json::to_value(ScrapeConfig::crd()).unwrap();
+    let mut rendered = spec_fields(&ours);
+    // Read under its other spelling (`enableHttp2` in monitors).
+    rendered.insert("enableHTTP2".into());
+    let refused: BTreeSet<String> = SCRAPE_CONFIG_UNRENDERED
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    let both: Vec<_> = rendered.intersection(&refused).collect();
+    assert!(both.is_empty(), "rendered and refused: {both:?}");
+    let placed: BTreeSet<String> = rendered.union(&refused).cloned().collect();
+    let unplaced: Vec<_> = upstream.difference(&placed).collect();
+    assert!(
+        unplaced.is_empty(),
+        "upstream fields not placed: {unplaced:?}"
+    );
+    let not_upstream: Vec<_> = refused.difference(&upstream).collect();
+    assert!(
+        not_upstream.is_empty(),
+        "not upstream fields: {not_upstream:?}"
+    );
 }

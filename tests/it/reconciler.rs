@@ -500,33 +500,13 @@ async fn remote_write_credentials_follow_rotation_and_a_missing_one_keeps_the_la
     );
 }
 
-/// A minimal ScrapeConfig CRD (the reconciler only reads the metadata of ScrapeConfigs).
-fn scrape_config_crd()
--> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
-    serde_json::from_value(json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "scrapeconfigs.monitoring.coreos.com"},
-        "spec": {
-            "group": "monitoring.coreos.com",
-            "names": {"kind": "ScrapeConfig", "plural": "scrapeconfigs", "singular": "scrapeconfig", "listKind": "ScrapeConfigList"},
-            "scope": "Namespaced",
-            "versions": [{"name": "v1alpha1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
-                "type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
-        }
-    }))
-    .unwrap()
-}
-
-/// kube-prometheus sets every selector: PodMonitors and Probes are rendered, and a bad
-/// PodMonitor or a ScrapeConfig (not rendered yet) costs only itself: a Warning Event names
-/// it, the condition counts it, and the rest of the config is written; fixed, it is in;
-/// deleted, it is gone.
+/// kube-prometheus sets every selector: PodMonitors, Probes and ScrapeConfigs are rendered,
+/// and a bad PodMonitor or ScrapeConfig costs only itself: a Warning Event names it, the
+/// condition counts it, and the rest of the config is written; fixed, it is in; deleted, it
+/// is gone.
 #[tokio::test]
 async fn kube_prometheus_selectors_render_pod_monitors_and_a_bad_object_costs_only_itself() {
     use k8s_openapi::api::core::v1::Secret;
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
     use promreload::reconciler::crd::PodMonitor;
     let _turn = serial().await;
     let cluster = Cluster::start();
@@ -605,10 +585,43 @@ async fn kube_prometheus_selectors_render_pod_monitors_and_a_bad_object_costs_on
         })
     })
     .await;
+    // Each says so itself, in its status (one binding per Prometheus).
+    let pod_monitors = Api::<PodMonitor>::namespaced(client.clone(), &f.team_a);
+    let accepted = |name: &'static str| {
+        let pod_monitors = pod_monitors.clone();
+        let mon = mon.to_string();
+        async move {
+            let pm = pod_monitors.get(name).await.ok()?;
+            let binding =
+                pm.status?.bindings.into_iter().find(|b| {
+                    b.namespace == mon && b.name == "k8s" && b.resource == "prometheuses"
+                })?;
+            let c = binding
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Accepted")?;
+            Some((c.status, c.reason, c.message.unwrap_or_default()))
+        }
+    };
+    eventually("the good PodMonitor is Accepted", || async {
+        accepted("envoy")
+            .await
+            .is_some_and(|(s, r, _)| s == "True" && r.is_none())
+    })
+    .await;
+    eventually("the bad one is not, and says why", || async {
+        accepted("broken").await.is_some_and(|(s, r, m)| {
+            s == "False"
+                && r.as_deref() == Some("InvalidConfiguration")
+                && m.contains("basicAuth.username")
+        })
+    })
+    .await;
     assert!(!jobs(client, mon).await.contains(&broken));
 
-    // A Probe: its job written. A ScrapeConfig (its CRD installed now): left out alone, named.
-    use promreload::reconciler::crd::Probe;
+    // A Probe and a ScrapeConfig: their jobs written. A ScrapeConfig with a discovery kind
+    // not rendered: left out alone, named.
+    use promreload::reconciler::crd::{Probe, ScrapeConfig};
     apply::<Probe>(
         client,
         mon,
@@ -617,51 +630,50 @@ async fn kube_prometheus_selectors_render_pod_monitors_and_a_bad_object_costs_on
         ),
     )
     .await;
-    let probe_job = format!("probe/{mon}/blackbox");
-    eventually("the Probe's job is written", || async {
-        jobs(client, mon).await.contains(&probe_job)
-    })
-    .await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "scrapeconfigs.monitoring.coreos.com",
-        &PatchParams::apply("promreload-tests").force(),
-        &Patch::Apply(scrape_config_crd()),
+    let scrape_config = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: {name}, namespace: {mon}}}\nspec: {spec}\n"
+        )
+    };
+    apply::<ScrapeConfig>(
+        client,
+        mon,
+        &scrape_config(
+            "external",
+            "{staticConfigs: [{targets: ['db.example:9187']}], jobName: databases}",
+        ),
     )
-    .await
-    .unwrap();
-    let gvk = GroupVersionKind::gvk("monitoring.coreos.com", "v1alpha1", "ScrapeConfig");
-    let ar = ApiResource::from_gvk_with_plural(&gvk, "scrapeconfigs");
-    let scrape_configs = Api::<DynamicObject>::namespaced_with(client.clone(), mon, &ar);
-    let scrape_config: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "ScrapeConfig",
-        "metadata": {"name": "external", "namespace": mon},
-        "spec": {"staticConfigs": [{"targets": ["db.example:9187"]}]}
-    }))
-    .unwrap();
-    let mut created = false;
-    for _ in 0..100 {
-        // The CRD needs a moment to be served.
-        if scrape_configs
-            .create(&Default::default(), &scrape_config)
-            .await
-            .is_ok()
-        {
-            created = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(created, "ScrapeConfig created");
-    eventually("the ScrapeConfig is named in a Warning Event", || {
-        warned(client, mon, "external", &["ScrapeConfigs are not rendered"])
+    .await;
+    apply::<ScrapeConfig>(
+        client,
+        mon,
+        &scrape_config("cloud", "{ec2SDConfigs: [{region: eu-west-1}]}"),
+    )
+    .await;
+    let probe_job = format!("probe/{mon}/blackbox");
+    let external = format!("scrapeConfig/{mon}/external");
+    eventually(
+        "the Probe's and the ScrapeConfig's jobs are written",
+        || async {
+            let jobs = jobs(client, mon).await;
+            jobs.contains(&probe_job) && jobs.contains(&external)
+        },
+    )
+    .await;
+    eventually("the bad ScrapeConfig is named in a Warning Event", || {
+        warned(
+            client,
+            mon,
+            "cloud",
+            &["spec.ec2SDConfigs is not rendered by promreload-reconciler"],
+        )
     })
     .await;
     eventually(
         "the condition counts it; the config is still written",
         || async {
             condition(client, mon).await.is_some_and(|(s, _, m, _, _)| {
-                s == "True" && m.contains("1 ScrapeConfigs selected, 1 rejected")
+                s == "True" && m.contains("2 ScrapeConfigs selected, 1 rejected")
             })
         },
     )
@@ -672,8 +684,8 @@ async fn kube_prometheus_selectors_render_pod_monitors_and_a_bad_object_costs_on
         "{written:?}"
     );
 
-    // Fixed (the Secret created), the PodMonitor is in; the ScrapeConfig deleted, it is no
-    // longer counted; the good PodMonitor deleted, its job is gone.
+    // Fixed (the Secret created), the PodMonitor is in; the ScrapeConfigs deleted, they are
+    // no longer counted; the good PodMonitor deleted, its job is gone.
     let secret: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "creds", "namespace": f.team_a},
@@ -684,19 +696,28 @@ async fn kube_prometheus_selectors_render_pod_monitors_and_a_bad_object_costs_on
         .create(&Default::default(), &secret)
         .await
         .unwrap();
-    scrape_configs
-        .delete("external", &DeleteParams::default())
-        .await
-        .unwrap();
+    let scrape_configs = Api::<ScrapeConfig>::namespaced(client.clone(), mon);
+    for name in ["external", "cloud"] {
+        scrape_configs
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
     Api::<PodMonitor>::namespaced(client.clone(), &f.team_a)
         .delete("envoy", &DeleteParams::default())
         .await
         .unwrap();
+    eventually("the fixed PodMonitor is Accepted now", || async {
+        accepted("broken")
+            .await
+            .is_some_and(|(s, _, _)| s == "True")
+    })
+    .await;
     eventually(
-        "the fixed PodMonitor is in, the deleted one gone",
+        "the fixed PodMonitor is in, the deleted objects gone",
         || async {
             let jobs = jobs(client, mon).await;
-            jobs.contains(&broken) && !jobs.contains(&envoy)
+            jobs.contains(&broken) && !jobs.contains(&envoy) && !jobs.contains(&external)
         },
     )
     .await;
@@ -707,12 +728,6 @@ async fn kube_prometheus_selectors_render_pod_monitors_and_a_bad_object_costs_on
         })
     })
     .await;
-    let _ = crds
-        .delete(
-            "scrapeconfigs.monitoring.coreos.com",
-            &DeleteParams::default(),
-        )
-        .await;
 }
 
 #[tokio::test]

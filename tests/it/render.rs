@@ -239,14 +239,14 @@ fn render_into_a_closed_pipe_does_not_panic() {
 }
 
 #[test]
-fn pod_monitors_and_probes_render_and_a_selected_scrape_config_is_left_out_alone() {
+fn every_scrape_kind_renders_and_a_bad_scrape_config_is_left_out_alone() {
     let dir = tempfile::tempdir().unwrap();
     let prometheus = "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: k8s, namespace: mon}\nspec: {serviceMonitorSelector: {}, podMonitorSelector: {}, probeSelector: {}, scrapeConfigSelector: {}}\n";
     let with = dir.path().join("with.yaml");
     fs::write(
         &with,
         format!(
-            "{prometheus}---\napiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: blackbox, namespace: mon}}\nspec: {{prober: {{url: 'blackbox:9115'}}, targets: {{staticConfig: {{static: [example.com]}}}}}}\n---\napiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: external, namespace: mon}}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: sidecars, namespace: mon}}\nspec: {{selector: {{matchLabels: {{app: envoy}}}}, podMetricsEndpoints: [{{port: http-envoy-prom}}]}}\n"
+            "{prometheus}---\napiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: blackbox, namespace: mon}}\nspec: {{prober: {{url: 'blackbox:9115'}}, targets: {{staticConfig: {{static: [example.com]}}}}}}\n---\napiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: external, namespace: mon}}\nspec: {{staticConfigs: [{{targets: ['db.example:9187']}}], relabelings: [{{targetLabel: team, replacement: db}}]}}\n---\napiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: cloud, namespace: mon}}\nspec: {{ec2SDConfigs: [{{region: eu-west-1}}]}}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: sidecars, namespace: mon}}\nspec: {{selector: {{matchLabels: {{app: envoy}}}}, podMetricsEndpoints: [{{port: http-envoy-prom}}]}}\n"
         ),
     )
     .unwrap();
@@ -264,7 +264,14 @@ fn pod_monitors_and_probes_render_and_a_selected_scrape_config_is_left_out_alone
         "{config}"
     );
     assert!(
-        stderr.contains("ScrapeConfig mon/external left out of Prometheus mon/k8s (InvalidConfiguration): ScrapeConfigs are not rendered"),
+        config.contains("- job_name: scrapeConfig/mon/external\n")
+            && config.contains("- db.example:9187")
+            && config.contains("action: replace"),
+        "the ScrapeConfig's job, its relabeling with the API server's default action: {config}"
+    );
+    assert!(!config.contains("scrapeConfig/mon/cloud"), "{config}");
+    assert!(
+        stderr.contains("ScrapeConfig mon/cloud left out of Prometheus mon/k8s (InvalidConfiguration): spec.ec2SDConfigs is not rendered by promreload-reconciler"),
         "{stderr}"
     );
 }

@@ -75,6 +75,8 @@ struct Fixture {
     prometheus_rules: Writer<PrometheusRule>,
     pod_monitors: Writer<PodMonitor>,
     probes: Writer<Probe>,
+    /// Behind a lock so `no_other_kinds` can list them from `&self`.
+    scrape_configs: std::sync::Mutex<Writer<ScrapeConfig>>,
 }
 
 impl Fixture {
@@ -94,6 +96,7 @@ impl Fixture {
         let (prometheus_rule_store, prometheus_rules) = reflector::store();
         let (pod_monitor_store, pod_monitors) = reflector::store();
         let (probe_store, probes) = reflector::store();
+        let (scrape_config_store, scrape_configs) = reflector::store();
         let (prometheus_store, mut prometheuses) = reflector::store();
         listed(&mut prometheuses, [prometheus.clone()]);
         let Cli { run, .. } =
@@ -108,6 +111,8 @@ impl Fixture {
             pod_monitors_error: ListError::default(),
             probes: probe_store,
             probes_error: ListError::default(),
+            scrape_configs: scrape_config_store,
+            scrape_configs_error: ListError::default(),
             namespaces,
             prometheus_rules: prometheus_rule_store,
             rules_error: ListError::default(),
@@ -115,7 +120,7 @@ impl Fixture {
             assets: Arc::default(),
             tls_shards: Mutex::new(HashMap::new()),
             rule_config_maps: Mutex::new(HashMap::new()),
-            others: Arc::default(),
+            bindings: bindings::Written::default(),
             prometheuses: prometheus_store,
         });
         Self {
@@ -124,6 +129,7 @@ impl Fixture {
             prometheus_rules,
             pod_monitors,
             probes,
+            scrape_configs: std::sync::Mutex::new(scrape_configs),
         }
     }
 
@@ -140,12 +146,15 @@ impl Fixture {
         reconcile_one(Arc::new(stored), self.ctx.clone()).await
     }
 
-    /// The other kinds, listed and empty.
+    /// ScrapeConfigs, listed and empty.
     async fn no_other_kinds(&self) {
-        let mut others = self.ctx.others.lock().await;
-        for kind in OtherKind::ALL {
-            others.set(kind, []);
-        }
+        self.list_scrape_configs([]);
+    }
+
+    /// ScrapeConfigs, listed.
+    fn list_scrape_configs(&self, objects: impl IntoIterator<Item = ScrapeConfig>) {
+        let mut writer = self.scrape_configs.lock().expect("not poisoned");
+        listed(&mut writer, objects);
     }
 
     /// The `Reconciled` condition as the API holds it: status, reason, message.
@@ -241,9 +250,12 @@ async fn the_files_are_written_before_the_config_and_an_unchanged_prometheus_wri
             format!("PATCH {RULE_FILES}"),
             "DELETE /api/v1/namespaces/monitoring/configmaps/prometheus-k8s-rulefiles-1".into(),
             format!("PATCH {CONFIG}"),
+            "PATCH /apis/monitoring.coreos.com/v1/namespaces/monitoring/servicemonitors/app/status"
+                .into(),
             format!("PATCH {PROMETHEUS}/status"),
         ],
-        "the TLS assets and rule files first, so the config never names a missing file"
+        "the TLS assets and rule files first, so the config never names a missing file; \
+         then the ServiceMonitor's Accepted condition"
     );
     let config = f.config().expect("the config Secret is written");
     assert!(
@@ -757,23 +769,28 @@ fn pod_monitor(name: &str, endpoint: &str) -> PodMonitor {
     ))
 }
 
+fn pod_monitor_path(name: &str) -> String {
+    format!("/apis/monitoring.coreos.com/v1/namespaces/monitoring/podmonitors/{name}")
+}
+
 /// kube-prometheus's every-selector Prometheus with a good PodMonitor, one whose Secret is
-/// missing, a Probe and a ScrapeConfig (not rendered yet): the bad PodMonitor and the
-/// ScrapeConfig are each left out with a Warning Event, the rest is written, and the
-/// condition and metrics count each kind.
+/// missing, a Probe, a good ScrapeConfig and one with a discovery kind not rendered: the bad
+/// PodMonitor and ScrapeConfig are each left out with a Warning Event, the rest is written,
+/// and the condition and metrics count each kind.
 #[tokio::test]
-async fn a_bad_pod_monitor_or_a_scrape_config_costs_only_itself() {
+async fn a_bad_pod_monitor_or_scrape_config_costs_only_itself() {
     let p = prometheus(
         "{serviceMonitorSelector: {}, podMonitorSelector: {}, probeSelector: {}, scrapeConfigSelector: {}}",
     );
     let mut f = Fixture::new(&p, vec![service_monitor("{port: web}")]);
-    listed(
-        &mut f.pod_monitors,
-        [
-            pod_monitor("envoy", "{port: http-envoy-prom, path: /stats/prometheus}"),
-            pod_monitor("broken", BASIC_AUTH),
-        ],
-    );
+    let pod_monitors = [
+        pod_monitor("envoy", "{port: http-envoy-prom, path: /stats/prometheus}"),
+        pod_monitor("broken", BASIC_AUTH),
+    ];
+    for pm in &pod_monitors {
+        f.api.insert(&pod_monitor_path(&pm.name_any()), pm);
+    }
+    listed(&mut f.pod_monitors, pod_monitors);
     listed(
         &mut f.probes,
         [object::<Probe>(
@@ -783,18 +800,18 @@ async fn a_bad_pod_monitor_or_a_scrape_config_costs_only_itself() {
              targets: {staticConfig: {static: ['https://example.com']}}}",
         )],
     );
-    f.no_other_kinds().await;
-    let external = crate::reconciler::others::Meta {
-        namespace: "monitoring".into(),
-        name: "external".into(),
-        labels: Default::default(),
-        uid: Some("uid-external".into()),
+    let scrape_config = |name: &str, spec: &str| {
+        object::<ScrapeConfig>(&format!(
+            "apiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\n\
+             metadata: {{name: {name}, namespace: monitoring, uid: uid-{name}}}\nspec: {spec}"
+        ))
     };
-    f.ctx
-        .others
-        .lock()
-        .await
-        .upsert(OtherKind::ScrapeConfig, external);
+    let external = scrape_config(
+        "external",
+        "{staticConfigs: [{targets: ['db.example:9187']}]}",
+    );
+    let cloud = scrape_config("cloud", "{ec2SDConfigs: [{region: eu-west-1}]}");
+    f.list_scrape_configs([external.clone(), cloud]);
 
     f.reconcile().await.expect("reconciled");
     let config = f.config().expect("a config is written");
@@ -807,7 +824,8 @@ async fn a_bad_pod_monitor_or_a_scrape_config_costs_only_itself() {
         [
             "serviceMonitor/monitoring/app/0",
             "podMonitor/monitoring/envoy/0",
-            "probe/monitoring/blackbox"
+            "probe/monitoring/blackbox",
+            "scrapeConfig/monitoring/external"
         ]
     );
     let (status, reason, message) = f.condition().expect("a condition");
@@ -815,7 +833,7 @@ async fn a_bad_pod_monitor_or_a_scrape_config_costs_only_itself() {
     assert_eq!(
         message,
         "1 ServiceMonitors selected, 0 rejected; 2 PodMonitors selected, 1 rejected; \
-         1 Probes selected, 0 rejected; 1 ScrapeConfigs selected, 1 rejected"
+         1 Probes selected, 0 rejected; 2 ScrapeConfigs selected, 1 rejected"
     );
     let mut events = f.events();
     events.sort();
@@ -828,30 +846,62 @@ async fn a_bad_pod_monitor_or_a_scrape_config_costs_only_itself() {
         "{}",
         events[0].2
     );
-    assert_eq!(events[1].0, "ScrapeConfig/external");
+    assert_eq!(events[1].0, "ScrapeConfig/cloud");
     assert!(
-        events[1].2.contains("ScrapeConfigs are not rendered"),
+        events[1]
+            .2
+            .contains("spec.ec2SDConfigs is not rendered by promreload-reconciler"),
         "{}",
         events[1].2
     );
+    // Each PodMonitor says whether it is in, and why not.
+    let accepted = |name: &str| {
+        let pm: PodMonitor = f.api.get(&pod_monitor_path(name)).expect("stored");
+        let binding = pm.status.expect("a status").bindings.remove(0);
+        assert_eq!(
+            (binding.namespace.as_str(), binding.name.as_str()),
+            ("monitoring", "k8s")
+        );
+        binding.conditions[0].clone()
+    };
+    let envoy = accepted("envoy");
+    assert_eq!(
+        (envoy.type_.as_str(), envoy.status.as_str()),
+        ("Accepted", "True")
+    );
+    assert_eq!((envoy.reason, envoy.message), (None, None));
+    let broken = accepted("broken");
+    assert_eq!(
+        (broken.status.as_str(), broken.reason.as_deref()),
+        ("False", Some("InvalidConfiguration"))
+    );
+    assert!(
+        broken
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("basicAuth.username")),
+        "{broken:?}"
+    );
     let metrics = f.ctx.metrics.encode();
+    // Every selected object's: 1 ServiceMonitor, 2 PodMonitors, 1 Probe, 2 ScrapeConfigs.
+    assert!(
+        metrics.contains("promreload_reconciler_binding_writes_total 6"),
+        "{metrics}"
+    );
     for line in [
         "promreload_reconciler_scrape_objects_selected{prometheus=\"monitoring/k8s\",kind=\"PodMonitor\"} 1",
         "promreload_reconciler_scrape_objects_rejected{prometheus=\"monitoring/k8s\",kind=\"PodMonitor\"} 1",
         "promreload_reconciler_scrape_objects_selected{prometheus=\"monitoring/k8s\",kind=\"Probe\"} 1",
+        "promreload_reconciler_scrape_objects_selected{prometheus=\"monitoring/k8s\",kind=\"ScrapeConfig\"} 1",
         "promreload_reconciler_scrape_objects_rejected{prometheus=\"monitoring/k8s\",kind=\"ScrapeConfig\"} 1",
         "promreload_reconciler_service_monitors_selected{prometheus=\"monitoring/k8s\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
 
-    // The ScrapeConfig gone and the PodMonitor fixed (its Secret created): every job,
+    // The bad ScrapeConfig gone and the PodMonitor fixed (its Secret created): every job,
     // nothing rejected.
-    f.ctx
-        .others
-        .lock()
-        .await
-        .remove(OtherKind::ScrapeConfig, "monitoring", "external");
+    f.list_scrape_configs([external]);
     let creds: Secret = object(
         "metadata: {name: creds, namespace: monitoring}\ndata: {user: Ym90, password: czNjcjN0}",
     );
@@ -867,10 +917,12 @@ async fn a_bad_pod_monitor_or_a_scrape_config_costs_only_itself() {
         config.contains("- job_name: podMonitor/monitoring/broken/0"),
         "{config}"
     );
+    let fixed = accepted("broken");
+    assert_eq!((fixed.status.as_str(), fixed.message), ("True", None));
     let (_, _, message) = f.condition().expect("a condition");
     assert_eq!(
         message,
         "1 ServiceMonitors selected, 0 rejected; 2 PodMonitors selected, 0 rejected; \
-         1 Probes selected, 0 rejected"
+         1 Probes selected, 0 rejected; 1 ScrapeConfigs selected, 0 rejected"
     );
 }

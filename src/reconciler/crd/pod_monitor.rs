@@ -19,7 +19,8 @@ use super::{HttpClient, NamespaceSelector, RelabelConfig, ScrapeSettings};
     kind = "PodMonitor",
     plural = "podmonitors",
     shortname = "pmon",
-    namespaced
+    namespaced,
+    status = "super::ConfigStatus"
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]

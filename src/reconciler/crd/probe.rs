@@ -18,7 +18,8 @@ use super::{HttpClient, NamespaceSelector, ProxyConfig, RelabelConfig, ScrapeSet
     kind = "Probe",
     plural = "probes",
     shortname = "prb",
-    namespaced
+    namespaced,
+    status = "super::ConfigStatus"
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]

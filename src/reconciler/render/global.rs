@@ -264,13 +264,10 @@ impl Global {
                 scheme.to_ascii_lowercase().into(),
             );
         }
-        let escaping = match spec.name_escaping_scheme.as_deref() {
-            Some("AllowUTF8") => Some("allow-utf-8"),
-            Some("Underscores") => Some("underscores"),
-            Some("Dots") => Some("dots"),
-            Some("Values") => Some("values"),
-            _ => None,
-        };
+        let escaping = spec
+            .name_escaping_scheme
+            .as_deref()
+            .and_then(escaping_scheme);
         if let Some(scheme) = escaping.filter(|_| supports(3, 4)) {
             yaml.insert("metric_name_escaping_scheme".into(), scheme.into());
         }
@@ -320,6 +317,18 @@ impl Global {
             interval_ms,
             shards,
         })
+    }
+}
+
+/// A `nameEscapingScheme` as Prometheus spells it (`AllowUTF8` is `allow-utf-8`); `None` for
+/// a value the operator does not know (it writes nothing then).
+pub(super) fn escaping_scheme(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "AllowUTF8" => Some("allow-utf-8"),
+        "Underscores" => Some("underscores"),
+        "Dots" => Some("dots"),
+        "Values" => Some("values"),
+        _ => None,
     }
 }
 

@@ -152,6 +152,7 @@ impl Cluster {
             "servicemonitors.monitoring.coreos.com",
             "podmonitors.monitoring.coreos.com",
             "probes.monitoring.coreos.com",
+            "scrapeconfigs.monitoring.coreos.com",
             "prometheusrules.monitoring.coreos.com",
         ] {
             let mut established = false;
