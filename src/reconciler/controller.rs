@@ -1,6 +1,6 @@
-//! The controller: watches Prometheus, ServiceMonitor, PrometheusRule and Namespace objects
-//! and keeps every Prometheus's config Secret, rule ConfigMaps and `Reconciled` condition up
-//! to date.
+//! The controller: watches Prometheus, scrape (ServiceMonitor, PodMonitor, Probe,
+//! ScrapeConfig), PrometheusRule and Namespace objects and keeps every Prometheus's config
+//! Secret, TLS assets, rule ConfigMaps and `Reconciled` condition up to date.
 //!
 //! ServiceMonitors, PrometheusRules and Namespaces are mirrored in reflector stores; any
 //! change to them re-reconciles every Prometheus (there are few), a change to a Prometheus
@@ -21,9 +21,12 @@
 //! first list (a cluster without its CRD has none of them).
 //!
 //! Each selected scrape object is checked whole before rendering (see [`super::check`]): one
-//! that cannot be rendered gets a Warning Event naming the field and the problem, the
-//! Prometheus's condition counts accepted and rejected objects per kind, and the rest of the
-//! config is written.
+//! that cannot be rendered gets a Warning Event naming the field and the problem, its own
+//! `Accepted` condition says so too (see [`super::bindings`]), the Prometheus's condition
+//! counts accepted and rejected objects per kind, and the rest of the config is written.
+//!
+//! The watches and the stores they fill are in `watch`, the Events in `events`; this file is
+//! the reconcile.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,9 +36,9 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ObjectReference, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -46,13 +49,15 @@ use super::crd::{PodMonitor, Probe, Prometheus, PrometheusRule, ScrapeConfig, Se
 use super::credentials::{self, Assets, Kind, ObjectRef, Unreadable};
 use super::metrics::{PrometheusLabel, ReconcilerMetrics};
 use super::objects;
-use super::render::{self, Rejection};
+use super::render;
 use super::rules::{self, RuleFiles};
 use super::secret;
 use super::select::{NamespaceLabels, key};
 use super::settings::ReconcilerConfig;
 use super::status::{self, Outcome};
 use crate::admin::{Admin, Probes};
+use events::{find, warn_once, warn_rejected};
+use watch::{ListError, Listed, listed, mirror, watch_versions};
 
 /// The condition message of an unmanaged Prometheus.
 const UNMANAGED: &str = "no serviceMonitorSelector, podMonitorSelector, probeSelector or \
@@ -287,166 +292,6 @@ pub async fn run(
         .await;
     state.probes.set_ready(false);
     state.probes.set_alive(false);
-}
-
-/// Why a kind could not be listed or watched, while it cannot (`None` once it works).
-type ListError = Arc<std::sync::Mutex<Option<ListFailure>>>;
-
-/// A failed list or watch.
-#[derive(Debug, Clone)]
-struct ListFailure {
-    /// The error.
-    message: String,
-    /// The kind's CRD is not installed (the API answered 404 to the list).
-    not_installed: bool,
-}
-
-/// Mirrors `api` in a store, signalling `trigger` on every change; also returns the last
-/// watch error, cleared by the next event. Failures are counted (the store is stale
-/// meanwhile), except a kind whose CRD is not installed.
-fn mirror<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    trigger: mpsc::Sender<()>,
-    metrics: ReconcilerMetrics,
-) -> (Store<K>, ListError)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    // Retried every 10 s at most: a CRD installed after the reconciler started is noticed
-    // soon.
-    let stream =
-        reflector::reflector(writer, watcher(api, config)).backoff(ShortBackoff::default());
-    let error = ListError::default();
-    let last_error = error.clone();
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            let mut last = last_error.lock().unwrap_or_else(|e| e.into_inner());
-            match event {
-                // Full: a reconcile of everything is already due.
-                Ok(_) => {
-                    *last = None;
-                    let _ = trigger.try_send(());
-                }
-                Err(error) => {
-                    let kind = K::kind(&());
-                    match &error {
-                        // The kind's CRD is not installed: expected in some clusters, and
-                        // retried with backoff; a Prometheus that needs the kind says so.
-                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404 => {
-                            tracing::debug!(%error, kind = kind.as_ref(), "not installed; retrying with backoff")
-                        }
-                        _ if resynced(&error) => {
-                            tracing::debug!(%error, kind = kind.as_ref(), "watch expired; listing again")
-                        }
-                        _ => {
-                            metrics.watch_failed(&kind);
-                            tracing::warn!(%error, kind = kind.as_ref(), "watch failed; retrying with backoff")
-                        }
-                    }
-                    let first = last.is_none();
-                    let not_installed = matches!(
-                        &error,
-                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 404
-                    );
-                    *last = Some(ListFailure {
-                        message: error.to_string(),
-                        not_installed,
-                    });
-                    if first {
-                        let _ = trigger.try_send(());
-                    }
-                }
-            }
-        }
-    });
-    (reader, error)
-}
-
-/// Watches the metadata only of one kind (Secrets or ConfigMaps): a change to an object that
-/// was read for a ServiceMonitor drops it from the cache and re-reconciles everything. While
-/// the watch fails, each failed attempt drops the kind from the cache, so reconciles read
-/// the objects again instead of trusting what may have changed unseen.
-async fn watch_versions<K>(
-    api: Api<PartialObjectMeta<K>>,
-    kind: Kind,
-    cache: Arc<Mutex<Assets>>,
-    trigger: mpsc::Sender<()>,
-    metrics: ReconcilerMetrics,
-) where
-    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-    PartialObjectMeta<K>: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + 'static,
-{
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .touched_objects();
-    futures::pin_mut!(stream);
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(meta) => {
-                let id = (kind, meta.namespace().unwrap_or_default(), meta.name_any());
-                if cache.lock().await.forget(&id) {
-                    tracing::debug!(object = %format!("{kind} {}/{}", id.1, id.2), "referenced object changed");
-                    let _ = trigger.try_send(());
-                }
-            }
-            // The relist that follows touches every object, which drops it from the cache.
-            Err(error) if resynced(&error) => {
-                tracing::debug!(%error, %kind, "watch expired; listing again")
-            }
-            Err(error) => {
-                metrics.watch_failed(&kind.to_string());
-                // Changes go unseen until the watch is back: read them again when needed
-                // rather than render from a cache that may be stale.
-                cache.lock().await.forget_kind(kind);
-                tracing::warn!(%error, %kind, "watch failed; retrying with backoff")
-            }
-        }
-    }
-}
-
-/// Whether a watch error is the API server saying the watch expired (410 Gone): part of the
-/// protocol, followed by a fresh list, not a failure.
-fn resynced(error: &watcher::Error) -> bool {
-    matches!(error, watcher::Error::WatchError(status) if status.code == 410)
-}
-
-/// Retries from 1 s, doubling up to 10 s: a kind whose CRD is missing is listed again at
-/// least every 10 s (one cheap 404), so installing the CRD is noticed soon.
-struct ShortBackoff(std::time::Duration);
-
-impl Default for ShortBackoff {
-    fn default() -> Self {
-        Self(std::time::Duration::from_secs(1))
-    }
-}
-
-impl Iterator for ShortBackoff {
-    type Item = std::time::Duration;
-    fn next(&mut self) -> Option<Self::Item> {
-        let now = self.0;
-        self.0 = (now * 2).min(std::time::Duration::from_secs(10));
-        Some(now)
-    }
-}
-
-impl kube::runtime::utils::Backoff for ShortBackoff {
-    fn reset(&mut self) {
-        *self = Self::default();
-    }
 }
 
 /// The scrape objects of the kinds that are rendered, as known now.
@@ -810,15 +655,6 @@ async fn prune_bindings(ctx: &Context, live: &std::collections::HashSet<String>)
     ctx.metrics.binding_writes.inc_by(writes as u64);
 }
 
-/// The reference of the object `ns/name` among `all`, for its Events.
-fn find<K: Resource<DynamicType = ()>>(all: &[K], ns: &str, name: &str) -> Option<ObjectReference> {
-    all.iter()
-        .find(|o| {
-            o.meta().namespace.as_deref() == Some(ns) && o.meta().name.as_deref() == Some(name)
-        })
-        .map(|o| o.object_ref(&()))
-}
-
 /// A refused Prometheus: its config and rule files keep their last good state.
 fn invalid(message: String) -> Outcome {
     Outcome {
@@ -826,16 +662,6 @@ fn invalid(message: String) -> Outcome {
         reason: "InvalidConfiguration",
         message,
     }
-}
-
-/// Whether the objects of a kind a Prometheus may select are known.
-enum Listed<K> {
-    /// They are (none when it has no selector for the kind).
-    Yes(Vec<K>),
-    /// Not listed yet.
-    NotYet,
-    /// They cannot be listed, and why.
-    Failed(String),
 }
 
 fn rules_listed(prometheus: &Prometheus, ctx: &Context) -> Listed<PrometheusRule> {
@@ -846,35 +672,6 @@ fn rules_listed(prometheus: &Prometheus, ctx: &Context) -> Listed<PrometheusRule
         "ruleSelector",
         false,
     )
-}
-
-/// The objects of a kind a Prometheus selects with `field` (none when it does not): from the
-/// store once it has been listed; none when the kind's CRD is not installed and
-/// `absent_is_empty`.
-fn listed<K: Resource<DynamicType = ()> + Clone>(
-    selects: bool,
-    store: &Store<K>,
-    error: &ListError,
-    field: &str,
-    absent_is_empty: bool,
-) -> Listed<K> {
-    use futures::FutureExt;
-    if !selects {
-        return Listed::Yes(Vec::new());
-    }
-    if store.wait_until_ready().now_or_never().is_some() {
-        return Listed::Yes(store.state().iter().map(|o| (**o).clone()).collect());
-    }
-    let error = error.lock().unwrap_or_else(|e| e.into_inner());
-    match error.as_ref() {
-        Some(e) if e.not_installed && absent_is_empty => Listed::Yes(Vec::new()),
-        Some(e) => Listed::Failed(format!(
-            "{field} is set but {}s cannot be listed ({}); the config and rule files keep their last good state",
-            K::kind(&()),
-            e.message
-        )),
-        None => Listed::NotYet,
-    }
 }
 
 /// Writes the rule ConfigMaps, reports rejected PrometheusRules and sets their gauges.
@@ -936,73 +733,13 @@ async fn tls_assets(
     Ok(wrote)
 }
 
-/// Publishes a Warning Event on each rejected object of `kind` (once per reason), found by
-/// `object_ref`, and forgets the ones of this kind that are valid again.
-async fn warn_rejected(
-    ctx: &Context,
-    prometheus: &Prometheus,
-    kind: &str,
-    rejected: &[Rejection],
-    object_ref: impl Fn(&str) -> Option<ObjectReference>,
-) {
-    let suffix = format!(">{kind}>{}", key(prometheus));
-    let current: Vec<String> = rejected
-        .iter()
-        .map(|r| format!("{}{suffix}", r.object))
-        .collect();
-    // An object that is valid again is forgotten, so a later relapse is reported.
-    ctx.warned
-        .lock()
-        .await
-        .retain(|id, _| !id.ends_with(&suffix) || current.contains(id));
-    for (r, id) in rejected.iter().zip(&current) {
-        let Some(object) = object_ref(&r.object) else {
-            continue;
-        };
-        let note = format!("left out of Prometheus {}: {}", key(prometheus), r.reason);
-        warn_once(ctx, id, &note, &object).await;
-    }
-}
-
-/// Publishes a Warning Event `InvalidConfiguration` on `object`, once per distinct note.
-async fn warn_once(ctx: &Context, id: &str, note: &str, object: &ObjectReference) {
-    {
-        let mut warned = ctx.warned.lock().await;
-        if warned.get(id).map(String::as_str) == Some(note) {
-            return;
-        }
-        warned.insert(id.to_string(), note.to_string());
-    }
-    tracing::warn!(object = %id, %note, "InvalidConfiguration");
-    let event = Event {
-        type_: EventType::Warning,
-        reason: "InvalidConfiguration".into(),
-        note: Some(truncate(note, 1000)),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, object).await {
-        tracing::warn!(%error, "cannot publish Event");
-        ctx.warned.lock().await.remove(id);
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
 fn error_policy(prometheus: Arc<Prometheus>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(error.metric_label());
     tracing::warn!(prometheus = %key(prometheus.as_ref()), %error, "reconcile failed; retrying");
     Action::requeue(std::time::Duration::from_secs(5))
 }
 
+mod events;
 #[cfg(test)]
 mod tests;
+mod watch;

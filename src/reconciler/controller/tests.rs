@@ -9,9 +9,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::reflector::store::Writer;
 
+use super::watch::{ListFailure, resynced};
 use super::*;
 use crate::reconciler::fake_api::FakeApi;
 use clap::Parser;
+use kube::runtime::reflector;
 
 use crate::reconciler::settings::Cli;
 
