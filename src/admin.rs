@@ -36,6 +36,7 @@ pub use auth::{BasicAuth, HashError};
 pub use tls::{ClientAuth, Tls, TlsError, TlsFiles, TlsVersion};
 
 mod auth;
+pub mod key_pair;
 mod tls;
 
 /// How the endpoints are protected, as loaded at start: HTTPS, basic auth, and the extra

@@ -10,6 +10,8 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+
+use super::key_pair;
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
@@ -217,7 +219,8 @@ fn build_acceptor(tls: &Tls, material: &[Vec<u8>]) -> Result<TlsAcceptor, TlsErr
             })),
         ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
             let roots = client_roots(tls, &material[2])?;
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             let verifier = if tls.client_auth == ClientAuth::VerifyClientCertIfGiven {
                 verifier.allow_unauthenticated()
             } else {
@@ -229,9 +232,8 @@ fn build_acceptor(tls: &Tls, material: &[Vec<u8>]) -> Result<TlsAcceptor, TlsErr
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| named(&tls.cert_file, &e))?;
+    let pair = key_pair::resolver(certs, key, &provider).map_err(|e| named(&tls.cert_file, &e))?;
+    let mut config = builder.with_cert_resolver(pair);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

@@ -361,6 +361,55 @@ fn https_reload_with_client_certificate_and_rotated_basic_auth() {
     }
 }
 
+/// A client certificate made the common way (`openssl x509 -req` without extensions: X.509
+/// v1), which Go's crypto/tls takes and rustls's own loader refuses: the sidecar presents it,
+/// and the real Prometheus, requiring verified client certificates, accepts the reload.
+#[test]
+fn a_v1_client_certificate_is_presented_as_go_presents_it() {
+    let pki = Pki::new();
+    let web = pki.dir.path().join("web.yaml");
+    write_web_config(&web, &pki, true, &[]);
+    let (cert, key) = pki.v1_client("v1-client");
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"),
+        "the fixture is a v1 certificate"
+    );
+    let mut pod = Pod::new();
+    pod.publish(&config(&["v1-a"]));
+    assert!(pod.init(&[]).0.success());
+    let opts = PromOptions {
+        web_config: Some(web),
+        scheme: "https",
+        client: pki.client(true),
+        ..PromOptions::default()
+    };
+    let prometheus = Prometheus::start_with(free_port(), &pod.output(), opts);
+    let (ca, cert, key) = (
+        pki.ca.display().to_string(),
+        cert.display().to_string(),
+        key.display().to_string(),
+    );
+    let daemon = pod.daemon(
+        &prometheus.reload_url(),
+        &[
+            ("RELOADER_RELOAD_CA_FILE", &ca),
+            ("RELOADER_RELOAD_CERT_FILE", &cert),
+            ("RELOADER_RELOAD_KEY_FILE", &key),
+        ],
+    );
+    daemon.wait_metric_at_least("reloader_last_reload_successful", 1.0, WAIT);
+    pod.publish(&config(&["v1-b"]));
+    wait_until(WAIT, "v1-b live", || {
+        prometheus.loaded_config().contains("job_name: v1-b")
+    });
+    assert_eq!(daemon.metric("reloader_reloads_failed_total"), 0.0);
+}
+
 #[test]
 fn certificates_are_verified_unless_explicitly_skipped() {
     let pki = Pki::new();

@@ -11,12 +11,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Certificate, Client, Identity, Method, RequestBuilder, Url, redirect};
+use reqwest::{Client, Method, RequestBuilder, Url, redirect};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+use crate::admin::key_pair;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::ReloadError;
@@ -98,13 +100,13 @@ impl PromClient {
     }
 
     fn build(&self, material: &[Vec<u8>]) -> Result<Client, ReloadError> {
-        let builder = match &self.tls.pinned_cert_file {
-            Some(pinned) => self.pinning(material, pinned)?,
-            None => self.verifying(material)?,
-        };
-        builder.build().map_err(|e| ReloadError::Credentials {
-            reason: format!("building the TLS client: {e}"),
-        })
+        let config = self.tls_config(material)?;
+        Self::base()
+            .use_preconfigured_tls(config)
+            .build()
+            .map_err(|e| ReloadError::Credentials {
+                reason: format!("building the TLS client: {e}"),
+            })
     }
 
     /// The common settings of both kinds of client.
@@ -124,47 +126,25 @@ impl PromClient {
             .pool_max_idle_per_host(0)
     }
 
-    /// Verifies against the system roots and the CA bundle (or not at all, if skipped).
-    fn verifying(&self, material: &[Vec<u8>]) -> Result<reqwest::ClientBuilder, ReloadError> {
-        let mut builder = Self::base().danger_accept_invalid_certs(self.tls.insecure_skip_verify);
-        if let Some(path) = &self.tls.ca_file {
-            let certs = Certificate::from_pem_bundle(&material[0])
-                .map_err(|e| credentials(path, &format!("not a PEM CA bundle: {e}")))?;
-            if certs.is_empty() {
-                return Err(credentials(path, "no certificate in the CA bundle"));
+    /// The TLS settings: the server verified against the system roots plus the CA bundle
+    /// (or trusted as the pinned certificate, or not verified with `insecure_skip_verify`),
+    /// and the client certificate taken as Go takes it (an X.509 v1 one included, see
+    /// [`key_pair`]).
+    fn tls_config(&self, material: &[Vec<u8>]) -> Result<rustls::ClientConfig, ReloadError> {
+        let pinned = match &self.tls.pinned_cert_file {
+            None => None,
+            Some(pinned_file) => {
+                let pinned = CertificateDer::pem_slice_iter(&material[3])
+                    .next()
+                    .ok_or_else(|| {
+                        credentials(pinned_file, "no certificate in the web config's cert_file")
+                    })?
+                    .map_err(|e| {
+                        credentials(pinned_file, &format!("not a PEM certificate: {e}"))
+                    })?;
+                Some((pinned.into_owned(), pinned_file.to_path_buf()))
             }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some((cert_path, _)) = &self.tls.cert_and_key {
-            let mut pem = material[1].clone();
-            pem.push(b'\n');
-            pem.extend_from_slice(&material[2]);
-            let identity = Identity::from_pem(&pem).map_err(|e| {
-                credentials(
-                    cert_path,
-                    &format!("client certificate or key unusable: {e}"),
-                )
-            })?;
-            builder = builder.identity(identity);
-        }
-        Ok(builder)
-    }
-
-    /// Trusts the pinned certificate (the server's own, on the loopback), and otherwise what
-    /// [`PromClient::verifying`] trusts.
-    fn pinning(
-        &self,
-        material: &[Vec<u8>],
-        pinned_file: &Path,
-    ) -> Result<reqwest::ClientBuilder, ReloadError> {
-        let pinned = CertificateDer::pem_slice_iter(&material[3])
-            .next()
-            .ok_or_else(|| {
-                credentials(pinned_file, "no certificate in the web config's cert_file")
-            })?
-            .map_err(|e| credentials(pinned_file, &format!("not a PEM certificate: {e}")))?;
+        };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
@@ -192,13 +172,13 @@ impl PromClient {
                     })?,
             )
         };
-        let verifier = Arc::new(PinnedOrCa {
-            pinned: pinned.into_owned(),
-            pinned_file: pinned_file.to_path_buf(),
+        let verifier = Arc::new(ServerVerifier {
+            pinned,
+            insecure: self.tls.insecure_skip_verify,
             webpki,
             algorithms: provider.signature_verification_algorithms,
         });
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| ReloadError::Credentials {
                 reason: format!("building the TLS client: {e}"),
@@ -215,33 +195,35 @@ impl PromClient {
                     })?;
                 let key = PrivateKeyDer::from_pem_slice(&material[2])
                     .map_err(|e| credentials(key_path, &format!("client key unusable: {e}")))?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                let pair = key_pair::resolver(chain, key, &provider).map_err(|e| {
                     credentials(
                         cert_path,
                         &format!("client certificate or key unusable: {e}"),
                     )
-                })?
+                })?;
+                builder.with_client_cert_resolver(pair)
             }
         };
         // No session resumption: every reload's handshake shows the certificate the server
-        // presents now, so a server that stops presenting the pinned one is noticed at once.
+        // presents now, so a server that stops presenting the trusted one is noticed at once.
         config.resumption = rustls::client::Resumption::disabled();
-        Ok(Self::base().use_preconfigured_tls(config))
+        Ok(config)
     }
 }
 
 /// Trusts a server that presents exactly the pinned certificate (whatever name it carries),
-/// or one the CAs vouch for under the URL's name. The handshake signature is checked either
-/// way, so the server holds the certificate's private key.
+/// or one the CAs vouch for under the URL's name, or, with `insecure_skip_verify`, any. The
+/// handshake signature is checked every way, so the server holds the certificate's key.
 #[derive(Debug)]
-struct PinnedOrCa {
-    pinned: CertificateDer<'static>,
-    pinned_file: std::path::PathBuf,
+struct ServerVerifier {
+    /// The certificate the web config serves, and its file.
+    pinned: Option<(CertificateDer<'static>, std::path::PathBuf)>,
+    insecure: bool,
     webpki: Option<Arc<WebPkiServerVerifier>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for PinnedOrCa {
+impl ServerCertVerifier for ServerVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -250,21 +232,31 @@ impl ServerCertVerifier for PinnedOrCa {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.pinned.as_ref() {
+        let pinned = self.pinned.as_ref();
+        if self.insecure || pinned.is_some_and(|(cert, _)| end_entity.as_ref() == cert.as_ref()) {
             return Ok(ServerCertVerified::assertion());
         }
         let by_ca = match &self.webpki {
-            Some(webpki) => webpki
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-                .map_err(|e| e.to_string()),
-            None => Err("no CA certificate to check it with".to_string()),
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::General(
+                "no CA certificate to check it with".into(),
+            )),
         };
-        by_ca.map_err(|reason| {
-            rustls::Error::General(format!(
-                "the server's certificate is not the one in {} (the web config's cert_file), and no trusted CA vouches for it: {reason}",
-                self.pinned_file.display()
-            ))
-        })
+        match pinned {
+            None => by_ca,
+            Some((_, file)) => by_ca.map_err(|reason| {
+                rustls::Error::General(format!(
+                    "the server's certificate is not the one in {} (the web config's cert_file), and no trusted CA vouches for it: {reason}",
+                    file.display()
+                ))
+            }),
+        }
     }
 
     fn verify_tls12_signature(

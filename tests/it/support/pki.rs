@@ -104,6 +104,39 @@ impl Pki {
         }
     }
 
+    /// A client certificate the CA signs the common way, `openssl x509 -req` without
+    /// extensions: an X.509 v1 certificate (`NAME.crt`, `NAME.key`), which Go accepts.
+    pub fn v1_client(&self, name: &str) -> (PathBuf, PathBuf) {
+        let d = self.dir.path();
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        let subj = format!("/CN={name}");
+        let request = [
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj,
+        ];
+        openssl(d, &request);
+        let sign = [
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+        ];
+        openssl(d, &sign);
+        (d.join(crt), d.join(key))
+    }
+
     /// A self-signed server certificate and key (`NAME.crt`, `NAME.key`) naming only `dns`:
     /// neither the loopback nor a CA anyone trusts.
     pub fn self_signed(&self, name: &str, dns: &str) -> (PathBuf, PathBuf) {
