@@ -219,19 +219,21 @@ pub fn prometheus(p: &Prometheus) -> Result<(), String> {
     }
 }
 
+/// `nameValidationScheme` and `nameEscapingScheme` (of a Prometheus or a ScrapeConfig): the
+/// CRD's values.
+fn name_schemes(validation: &Option<String>, escaping: &Option<String>) -> Result<(), String> {
+    one_of("spec.nameValidationScheme", validation, &["UTF8", "Legacy"])?;
+    one_of(
+        "spec.nameEscapingScheme",
+        escaping,
+        &["AllowUTF8", "Underscores", "Dots", "Values"],
+    )
+}
+
 /// The global, runtime and storage settings: enums, durations and ranges as the CRD and the
 /// operator check them.
 fn storage_settings(spec: &PrometheusSpec) -> Result<(), String> {
-    one_of(
-        "spec.nameValidationScheme",
-        &spec.name_validation_scheme,
-        &["UTF8", "Legacy"],
-    )?;
-    one_of(
-        "spec.nameEscapingScheme",
-        &spec.name_escaping_scheme,
-        &["AllowUTF8", "Underscores", "Dots", "Values"],
-    )?;
+    name_schemes(&spec.name_validation_scheme, &spec.name_escaping_scheme)?;
     if let Some(offset) = &spec.rule_query_offset {
         duration_ms(offset).map_err(|e| format!("spec.ruleQueryOffset: {e}"))?;
     }

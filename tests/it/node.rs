@@ -1349,6 +1349,40 @@ patches:
         assert!(value.is_some(), "{query} is not 1: {}", targets(&ip));
     }
 
+    // A ScrapeConfig with a static target (the prober's own metrics): its job is live and up,
+    // and the reconciler, under deploy/'s RBAC, marks it Accepted in its status.
+    let scrape_config = format!(
+        "apiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: prober, namespace: monitoring, labels: {{prometheus: k8s}}}}\nspec:\n  scrapeInterval: 5s\n  staticConfigs: [{{targets: ['{prober}:9115'], labels: {{role: prober}}}}]\n"
+    );
+    let start = Instant::now();
+    kubectl(&["apply", "-f", "-"], Some(&scrape_config));
+    let live = job_goes_live(&ip, "scrapeConfig/monitoring/prober", start);
+    eprintln!("deploy/local: ScrapeConfig written -> job live in Prometheus: {live:?}");
+    let query = r#"up{job="scrapeConfig/monitoring/prober",role="prober"}"#;
+    let up = poll(Duration::from_secs(120), || {
+        let v = instant_query(&ip, query)?;
+        (v == "1").then_some(v)
+    });
+    assert!(up.is_some(), "{query} is not 1: {}", targets(&ip));
+    let accepted = poll(Duration::from_secs(60), || {
+        let jsonpath = "jsonpath={.status.bindings[0].conditions[0].status}";
+        let args = [
+            "get",
+            "scrapeconfig",
+            "-n",
+            "monitoring",
+            "prober",
+            "-o",
+            jsonpath,
+        ];
+        let status = kubectl_run(&cluster, &args, None);
+        (status == "True").then_some(status)
+    });
+    assert!(
+        accepted.is_some(),
+        "the ScrapeConfig's Accepted condition is not True"
+    );
+
     let start = Instant::now();
     let objects = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: monitoring, labels: {app: web}}\nspec:\n  ports: [{name: web, port: 80}]\n---\napiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: web, namespace: monitoring, labels: {prometheus: k8s}}\nspec:\n  selector: {matchLabels: {app: web}}\n  endpoints: [{port: web}]\n";
     kubectl(&["apply", "-f", "-"], Some(objects));

@@ -405,20 +405,8 @@ fn every_upstream_prometheus_field_is_rendered_refused_or_not_config() {
     use kube::CustomResourceExt;
     use promreload::reconciler::crd::Prometheus;
     use promreload::reconciler::validate::{PROMETHEUS_IGNORED, PROMETHEUS_UNRENDERED};
-    use std::collections::BTreeSet;
 
-    let spec_fields = |crd: &serde_json::Value| -> BTreeSet<String> {
-        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-            .as_object()
-            .expect("spec properties")
-            .keys()
-            .cloned()
-            .collect()
-    };
-    let path = operator_dir().join("crds/monitoring.coreos.com_prometheuses.yaml");
-    let upstream: serde_json::Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let upstream = spec_fields(&upstream);
+    let upstream = upstream_spec_fields("prometheuses");
     let rendered = spec_fields(&serde_json::to_value(Prometheus::crd()).unwrap());
     let mut placed = rendered.clone();
     let lists = [PROMETHEUS_UNRENDERED, PROMETHEUS_IGNORED];
@@ -448,18 +436,7 @@ fn every_upstream_scrape_config_field_is_rendered_or_refused() {
     use promreload::reconciler::validate::SCRAPE_CONFIG_UNRENDERED;
     use std::collections::BTreeSet;
 
-    let spec_fields = |crd: &serde_json::Value| -> BTreeSet<String> {
-        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-            .as_object()
-            .expect("spec properties")
-            .keys()
-            .cloned()
-            .collect()
-    };
-    let path = operator_dir().join("crds/monitoring.coreos.com_scrapeconfigs.yaml");
-    let upstream: serde_json::Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let upstream = spec_fields(&upstream);
+    let upstream = upstream_spec_fields("scrapeconfigs");
     let ours = serde_json::to_value(ScrapeConfig::crd()).unwrap();
     let mut rendered = spec_fields(&ours);
     // Read under its other spelling (`enableHttp2` in monitors).
@@ -481,4 +458,22 @@ fn every_upstream_scrape_config_field_is_rendered_or_refused() {
         not_upstream.is_empty(),
         "not upstream fields: {not_upstream:?}"
     );
+}
+
+/// The fields of a CRD's `spec` (its first version's schema).
+fn spec_fields(crd: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        .as_object()
+        .expect("spec properties")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// The `spec` fields of the operator's CRD for `plural`.
+fn upstream_spec_fields(plural: &str) -> std::collections::BTreeSet<String> {
+    let path = operator_dir().join(format!("crds/monitoring.coreos.com_{plural}.yaml"));
+    let crd: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    spec_fields(&crd)
 }

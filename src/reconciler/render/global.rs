@@ -254,23 +254,12 @@ impl Global {
         {
             yaml.insert("scrape_failure_log_file".into(), log_file_path(file).into());
         }
-        if let Some(scheme) = spec
-            .name_validation_scheme
-            .as_deref()
-            .filter(|_| supports(3, 0))
-        {
-            yaml.insert(
-                "metric_name_validation_scheme".into(),
-                scheme.to_ascii_lowercase().into(),
-            );
-        }
-        let escaping = spec
-            .name_escaping_scheme
-            .as_deref()
-            .and_then(escaping_scheme);
-        if let Some(scheme) = escaping.filter(|_| supports(3, 4)) {
-            yaml.insert("metric_name_escaping_scheme".into(), scheme.into());
-        }
+        name_schemes(
+            spec.name_validation_scheme.as_deref(),
+            spec.name_escaping_scheme.as_deref(),
+            &supports,
+            &mut yaml,
+        );
         for (key, setting, min) in [
             (
                 "convert_classic_histograms_to_nhcb",
@@ -320,15 +309,31 @@ impl Global {
     }
 }
 
-/// A `nameEscapingScheme` as Prometheus spells it (`AllowUTF8` is `allow-utf-8`); `None` for
-/// a value the operator does not know (it writes nothing then).
-pub(super) fn escaping_scheme(scheme: &str) -> Option<&'static str> {
-    match scheme {
+/// `metric_name_validation_scheme` (lower-cased, from Prometheus 3.0) and
+/// `metric_name_escaping_scheme` (as Prometheus spells it, `AllowUTF8` being `allow-utf-8`,
+/// from 3.4; a value the operator does not know is left out, as it leaves it out), in the
+/// global section or a job.
+pub(super) fn name_schemes(
+    validation: Option<&str>,
+    escaping: Option<&str>,
+    supports: &dyn Fn(u64, u64) -> bool,
+    out: &mut Mapping,
+) {
+    if let Some(scheme) = validation.filter(|_| supports(3, 0)) {
+        out.insert(
+            "metric_name_validation_scheme".into(),
+            scheme.to_ascii_lowercase().into(),
+        );
+    }
+    let escaping = escaping.and_then(|scheme| match scheme {
         "AllowUTF8" => Some("allow-utf-8"),
         "Underscores" => Some("underscores"),
         "Dots" => Some("dots"),
         "Values" => Some("values"),
         _ => None,
+    });
+    if let Some(scheme) = escaping.filter(|_| supports(3, 4)) {
+        out.insert("metric_name_escaping_scheme".into(), scheme.into());
     }
 }
 

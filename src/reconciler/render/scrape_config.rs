@@ -10,7 +10,7 @@ use serde_yaml_ng::{Mapping, Value};
 use super::super::check::Accepted;
 use super::super::crd::{KubernetesSdConfig, ScrapeConfig, ScrapeConfigSpec};
 use super::super::yaml;
-use super::global::escaping_scheme;
+use super::global::name_schemes;
 use super::job::{self, EndpointSettings, JobContext, namespace_label_rule, user_rule};
 use super::{map, string_map, strings};
 
@@ -103,23 +103,12 @@ fn scrape_job(sc: &ScrapeConfig, ctx: &JobContext, clients: Vec<Mapping>) -> Map
     }
     job.insert("relabel_configs".into(), Value::Sequence(rules));
     job::tail(&mut job, &spec.scrape, &settings, enforce, ctx);
-    if let Some(scheme) = spec
-        .name_validation_scheme
-        .as_deref()
-        .filter(|_| ctx.supports(3, 0))
-    {
-        job.insert(
-            "metric_name_validation_scheme".into(),
-            scheme.to_ascii_lowercase().into(),
-        );
-    }
-    let escaping = spec
-        .name_escaping_scheme
-        .as_deref()
-        .and_then(escaping_scheme);
-    if let Some(scheme) = escaping.filter(|_| ctx.supports(3, 4)) {
-        job.insert("metric_name_escaping_scheme".into(), scheme.into());
-    }
+    name_schemes(
+        spec.name_validation_scheme.as_deref(),
+        spec.name_escaping_scheme.as_deref(),
+        &|major, minor| ctx.supports(major, minor),
+        &mut job,
+    );
     job
 }
 

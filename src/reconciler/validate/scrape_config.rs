@@ -8,8 +8,8 @@ use super::super::crd::{
     ConsulSdConfig, DnsSdConfig, HttpClient, KubernetesSdConfig, ScrapeConfig, StaticConfig,
 };
 use super::{
-    ScrapeEndpoint, first_unrendered, http_client, one_of, relabel_fields, scrape_endpoint,
-    scrape_settings, valid_label_name,
+    ScrapeEndpoint, first_unrendered, http_client, name_schemes, one_of, relabel_fields,
+    scrape_endpoint, scrape_settings, valid_label_name,
 };
 
 /// The roles of a Kubernetes SD config, as the CRD spells them.
@@ -66,16 +66,7 @@ pub fn scrape_config(
     };
     relabel_fields("spec", &scrape)?;
     scrape_endpoint(&scrape, global_interval_ms).map_err(|e| format!("spec.{e}"))?;
-    one_of(
-        "spec.nameValidationScheme",
-        &spec.name_validation_scheme,
-        &["UTF8", "Legacy"],
-    )?;
-    one_of(
-        "spec.nameEscapingScheme",
-        &spec.name_escaping_scheme,
-        &["AllowUTF8", "Underscores", "Dots", "Values"],
-    )?;
+    name_schemes(&spec.name_validation_scheme, &spec.name_escaping_scheme)?;
     // Beyond the operator, which writes it: Prometheus refuses to load the whole config.
     if spec.name_validation_scheme.as_deref() == Some("Legacy")
         && spec.name_escaping_scheme.as_deref() == Some("AllowUTF8")

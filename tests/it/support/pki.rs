@@ -27,55 +27,55 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A certificate for 127.0.0.1 and localhost (`NAME.crt`, `NAME.key`, an EC P-256 key) that
+/// the CA signs for `usage` (`serverAuth`, `clientAuth`).
 fn leaf(dir: &Path, name: &str, usage: &str) {
-    let (key, csr, crt, ext) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.crt"),
-        format!("{name}.ext"),
-    );
+    let ext = format!("{name}.ext");
     std::fs::write(
         dir.join(&ext),
         format!("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\n"),
     )
     .expect("write ext");
-    openssl(
+    signed(
         dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={name}"),
-        ],
+        name,
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+        Some(&ext),
     );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ],
+}
+
+/// A key (made with `newkey`) and a certificate for it that the CA signs (`NAME.key`,
+/// `NAME.crt`), with the extensions in the file `ext`, or none: an X.509 v1 certificate.
+fn signed(dir: &Path, name: &str, newkey: &[&str], ext: Option<&str>) {
+    let (key, csr, crt) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
     );
+    let subj = format!("/CN={name}");
+    let mut request = vec!["req"];
+    request.extend(newkey);
+    request.extend(["-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj]);
+    openssl(dir, &request);
+    let mut sign = vec![
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        &crt,
+        "-days",
+        "2",
+    ];
+    if let Some(ext) = ext {
+        sign.extend(["-extfile", ext]);
+    }
+    openssl(dir, &sign);
 }
 
 impl Pki {
@@ -108,33 +108,8 @@ impl Pki {
     /// extensions: an X.509 v1 certificate (`NAME.crt`, `NAME.key`), which Go accepts.
     pub fn v1_client(&self, name: &str) -> (PathBuf, PathBuf) {
         let d = self.dir.path();
-        let (key, csr, crt) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-        );
-        let subj = format!("/CN={name}");
-        let request = [
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj,
-        ];
-        openssl(d, &request);
-        let sign = [
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-        ];
-        openssl(d, &sign);
-        (d.join(crt), d.join(key))
+        signed(d, name, &["-newkey", "rsa:2048"], None);
+        (d.join(format!("{name}.crt")), d.join(format!("{name}.key")))
     }
 
     /// A self-signed server certificate and key (`NAME.crt`, `NAME.key`) naming only `dns`:
