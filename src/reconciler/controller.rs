@@ -59,6 +59,9 @@ use crate::admin::{Admin, Probes};
 use events::{find, warn_once, warn_rejected};
 use watch::{ListError, Listed, listed, mirror, watch_versions};
 
+/// The condition reason of a paused Prometheus.
+const PAUSED: &str = "Paused";
+
 /// The condition message of an unmanaged Prometheus.
 const UNMANAGED: &str = "no serviceMonitorSelector, podMonitorSelector, probeSelector or \
     scrapeConfigSelector: the config Secret is the user's and is never overwritten";
@@ -385,6 +388,18 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     ctx.metrics.keep_prometheuses(&name, &live);
     forget_deleted(&ctx, &live).await;
     prune_bindings(&ctx, &live).await;
+    if prometheus.spec.paused == Some(true) {
+        // As the operator: nothing generated is touched. The condition says why.
+        let paused = Outcome {
+            ok: false,
+            reason: PAUSED,
+            message: "spec.paused is true: the config Secret, TLS assets and rule ConfigMaps \
+                      are left as they are"
+                .into(),
+        };
+        status::set(&ctx.client, &prometheus, &paused).await?;
+        return Ok(Action::requeue(ctx.config.resync_interval));
+    }
     let outcome = match outcome(&prometheus, &ctx).await {
         Ok(Some(outcome)) => outcome,
         // Waiting for the first list of a kind it selects.

@@ -254,6 +254,10 @@ pub struct PrometheusSpec {
     /// Prometheus feature flags; `st-storage` cannot go with `Xor` float chunks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enable_features: Vec<String>,
+    /// Leave everything generated for this Prometheus as it is (the config Secret, TLS assets
+    /// and rule ConfigMaps): nothing is written while it is true, as with the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

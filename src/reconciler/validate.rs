@@ -87,7 +87,6 @@ pub const PROMETHEUS_IGNORED: &[&str] = &[
     "maximumStartupDurationSeconds",
     "minReadySeconds",
     "nodeSelector",
-    "paused",
     "persistentVolumeClaimRetentionPolicy",
     "podManagementPolicy",
     "podMetadata",

@@ -288,6 +288,39 @@ async fn the_files_are_written_before_the_config_and_an_unchanged_prometheus_wri
     assert_eq!(f.ctx.metrics.secret_writes.get(), 3);
 }
 
+/// `paused: true` touches nothing generated (as the operator): a changed ServiceMonitor does
+/// not reach the config, and no Secret or ConfigMap is written; the condition says why.
+/// Unpaused, the change is written.
+#[tokio::test]
+async fn a_paused_prometheus_is_left_as_it_is() {
+    let p = prometheus("{serviceMonitorSelector: {}}");
+    let f = Fixture::new(&p, vec![service_monitor("{port: web}")]);
+    f.no_other_kinds().await;
+    f.reconcile().await.expect("reconciled");
+    let before = f.config().expect("a config");
+
+    f.edit(|p| p.spec.paused = Some(true));
+    f.edit(|p| p.spec.scrape_interval = Some("10s".into()));
+    f.api.clear_sent();
+    f.reconcile().await.expect("paused is not a failure");
+    assert_eq!(
+        f.api.writes(),
+        [format!("PATCH {PROMETHEUS}/status")],
+        "the condition only"
+    );
+    assert_eq!(f.config().as_deref(), Some(before.as_str()));
+    let message = f.refused("Paused");
+    assert!(message.contains("spec.paused is true"), "{message}");
+    f.api.clear_sent();
+    f.reconcile().await.expect("paused again");
+    assert_eq!(f.api.writes(), Vec::<String>::new(), "said once");
+
+    f.edit(|p| p.spec.paused = None);
+    f.reconcile().await.expect("reconciled");
+    let after = f.config().expect("a config");
+    assert!(after.contains("scrape_interval: 10s"), "{after}");
+}
+
 #[tokio::test]
 async fn a_refused_write_fails_the_reconcile_and_the_condition_says_so() {
     let p = prometheus("{serviceMonitorSelector: {}}");
