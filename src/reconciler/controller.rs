@@ -246,10 +246,11 @@ pub async fn run(
             let _ = namespaces.wait_until_ready().await;
         } => {}
     }
-    let controller = Controller::new(
-        api::<Prometheus>(&client, namespace.as_deref()),
-        watcher::Config::default(),
-    );
+    let instances = match &config.prometheus_instance_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let controller = Controller::new(api::<Prometheus>(&client, namespace.as_deref()), instances);
     let reporter = Reporter {
         controller: secret::MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -381,13 +382,29 @@ async fn reconcile(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result<Act
 }
 
 async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let handled = |p: &Prometheus| handles(&ctx.config.controller_id, p);
+    // What this process keeps (metrics, Events said, bindings written) is kept for the
+    // Prometheuses it handles only: one deleted, or given to another controller, is forgotten.
+    let live = ctx
+        .prometheuses
+        .state()
+        .iter()
+        .filter(|p| handled(p))
+        .map(|p| key(&**p))
+        .collect();
+    forget_deleted(&ctx, &live).await;
+    prune_bindings(&ctx, &live).await;
+    if !handled(&prometheus) {
+        // Another controller's (prometheus-operator's, or a reconciler with another id):
+        // nothing of it is touched.
+        ctx.metrics.keep_prometheuses(None, &live);
+        tracing::debug!("another controller's (operator.prometheus.io/controller-id)");
+        return Ok(Action::await_change());
+    }
     let start = Instant::now();
     ctx.metrics.reconciliations.inc();
     let name = key(prometheus.as_ref());
-    let live = ctx.prometheuses.state().iter().map(|p| key(&**p)).collect();
-    ctx.metrics.keep_prometheuses(&name, &live);
-    forget_deleted(&ctx, &live).await;
-    prune_bindings(&ctx, &live).await;
+    ctx.metrics.keep_prometheuses(Some(&name), &live);
     if prometheus.spec.paused == Some(true) {
         // As the operator: nothing generated is touched. The condition says why.
         let paused = Outcome {
@@ -440,6 +457,17 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     status::set(&ctx.client, &prometheus, &outcome).await?;
     ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
     Ok(Action::requeue(ctx.config.resync_interval))
+}
+
+/// The annotation that gives a Prometheus to one controller (prometheus-operator's).
+const CONTROLLER_ID: &str = "operator.prometheus.io/controller-id";
+
+/// Whether the reconciler with `controller_id` handles `prometheus`: its
+/// `operator.prometheus.io/controller-id` annotation is that id (missing counts as empty), as
+/// prometheus-operator's `isManagedByController` decides.
+fn handles(controller_id: &str, prometheus: &Prometheus) -> bool {
+    let annotation = prometheus.annotations().get(CONTROLLER_ID);
+    annotation.map_or("", String::as_str) == controller_id
 }
 
 /// Forgets what this process keeps about Prometheuses that no longer exist (the Events it

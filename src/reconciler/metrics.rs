@@ -172,11 +172,16 @@ impl Default for ReconcilerMetrics {
 }
 
 impl ReconcilerMetrics {
-    /// Records that `prometheus` has per-Prometheus series, and removes those of every
-    /// Prometheus not in `live` (deleted ones), so no alert fires on a stale series.
-    pub fn keep_prometheuses(&self, prometheus: &str, live: &std::collections::HashSet<String>) {
+    /// Records that `prometheus` (when given) has per-Prometheus series, and removes those of
+    /// every Prometheus not in `live` (deleted ones, or another controller's), so no alert
+    /// fires on a stale series.
+    pub fn keep_prometheuses(
+        &self,
+        prometheus: Option<&str>,
+        live: &std::collections::HashSet<String>,
+    ) {
         let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
-        labelled.insert(prometheus.to_string());
+        labelled.extend(prometheus.map(str::to_string));
         labelled.retain(|name| {
             let keep = live.contains(name);
             if !keep {

@@ -62,6 +62,17 @@ pub struct RunSettings {
           hide_default_value = true, value_parser = or_empty(text))]
     pub namespace: OrEmpty<String>,
 
+    /// handle only Prometheus objects whose operator.prometheus.io/controller-id annotation is this; empty = those without one (prometheus-operator's --controller-id)
+    #[arg(long, env = "RECONCILER_CONTROLLER_ID", value_name = "ID", default_value = "",
+          hide_default_value = true, value_parser = text)]
+    pub controller_id: String,
+
+    /// handle only the Prometheus objects this label selector selects; empty = all (prometheus-operator's --prometheus-instance-selector)
+    #[arg(long, env = "RECONCILER_PROMETHEUS_INSTANCE_SELECTOR", value_name = "SELECTOR",
+          default_value = "", hide_default_value = true,
+          value_parser = or_empty(parse_label_selector))]
+    pub prometheus_instance_selector: OrEmpty<String>,
+
     /// full re-render of every Prometheus, besides watch events
     #[arg(long, env = "RECONCILER_RESYNC_INTERVAL", value_name = "DURATION",
           default_value = "5m", value_parser = positive_duration)]
@@ -125,6 +136,11 @@ pub struct ReconcilerConfig {
     pub resync_interval: Duration,
     /// Output choices, as prometheus-operator's feature gates make them.
     pub options: Options,
+    /// The `operator.prometheus.io/controller-id` annotation of the Prometheus objects this
+    /// reconciler handles (empty: those without one).
+    pub controller_id: String,
+    /// Label selector of the Prometheus objects it handles (`None` = all).
+    pub prometheus_instance_selector: Option<String>,
 }
 
 impl RunSettings {
@@ -140,8 +156,18 @@ impl RunSettings {
                 self.feature_gates,
                 self.disable_unmanaged_prometheus_configuration,
             ),
+            controller_id: self.controller_id,
+            prometheus_instance_selector: self.prometheus_instance_selector.0,
         }
     }
+}
+
+/// A label selector in its text form (`a=b,c in (d)`), checked before it is sent to the API
+/// server, so a typo stops the reconciler at start with exit code 2 instead of failing every
+/// list.
+fn parse_label_selector(s: &str) -> Result<String, String> {
+    crate::reconciler::validate::label_selector(s.trim())?;
+    Ok(s.trim().to_string())
 }
 
 /// The feature gates' output choices, plus `--disable-unmanaged-prometheus-configuration`
@@ -150,5 +176,39 @@ fn with_unmanaged(gates: Options, disable_unmanaged: bool) -> Options {
     Options {
         disable_unmanaged_configuration: disable_unmanaged,
         ..gates
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_controller_id_and_instance_selector_are_prometheus_operators() {
+        let config = |args: &[&str]| {
+            let argv = std::iter::once("promreload-reconciler").chain(args.iter().copied());
+            Cli::try_parse_from(argv).map(|cli| cli.run.config())
+        };
+        let defaults = config(&[]).unwrap();
+        assert_eq!(
+            (
+                defaults.controller_id.as_str(),
+                defaults.prometheus_instance_selector
+            ),
+            ("", None)
+        );
+        let set = config(&[
+            "--controller-id=promreload",
+            "--prometheus-instance-selector=team in (a, b),!legacy",
+        ])
+        .unwrap();
+        assert_eq!(set.controller_id, "promreload");
+        assert_eq!(
+            set.prometheus_instance_selector.as_deref(),
+            Some("team in (a, b),!legacy")
+        );
+        let bad = config(&["--prometheus-instance-selector=team in (a"]).unwrap_err();
+        assert_eq!(bad.exit_code(), 2);
+        assert!(bad.to_string().contains("unbalanced parentheses"), "{bad}");
     }
 }

@@ -33,7 +33,7 @@ mod scrape_config;
 pub use client::*;
 pub use monitors::*;
 pub use prometheus::*;
-pub use scrape_config::{Supports, scrape_config};
+pub use scrape_config::{Supports, label_selector, scrape_config};
 
 /// `Prometheus` spec fields that prometheus-operator v0.94 reads when it generates the config
 /// file, and that this reconciler does not render yet. Setting any of them refuses the

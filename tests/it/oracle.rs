@@ -477,3 +477,76 @@ fn upstream_spec_fields(plural: &str) -> std::collections::BTreeSet<String> {
         serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     spec_fields(&crd)
 }
+
+/// The field managers that wrote Secret `name`, once it exists.
+async fn secret_managers(client: &Client, ns: &str, name: &str) -> Vec<String> {
+    let secret = Api::<Secret>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap();
+    secret
+        .and_then(|s| s.metadata.managed_fields)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect()
+}
+
+/// Polls `check` for a minute at most.
+async fn within_a_minute<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within a minute: {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The real prometheus-operator (`--controller-id=operator`) and the reconciler (no id) in one
+/// cluster: each writes the config of the Prometheus the `operator.prometheus.io/controller-id`
+/// annotation gives it and never the other's; annotated over to the operator, ours is the
+/// operator's from then on.
+#[tokio::test]
+async fn beside_the_real_operator_each_handles_the_prometheus_given_to_it() {
+    const US: &str = "promreload-reconciler";
+    let pending = Pending::enter();
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    let cluster = pending.cluster();
+    let client = cluster.client().await;
+    let ns = unique("beside-the-operator");
+    namespace(&client, &ns, &[]).await;
+    let prometheuses = "kind: Prometheus\nmetadata: {name: ours}\nspec: {serviceMonitorSelector: {}}\n---\nkind: Prometheus\nmetadata: {name: theirs, annotations: {operator.prometheus.io/controller-id: operator}}\nspec: {serviceMonitorSelector: {}}";
+    apply_objects(&cluster, &objects(prometheuses, &ns));
+    let _operator = cluster.operator_with(&ns, OPERATORS_RELOADER, &["--controller-id=operator"]);
+    let _reconciler = cluster.reconciler(&[("RECONCILER_NAMESPACE", &ns)]);
+    let (client, ns) = (&client, ns.as_str());
+    within_a_minute("each config written by its own controller", || async {
+        let ours = secret_managers(client, ns, "prometheus-ours").await;
+        let theirs = secret_managers(client, ns, "prometheus-theirs").await;
+        ours == [US] && !theirs.is_empty() && !theirs.iter().any(|m| m == US)
+    })
+    .await;
+
+    // Given to the operator: the operator writes it from then on.
+    let annotate = serde_json::json!({"metadata": {"annotations": {"operator.prometheus.io/controller-id": "operator"}}});
+    Api::<promreload::reconciler::crd::Prometheus>::namespaced(client.clone(), ns)
+        .patch(
+            "ours",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&annotate),
+        )
+        .await
+        .unwrap();
+    within_a_minute("the operator writes the handed-over config", || async {
+        secret_managers(client, ns, "prometheus-ours")
+            .await
+            .iter()
+            .any(|m| m != US)
+    })
+    .await;
+    let theirs = secret_managers(client, ns, "prometheus-theirs").await;
+    assert!(!theirs.iter().any(|m| m == US), "{theirs:?}");
+}

@@ -85,6 +85,15 @@ impl Fixture {
     /// `prometheus` stored in the API and the cache, `service_monitors` and the `monitoring`
     /// Namespace listed; PrometheusRules and the other kinds not listed yet.
     fn new(prometheus: &Prometheus, service_monitors: Vec<ServiceMonitor>) -> Self {
+        Self::with_args(prometheus, service_monitors, &[])
+    }
+
+    /// As [`Fixture::new`], with the reconciler's flags `args`.
+    fn with_args(
+        prometheus: &Prometheus,
+        service_monitors: Vec<ServiceMonitor>,
+        args: &[&str],
+    ) -> Self {
         let api = FakeApi::new();
         api.insert(PROMETHEUS, prometheus);
         let client = api.client();
@@ -101,8 +110,8 @@ impl Fixture {
         let (scrape_config_store, scrape_configs) = reflector::store();
         let (prometheus_store, mut prometheuses) = reflector::store();
         listed(&mut prometheuses, [prometheus.clone()]);
-        let Cli { run, .. } =
-            Cli::try_parse_from(["promreload-reconciler"]).expect("the defaults parse");
+        let argv = std::iter::once("promreload-reconciler").chain(args.iter().copied());
+        let Cli { run, .. } = Cli::try_parse_from(argv).expect("the flags parse");
         let ctx = Arc::new(Context {
             recorder: Recorder::new(client.clone(), "promreload-reconciler".into()),
             client,
@@ -286,6 +295,48 @@ async fn the_files_are_written_before_the_config_and_an_unchanged_prometheus_wri
         "unchanged: reads only"
     );
     assert_eq!(f.ctx.metrics.secret_writes.get(), 3);
+}
+
+/// `operator.prometheus.io/controller-id` gives each Prometheus to one controller, as with
+/// prometheus-operator: by default the reconciler handles those without the annotation; with
+/// `--controller-id`, those annotated with that id. Another controller's Prometheus is not
+/// touched at all, and one given back is reconciled.
+#[tokio::test]
+async fn a_prometheus_of_another_controller_is_not_touched() {
+    let annotated = |id: &str| {
+        let mut p = prometheus("{serviceMonitorSelector: {}}");
+        p.metadata.annotations = Some(
+            [(
+                "operator.prometheus.io/controller-id".to_string(),
+                id.to_string(),
+            )]
+            .into(),
+        );
+        p
+    };
+    for (args, theirs, ours) in [
+        (
+            &[][..],
+            annotated("operator"),
+            prometheus("{serviceMonitorSelector: {}}"),
+        ),
+        (
+            &["--controller-id=promreload"][..],
+            prometheus("{serviceMonitorSelector: {}}"),
+            annotated("promreload"),
+        ),
+    ] {
+        let f = Fixture::with_args(&theirs, vec![service_monitor("{port: web}")], args);
+        f.no_other_kinds().await;
+        let action = f.reconcile().await.expect("not a failure");
+        assert_eq!(action, Action::await_change(), "{args:?}");
+        assert_eq!(f.api.writes(), Vec::<String>::new(), "{args:?}: untouched");
+        assert_eq!(f.config(), None);
+
+        f.edit(|p| p.metadata.annotations = ours.metadata.annotations.clone());
+        f.reconcile().await.expect("reconciled");
+        assert!(f.config().is_some(), "{args:?}: ours now");
+    }
 }
 
 /// `paused: true` touches nothing generated (as the operator): a changed ServiceMonitor does

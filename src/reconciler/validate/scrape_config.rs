@@ -237,7 +237,7 @@ fn dns(path: &str, config: &DnsSdConfig) -> Result<(), String> {
 /// A Kubernetes label selector in its text form (`a=b,c!=d,e in (f,g),!h`), checked as the
 /// API server parses it: each requirement a key (an optional `prefix/` and a name of at most
 /// 63 characters) with an operator and values, or a key alone, or `!key`.
-fn label_selector(text: &str) -> Result<(), String> {
+pub fn label_selector(text: &str) -> Result<(), String> {
     for requirement in split_requirements(text)? {
         let r = requirement.trim();
         if r.is_empty() {
