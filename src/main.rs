@@ -47,10 +47,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let reload_now = Arc::new(Notify::new());
-        tokio::spawn(shutdown::handle_signals(
-            shutdown.clone(),
-            Some(reload_now.clone()),
-        ));
+        let signals = shutdown::install().map_err(sidecar::Error::Signals)?;
+        tokio::spawn(signals.handle(shutdown.clone(), Some(reload_now.clone())));
         let metrics = match config.config_secret {
             Some(_) => Metrics::with_secret_watch(),
             None => Metrics::new(),

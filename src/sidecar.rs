@@ -74,6 +74,9 @@ pub enum Error {
     /// The admin server cannot be protected as its web config asks.
     #[error(transparent)]
     Admin(#[from] webconfig::ProtectionError),
+    /// The signal handlers could not be installed (SIGTERM would not stop it cleanly).
+    #[error("installing the signal handlers: {0}")]
+    Signals(std::io::Error),
     /// API mode could not start, or (init mode) could not read the Secret.
     #[cfg(feature = "api")]
     #[error(transparent)]

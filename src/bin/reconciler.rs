@@ -60,7 +60,15 @@ fn run(config: ReconcilerConfig, unknown_env: &[String]) -> ExitCode {
     };
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(promreload::shutdown::handle_signals(shutdown.clone(), None));
+        match promreload::shutdown::install() {
+            Ok(signals) => {
+                tokio::spawn(signals.handle(shutdown.clone(), None));
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot install the signal handlers");
+                return ExitCode::FAILURE;
+            }
+        }
         let client = match kube::Client::try_default().await {
             Ok(c) => c,
             Err(error) => {
