@@ -12,7 +12,37 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::sign::{CertifiedKey, SigningKey, SingleCertAndKey};
+
+/// Why a key cannot go with a certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The crypto provider cannot load the key.
+    #[error("the key is unusable: {0}")]
+    Unusable(rustls::Error),
+    /// The key is not the certificate's.
+    #[error("the certificate and key do not form a pair")]
+    NotAPair,
+}
+
+/// Loads `key` and checks that it belongs to the certificate whose `SubjectPublicKeyInfo`
+/// (DER, whole) is `spki`, as Go's `tls.X509KeyPair` checks it. The one check of a pair, for
+/// the sidecar's own certificates and the reconciler's TLS material alike.
+pub fn signing_key(
+    spki: &[u8],
+    key: PrivateKeyDer<'static>,
+    provider: &CryptoProvider,
+) -> Result<Arc<dyn SigningKey>, KeyError> {
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(KeyError::Unusable)?;
+    // A provider that cannot tell its public key is trusted, as rustls trusts it.
+    match signing.public_key() {
+        Some(public) if public.as_ref() != spki => Err(KeyError::NotAPair),
+        _ => Ok(signing),
+    }
+}
 
 /// The chain and key as a certificate resolver for a server or a client.
 pub fn resolver(
@@ -24,18 +54,8 @@ pub fn resolver(
         return Err("no certificate found".into());
     };
     let spki = subject_public_key_info(leaf)
-        .map_err(|e| format!("the certificate is not X.509 DER: {e}"))?
-        .to_vec();
-    let signing = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| format!("the key is unusable: {e}"))?;
-    // A provider that cannot tell its public key is trusted, as rustls trusts it.
-    if let Some(public) = signing.public_key()
-        && public.as_ref() != spki.as_slice()
-    {
-        return Err("the certificate and key do not form a pair".into());
-    }
+        .map_err(|e| format!("the certificate is not X.509 DER: {e}"))?;
+    let signing = signing_key(spki, key, provider).map_err(|e| e.to_string())?;
     Ok(Arc::new(SingleCertAndKey::from(CertifiedKey::new(
         chain, signing,
     ))))

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::admin::key_pair::{self, KeyError};
 use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_yaml_ng::{Mapping, Value};
@@ -515,20 +516,13 @@ fn check_pair(cert: &str, key: &str) -> Result<(), PemError> {
         .ok_or(PemError::NoCertificate)?;
     let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| PemError::NoKey)?;
     let provider = rustls::crypto::ring::default_provider();
-    let signing = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(PemError::BadKey)?;
-    let Some(key_info) = signing.public_key() else {
-        // Every key ring loads knows its public key; should one not, the pair is not refused
-        // on that account (Prometheus checks it again on load).
-        return Ok(());
-    };
-    if public_key_info(&cert)? == key_info.as_ref() {
-        Ok(())
-    } else {
-        Err(PemError::NotAPair)
-    }
+    // The certificate parsed whole (as Go's `X509KeyPair` parses it), then the pair checked
+    // as the sidecar checks its own.
+    key_pair::signing_key(&public_key_info(&cert)?, key, &provider).map_err(|e| match e {
+        KeyError::Unusable(e) => PemError::BadKey(e),
+        KeyError::NotAPair => PemError::NotAPair,
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
