@@ -16,8 +16,8 @@ use super::crd::{
 };
 use super::credentials::Assets;
 use super::http::{Client, TlsAssets};
-use super::render::{Rejection, supports, supports_patch};
-use super::select::{self, NamespaceLabels, key};
+use super::render::{Inputs, Rejection, supports, supports_patch};
+use super::select::{self, key};
 use super::validate;
 
 /// The kinds of object that add scrape jobs to a Prometheus's config.
@@ -92,35 +92,22 @@ pub struct Checked<'a> {
     pub tls_assets: TlsAssets,
 }
 
-/// What checking reads besides the Prometheus.
-pub struct Scope<'a> {
-    /// Namespace labels, for namespace selectors.
-    pub namespaces: &'a NamespaceLabels,
-    /// Every known ServiceMonitor.
-    pub service_monitors: &'a [ServiceMonitor],
-    /// Every known PodMonitor.
-    pub pod_monitors: &'a [PodMonitor],
-    /// Every known Probe.
-    pub probes: &'a [Probe],
-    /// Every known ScrapeConfig.
-    pub scrape_configs: &'a [ScrapeConfig],
-    /// Referenced Secrets and ConfigMaps.
-    pub assets: &'a Assets,
-    /// The Prometheus's scrape interval, in milliseconds.
-    pub global_interval_ms: u64,
-}
-
 /// Selects and checks the scrape objects of `prometheus`. An error is the Prometheus's own
 /// (a malformed selector, a kind that cannot be listed): no object is to blame.
-pub fn check<'a>(prometheus: &'a Prometheus, scope: &Scope<'a>) -> Result<Checked<'a>, String> {
+/// `global_interval_ms` is the Prometheus's scrape interval, in milliseconds.
+pub fn check<'a>(
+    prometheus: &'a Prometheus,
+    inputs: &Inputs<'a>,
+    global_interval_ms: u64,
+) -> Result<Checked<'a>, String> {
     let spec = &prometheus.spec;
     let mut checked = Checked::default();
-    let interval_ms = scope.global_interval_ms;
+    let interval_ms = global_interval_ms;
     let deny_files = spec
         .arbitrary_fs_access_through_sms
         .as_ref()
         .is_some_and(|a| a.deny);
-    let chosen = select::service_monitors(prometheus, scope.namespaces, scope.service_monitors)?;
+    let chosen = select::service_monitors(prometheus, inputs.namespaces, inputs.service_monitors)?;
     let (verdicts, accepted) = each(chosen, &mut checked.tls_assets, |sm| {
         let endpoints = sm.spec.endpoints.iter().enumerate();
         let clients = endpoints.map(|(i, ep)| (format!("spec.endpoints[{i}]"), &ep.client));
@@ -131,13 +118,13 @@ pub fn check<'a>(prometheus: &'a Prometheus, scope: &Scope<'a>) -> Result<Checke
             deny_files,
             safe_tls: false,
         };
-        object.accept(spec, clients, scope.assets)
+        object.accept(spec, clients, inputs.assets)
     });
     checked.service_monitors = accepted;
     checked
         .verdicts
         .insert(ScrapeKind::ServiceMonitor, verdicts);
-    let chosen = select::pod_monitors(prometheus, scope.namespaces, scope.pod_monitors)?;
+    let chosen = select::pod_monitors(prometheus, inputs.namespaces, inputs.pod_monitors)?;
     let (verdicts, accepted) = each(chosen, &mut checked.tls_assets, |pm| {
         let endpoints = pm.spec.pod_metrics_endpoints.iter().enumerate();
         let clients =
@@ -150,11 +137,11 @@ pub fn check<'a>(prometheus: &'a Prometheus, scope: &Scope<'a>) -> Result<Checke
             deny_files: false,
             safe_tls: true,
         };
-        object.accept(spec, clients, scope.assets)
+        object.accept(spec, clients, inputs.assets)
     });
     checked.pod_monitors = accepted;
     checked.verdicts.insert(ScrapeKind::PodMonitor, verdicts);
-    let chosen = select::probes(prometheus, scope.namespaces, scope.probes)?;
+    let chosen = select::probes(prometheus, inputs.namespaces, inputs.probes)?;
     let utf8_names = supports(spec, 3, 0);
     let (verdicts, accepted) = each(chosen, &mut checked.tls_assets, |probe| {
         // The prober is reached through its own proxy: resolved with the client.
@@ -167,13 +154,13 @@ pub fn check<'a>(prometheus: &'a Prometheus, scope: &Scope<'a>) -> Result<Checke
             safe_tls: true,
         };
         let clients = std::iter::once(("spec".to_string(), &client));
-        object.accept(spec, clients, scope.assets)
+        object.accept(spec, clients, inputs.assets)
     });
     checked.probes = accepted;
     checked.verdicts.insert(ScrapeKind::Probe, verdicts);
-    let chosen = select::scrape_configs(prometheus, scope.namespaces, scope.scrape_configs)?;
+    let chosen = select::scrape_configs(prometheus, inputs.namespaces, inputs.scrape_configs)?;
     let (verdicts, accepted) = each(chosen, &mut checked.tls_assets, |sc| {
-        scrape_config(sc, spec, interval_ms, scope.assets)
+        scrape_config(sc, spec, interval_ms, inputs.assets)
     });
     checked.scrape_configs = accepted;
     checked.verdicts.insert(ScrapeKind::ScrapeConfig, verdicts);

@@ -183,16 +183,7 @@ pub fn render(
     };
     validate::prometheus(prometheus).map_err(error)?;
     let global = Global::of(prometheus).map_err(error)?;
-    let scope = check::Scope {
-        namespaces: inputs.namespaces,
-        service_monitors: inputs.service_monitors,
-        pod_monitors: inputs.pod_monitors,
-        probes: inputs.probes,
-        scrape_configs: inputs.scrape_configs,
-        assets: inputs.assets,
-        global_interval_ms: global.interval_ms,
-    };
-    let checked = check::check(prometheus, &scope).map_err(error)?;
+    let checked = check::check(prometheus, inputs, global.interval_ms).map_err(error)?;
     let rules =
         rules::render(prometheus, inputs.namespaces, inputs.prometheus_rules).map_err(error)?;
     let mut head = Mapping::new();
