@@ -74,11 +74,12 @@ pub fn manager(prometheus: &str) -> String {
     format!("{}~{hex}", &readable[..cut])
 }
 
-/// Whether `binding` is the one of `prometheus` (`namespace/name`).
-fn names(binding: &WorkloadBinding, prometheus: &str) -> bool {
+/// Whether `binding` is the one of `prometheus`.
+fn names(binding: &WorkloadBinding, prometheus: &Prometheus) -> bool {
     binding.group == "monitoring.coreos.com"
         && binding.resource == "prometheuses"
-        && format!("{}/{}", binding.namespace, binding.name) == prometheus
+        && Some(binding.namespace.as_str()) == prometheus.metadata.namespace.as_deref()
+        && Some(binding.name.as_str()) == prometheus.metadata.name.as_deref()
 }
 
 /// What was last written per object and Prometheus (object `kind>ns/name>prometheus`): the
@@ -135,7 +136,7 @@ pub async fn sync<K: Bound>(
                 (false, Some(reason)) => Some(Some(*reason)),
                 (false, None) => None,
             };
-            let current = object.bindings().iter().find(|b| names(b, &name));
+            let current = object.bindings().iter().find(|b| names(b, prometheus));
             let memo = format!("{}>{id}>{name}", K::kind(&()));
             let seen = object.resource_version();
             let condition = match verdict {
