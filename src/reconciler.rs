@@ -26,6 +26,7 @@ pub mod select;
 pub mod settings;
 pub mod status;
 pub mod validate;
+pub mod workload;
 pub mod yaml;
 
 use kube::CustomResourceExt;

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ObjectReference, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
@@ -55,6 +56,7 @@ use super::secret;
 use super::select::{NamespaceLabels, key};
 use super::settings::ReconcilerConfig;
 use super::status::{self, Outcome};
+use super::workload;
 use crate::admin::{Admin, Probes};
 use events::{find, warn_once, warn_rejected};
 use watch::{ListError, Listed, listed, mirror, watch_versions};
@@ -250,7 +252,14 @@ pub async fn run(
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
     };
-    let controller = Controller::new(api::<Prometheus>(&client, namespace.as_deref()), instances);
+    let mut controller =
+        Controller::new(api::<Prometheus>(&client, namespace.as_deref()), instances);
+    if config.workloads.is_some() {
+        // A change to a StatefulSet it runs (its status, an edit, the end of a deletion)
+        // reconciles its Prometheus.
+        let servers = watcher::Config::default().labels("operator.prometheus.io/mode=server");
+        controller = controller.owns(api::<StatefulSet>(&client, namespace.as_deref()), servers);
+    }
     let reporter = Reporter {
         controller: secret::MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -418,9 +427,14 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         return Ok(Action::requeue(ctx.config.resync_interval));
     }
     let outcome = match outcome(&prometheus, &ctx).await {
-        Ok(Some(outcome)) => outcome,
-        // Waiting for the first list of a kind it selects.
+        Ok(Some(outcome)) if outcome.ok => run_pods(&prometheus, &ctx, outcome).await,
+        Ok(Some(outcome)) => Ok(outcome),
         Ok(None) => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+        Err(error) => Err(error),
+    };
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        // Waiting for the first list of a kind it selects.
         Err(error) => {
             // As the operator: the condition says the reconcile failed, and why, rather than
             // still claiming the last success. Written once per failure spell: each status
@@ -696,6 +710,57 @@ async fn prune_bindings(ctx: &Context, live: &std::collections::HashSet<String>)
         + bindings::prune(client, &ctx.probes.state(), live).await
         + bindings::prune(client, &ctx.scrape_configs.state(), live).await;
     ctx.metrics.binding_writes.inc_by(writes as u64);
+}
+
+/// With `--run-prometheus`, builds and writes the objects that run a Prometheus whose config
+/// was just written (so a new Pod starts on a config that exists). One whose Pods cannot be
+/// built as asked is refused, naming the field, and what runs is left as it is.
+async fn run_pods(
+    prometheus: &Prometheus,
+    ctx: &Context,
+    config: Outcome,
+) -> Result<Outcome, Error> {
+    let Some(settings) = &ctx.config.workloads else {
+        return Ok(config);
+    };
+    let name = key(prometheus);
+    let written = workload::Written {
+        tls_shards: ctx.tls_shards.lock().await.get(&name).copied().unwrap_or(1),
+        rule_config_maps: ctx
+            .rule_config_maps
+            .lock()
+            .await
+            .get(&name)
+            .copied()
+            .unwrap_or(0),
+    };
+    let built = match workload::build(prometheus, settings, written) {
+        Ok(built) => built,
+        Err(reason) => return Ok(invalid(reason)),
+    };
+    match workload::apply(&ctx.client, prometheus, &built).await {
+        Ok(writes) => {
+            if writes > 0 {
+                ctx.metrics.workload_writes.inc_by(writes as u64);
+                tracing::info!(
+                    writes,
+                    statefulsets = built.statefulsets.len(),
+                    "workload written"
+                );
+            }
+            let replicas = prometheus.spec.replicas.unwrap_or(1);
+            Ok(Outcome {
+                message: format!(
+                    "{}; {} StatefulSets of {replicas} replicas",
+                    config.message,
+                    built.statefulsets.len()
+                ),
+                ..config
+            })
+        }
+        Err(workload::ApplyError::Refused(reason)) => Ok(invalid(reason)),
+        Err(workload::ApplyError::Kube(error)) => Err(error.into()),
+    }
 }
 
 /// A refused Prometheus: its config and rule files keep their last good state.

@@ -12,9 +12,15 @@ mod probe;
 mod rules;
 mod scrape_config;
 mod status;
+mod workload;
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy;
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, HostAlias, LocalObjectReference, PodDNSConfig, PodSecurityContext,
+    ResourceRequirements, Toleration, Volume, VolumeMount,
+};
 pub use k8s_openapi::api::core::v1::{ConfigMapKeySelector, SecretKeySelector};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -36,6 +42,11 @@ pub use scrape_config::{
     NamespaceDiscovery, ScrapeConfig, ScrapeConfigSpec, SdAttachMetadata, StaticConfig,
 };
 pub use status::{ConfigCondition, ConfigStatus, WorkloadBinding};
+pub use workload::{
+    Argument, EmbeddedObjectMetadata, EmbeddedPersistentVolumeClaim, QuerySpec, RollingUpdate,
+    RulesAlert, RulesSpec, ShardRetentionPolicy, StatefulSetUpdateStrategy, StorageSpec,
+    TopologySpreadConstraint, WebHttpConfig, WebHttpHeaders, WebSpec,
+};
 
 /// A Prometheus server whose configuration the reconciler generates.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
@@ -258,6 +269,186 @@ pub struct PrometheusSpec {
     /// and rule ConfigMaps): nothing is written while it is true, as with the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
+    /// Pods per shard (1 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// The Prometheus image, used as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Pull policy of every generated container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<String>,
+    /// The Pod's `imagePullSecrets`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// Deprecated: the image without its tag (`quay.io/prometheus/prometheus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<String>,
+    /// Deprecated: the image tag, instead of the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Deprecated: the image digest, preferred over the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// The `prometheus` container's resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// The Pod's node selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// The Pod's tolerations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// The Pod's affinity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// The Pod's topology spread constraints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// The Pod's security context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    /// The Pod's service account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Whether the token is mounted (true when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automount_service_account_token: Option<bool>,
+    /// Labels and annotations of the Pods (the selector labels win).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_metadata: Option<EmbeddedObjectMetadata>,
+    /// Secrets mounted under `/etc/prometheus/secrets/<name>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// ConfigMaps mounted under `/etc/prometheus/configmaps/<name>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_maps: Vec<String>,
+    /// More volumes of the Pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    /// More mounts of the `prometheus` container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_mounts: Vec<VolumeMount>,
+    /// Containers merged by name into the generated ones (a strategic merge), or added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<Container>,
+    /// Init containers merged by name into the generated one, or added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
+    /// Listen on 127.0.0.1 only (probes by `exec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_local: Option<bool>,
+    /// The server's own HTTP settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebSpec>,
+    /// `--web.external-url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// `--web.route-prefix` (`/` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_prefix: Option<String>,
+    /// `--web.enable-admin-api`.
+    #[serde(
+        default,
+        rename = "enableAdminAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_admin_api: Option<bool>,
+    /// `--log.level` of the server and its reloader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    /// `--log.format` of the server and its reloader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+    /// `--[no-]storage.tsdb.wal-compression` (2.11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_compression: Option<bool>,
+    /// The StatefulSet's `minReadySeconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ready_seconds: Option<i32>,
+    /// The Pod's priority class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// The Pod's scheduler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler_name: Option<String>,
+    /// The Pod's `/etc/hosts` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_aliases: Vec<HostAlias>,
+    /// Host networking (DNS policy `ClusterFirstWithHostNet`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_network: Option<bool>,
+    /// The Pod's DNS policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_policy: Option<String>,
+    /// The Pod's DNS config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_config: Option<PodDNSConfig>,
+    /// More server flags; one the operator sets is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_args: Vec<Argument>,
+    /// The query engine's flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<QuerySpec>,
+    /// The rule manager's flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<RulesSpec>,
+    /// The StatefulSet's claim retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim_retention_policy:
+        Option<StatefulSetPersistentVolumeClaimRetentionPolicy>,
+    /// `HTTP` (`/-/reload`, the default) or `ProcessSignal` (SIGHUP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_strategy: Option<String>,
+    /// Name of the web port (`web` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_name: Option<String>,
+    /// Where the TSDB lives (an emptyDir when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSpec>,
+    /// The Pod's grace period (600 s when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// The Pod's `enableServiceLinks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_service_links: Option<bool>,
+    /// The Pod's `hostUsers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_users: Option<bool>,
+    /// Longest start-up the startup probe allows (15 minutes when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_startup_duration_seconds: Option<i32>,
+    /// `Parallel` (the default) or `OrderedReady`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_management_policy: Option<String>,
+    /// The StatefulSet's update strategy (`RollingUpdate` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_strategy: Option<StatefulSetUpdateStrategy>,
+    /// A governing Service of the user's, instead of `prometheus-operated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// `--web.enable-remote-write-receiver` (2.33).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_remote_write_receiver: Option<bool>,
+    /// Messages the receiver accepts (`V1.0`, `V2.0`; 2.54).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_write_receiver_message_versions: Vec<String>,
+    /// `--web.enable-otlp-receiver`.
+    #[serde(
+        default,
+        rename = "enableOTLPReceiver",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_otlp_receiver: Option<bool>,
+    /// Disable local compaction (min and max block duration 2h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_compaction: Option<bool>,
+    /// Deprecated: `--storage.tsdb.allow-overlapping-blocks` (2.11 to 2.39).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_overlapping_blocks: Option<bool>,
+    /// What happens to the StatefulSets of shards scaled away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_retention_policy: Option<ShardRetentionPolicy>,
     /// Fields this reconciler does not render: refused, never dropped (see `validate`).
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

@@ -63,6 +63,8 @@ pub struct ReconcilerMetrics {
     pub secret_writes: Counter,
     /// Scrape objects whose `Accepted` condition (status binding) was written or removed.
     pub binding_writes: Counter,
+    /// StatefulSets, governing Services and web-config Secrets written or deleted.
+    pub workload_writes: Counter,
     /// 1 when a Prometheus's config could be generated at its last reconcile, 0 when it was
     /// refused (its Secret keeps the last good config).
     pub config_valid: Family<PrometheusLabel, Gauge>,
@@ -89,6 +91,7 @@ impl Default for ReconcilerMetrics {
             rules_rejected: Family::default(),
             secret_writes: Counter::default(),
             binding_writes: Counter::default(),
+            workload_writes: Counter::default(),
             config_valid: Family::default(),
             caches_synced: Gauge::default(),
             watch_failures: Family::default(),
@@ -148,6 +151,11 @@ impl Default for ReconcilerMetrics {
             "promreload_reconciler_binding_writes",
             "Scrape objects whose Accepted condition (status binding) was written or removed",
             m.binding_writes.clone(),
+        );
+        r.register(
+            "promreload_reconciler_workload_writes",
+            "StatefulSets, governing Services and web-config Secrets written or deleted (with --run-prometheus)",
+            m.workload_writes.clone(),
         );
         r.register(
             "promreload_reconciler_config_valid",

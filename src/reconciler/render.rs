@@ -36,6 +36,7 @@ use super::select::{NamespaceLabels, key};
 use super::validate;
 use super::yaml;
 use global::Global;
+pub use global::log_file_in_default_dir;
 use job::JobContext;
 pub use job::{sharding_rules, user_rule};
 

@@ -83,6 +83,17 @@ pub struct RunSettings {
           default_value = "", hide_default_value = true, value_parser = Options::from_feature_gates)]
     pub feature_gates: Options,
 
+    /// true: also run each Prometheus as prometheus-operator does (StatefulSets, the prometheus-operated Service, the web-config Secret), with promreload as the config reloader
+    #[arg(long, env = "RECONCILER_RUN_PROMETHEUS", value_name = "BOOL", default_value = "false",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_parser = parse_bool)]
+    pub run_prometheus: bool,
+
+    /// the config reloader's image in the Pods it runs (with --run-prometheus)
+    #[arg(long, env = "RECONCILER_RELOADER_IMAGE", value_name = "IMAGE",
+          default_value = DEFAULT_RELOADER_IMAGE, value_parser = reloader_image)]
+    pub reloader_image: String,
+
     /// true: a Prometheus without selectors gets a generated (empty) config instead of being left to the user
     #[arg(long, env = "RECONCILER_DISABLE_UNMANAGED_PROMETHEUS_CONFIGURATION",
           value_name = "BOOL", default_value = "false", num_args = 0..=1,
@@ -141,6 +152,18 @@ pub struct ReconcilerConfig {
     pub controller_id: String,
     /// Label selector of the Prometheus objects it handles (`None` = all).
     pub prometheus_instance_selector: Option<String>,
+    /// How it runs each Prometheus's Pods; `None`: it writes the config only.
+    pub workloads: Option<crate::reconciler::workload::Settings>,
+}
+
+/// The reloader image this repository builds.
+pub const DEFAULT_RELOADER_IMAGE: &str = concat!("promreload:", env!("CARGO_PKG_VERSION"));
+
+/// An image reference, checked as Pods will use it.
+fn reloader_image(s: &str) -> Result<String, String> {
+    let image = s.trim();
+    crate::reconciler::workload::image_reference(image)?;
+    Ok(image.to_string())
 }
 
 impl RunSettings {
@@ -158,6 +181,9 @@ impl RunSettings {
             ),
             controller_id: self.controller_id,
             prometheus_instance_selector: self.prometheus_instance_selector.0,
+            workloads: self
+                .run_prometheus
+                .then(|| crate::reconciler::workload::Settings::new(self.reloader_image)),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `deploy/` against a real kube-apiserver: every manifest passes a server-side dry-run with
+//! `deploy/` against a real kube-apiserver: every manifest passes a server-side apply dry run with
 //! strict field validation, and the workloads are locked down as promised.
 
 use std::path::Path;
@@ -17,7 +17,12 @@ fn kubectl_dry_run(cluster: &Cluster, args: &[&str]) -> std::process::Output {
     Command::new(kubectl())
         .arg("--kubeconfig")
         .arg(&cluster.kubeconfig)
-        .args(["apply", "--dry-run=server", "--validate=strict"])
+        .args([
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--validate=strict",
+        ])
         .args(args)
         .output()
         .expect("run kubectl")

@@ -27,3 +27,5 @@ mod oracle;
 mod reconciler;
 #[cfg(feature = "reconciler")]
 mod render;
+#[cfg(feature = "reconciler")]
+mod workload;

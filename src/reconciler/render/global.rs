@@ -139,15 +139,26 @@ pub(super) fn storage(prometheus: &Prometheus) -> Option<Value> {
 /// A log file as the operator places it: a bare file name goes under `/var/log/prometheus`
 /// (the volume it mounts there), a path is kept.
 fn log_file_path(file: &str) -> String {
+    if log_file_in_default_dir(file) {
+        format!("/var/log/prometheus/{}", bare_file(file))
+    } else {
+        file.to_string()
+    }
+}
+
+/// Whether a log file is a bare file name, which goes in the `log-file` volume the
+/// operator mounts at `/var/log/prometheus`.
+pub fn log_file_in_default_dir(file: &str) -> bool {
+    !file.is_empty() && !bare_file(file).contains('/')
+}
+
+/// `file` without its leading `./`s.
+fn bare_file(file: &str) -> &str {
     let mut bare = file;
     while let Some(rest) = bare.strip_prefix("./") {
         bare = rest.trim_start_matches('/');
     }
-    if file.is_empty() || bare.contains('/') {
-        file.to_string()
-    } else {
-        format!("/var/log/prometheus/{bare}")
-    }
+    bare
 }
 
 /// The `runtime` section (from Prometheus 2.53).

@@ -35,7 +35,7 @@ pub fn prometheus(p: &Prometheus) -> Result<(), String> {
     storage_settings(&p.spec)?;
     outputs(&p.spec)?;
     if let Some(field) = p.spec.unrendered.keys().find(|f| {
-        ![PROMETHEUS_UNRENDERED, PROMETHEUS_IGNORED]
+        ![PROMETHEUS_UNRENDERED, PROMETHEUS_POD_UNBUILT]
             .iter()
             .any(|list| list.contains(&f.as_str()))
     }) {

@@ -1,0 +1,295 @@
+//! The reconciler running Prometheus (`RECONCILER_RUN_PROMETHEUS`) against a real
+//! kube-apiserver: StatefulSets follow the spec (shards, replicas, a field the API server
+//! does not let change), the shared governing Service keeps every owner, a Prometheus whose
+//! Pods cannot run is refused with the field named and what runs is left as it is, a paused
+//! one is not touched, and a restart over unchanged objects writes nothing. (Pods, probes
+//! and garbage collection need a node and a controller manager: `node::`.)
+
+use std::time::{Duration, Instant};
+
+use crate::support::cluster::*;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use promreload::reconciler::crd::Prometheus;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Polls an async condition every 100 ms until it holds or `WAIT` passes.
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {WAIT:?} waiting until {what}");
+}
+
+/// Applies Prometheus `name` in `ns` with `spec` (flow YAML).
+async fn prometheus(client: &Client, ns: &str, name: &str, spec: &str) {
+    let yaml = format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {spec}\n"
+    );
+    apply::<Prometheus>(client, ns, &yaml).await;
+}
+
+/// The `Reconciled` condition's status, reason and message.
+async fn condition(client: &Client, ns: &str, name: &str) -> Option<(String, String, String)> {
+    let p = Api::<Prometheus>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .ok()?;
+    let c = p
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Reconciled")?;
+    Some((c.status, c.reason, c.message))
+}
+
+/// The StatefulSets of Prometheus `k8s`, by name.
+async fn statefulsets(client: &Client, ns: &str) -> Vec<StatefulSet> {
+    let mut list = Api::<StatefulSet>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels("operator.prometheus.io/name=k8s"))
+        .await
+        .unwrap()
+        .items;
+    list.sort_by_key(|s| s.name_any());
+    list
+}
+
+fn replicas(s: &StatefulSet) -> Option<i32> {
+    s.spec.as_ref()?.replicas
+}
+
+#[tokio::test]
+async fn statefulsets_follow_the_spec_and_pods_that_cannot_run_are_refused() {
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let client = cluster.client().await;
+    cluster.install_crds(&client).await;
+    let ns = unique("run");
+    namespace(&client, &ns, &[]).await;
+    let c = &client;
+    let ns = ns.as_str();
+    prometheus(c, ns, "k8s", "{serviceMonitorSelector: {}, shards: 2}").await;
+    prometheus(c, ns, "other", "{serviceMonitorSelector: {}}").await;
+    let reconciler = cluster.reconciler(&[
+        ("RECONCILER_NAMESPACE", ns),
+        ("RECONCILER_RUN_PROMETHEUS", "true"),
+    ]);
+    eventually("a StatefulSet per shard", || async {
+        let names: Vec<_> = statefulsets(c, ns)
+            .await
+            .iter()
+            .map(|s| s.name_any())
+            .collect();
+        names == ["prometheus-k8s", "prometheus-k8s-shard-1"]
+    })
+    .await;
+    eventually(
+        "the governing Service is owned by both Prometheuses",
+        || async {
+            Api::<Service>::namespaced(c.clone(), ns)
+                .get_opt("prometheus-operated")
+                .await
+                .unwrap()
+                .is_some_and(|s| {
+                    let mut owners: Vec<_> = s
+                        .owner_references()
+                        .iter()
+                        .map(|o| o.name.clone())
+                        .collect();
+                    owners.sort();
+                    owners == ["k8s", "other"]
+                })
+        },
+    )
+    .await;
+    eventually("the condition counts the StatefulSets", || async {
+        condition(c, ns, "k8s")
+            .await
+            .is_some_and(|(status, reason, message)| {
+                status == "True"
+                    && reason == "Reconciled"
+                    && message.ends_with("2 StatefulSets of 1 replicas")
+            })
+    })
+    .await;
+
+    // Fewer shards: the surplus one goes. More replicas: updated in place.
+    let first_uid = statefulsets(c, ns).await[0].uid();
+    prometheus(
+        c,
+        ns,
+        "k8s",
+        "{serviceMonitorSelector: {}, shards: 1, replicas: 2}",
+    )
+    .await;
+    eventually("one StatefulSet of 2 replicas", || async {
+        let list = statefulsets(c, ns).await;
+        list.len() == 1 && replicas(&list[0]) == Some(2)
+    })
+    .await;
+    assert_eq!(
+        statefulsets(c, ns).await[0].uid(),
+        first_uid,
+        "updated in place"
+    );
+
+    // A claim template cannot be added to a StatefulSet: it is recreated.
+    let claim = "storage: {volumeClaimTemplate: {spec: {resources: {requests: {storage: 1Gi}}}}}";
+    prometheus(
+        c,
+        ns,
+        "k8s",
+        &format!("{{serviceMonitorSelector: {{}}, replicas: 2, {claim}}}"),
+    )
+    .await;
+    // The reconciler deletes it, orphaning its Pods; the garbage collector's part (there is
+    // no controller manager here) is done by hand: the `orphan` finalizer removed.
+    let sts_api = Api::<StatefulSet>::namespaced(c.clone(), ns);
+    eventually("the StatefulSet is deleted, orphaning its Pods", || async {
+        sts_api
+            .get_opt("prometheus-k8s")
+            .await
+            .unwrap()
+            .is_some_and(|s| {
+                s.metadata.deletion_timestamp.is_some()
+                    && s.finalizers().iter().any(|f| f == "orphan")
+            })
+    })
+    .await;
+    let no_finalizers = serde_json::json!({"metadata": {"finalizers": null}});
+    sts_api
+        .patch(
+            "prometheus-k8s",
+            &PatchParams::default(),
+            &Patch::Merge(&no_finalizers),
+        )
+        .await
+        .unwrap();
+    eventually(
+        "the StatefulSet is recreated with its claim template",
+        || async {
+            statefulsets(c, ns).await.first().is_some_and(|s| {
+                s.uid() != first_uid
+                    && s.spec
+                        .as_ref()
+                        .unwrap()
+                        .volume_claim_templates
+                        .as_ref()
+                        .is_some_and(|t| t.len() == 1)
+            })
+        },
+    )
+    .await;
+
+    // Pods that cannot run: refused, naming the field; what runs is left as it is.
+    let running = statefulsets(c, ns).await[0].resource_version();
+    for (spec, field) in [
+        (
+            "secrets: [not-there]",
+            "spec.secrets: Secret \"not-there\" does not exist",
+        ),
+        (
+            "storage: {volumeClaimTemplate: {spec: {storageClassName: no-such-class}}}",
+            "spec.storage.volumeClaimTemplate.spec.storageClassName: storage class \"no-such-class\" does not exist",
+        ),
+        (
+            "image: 'quay.io/prometheus/prometheus:v3 beta'",
+            "spec.image: ",
+        ),
+        (
+            "storage: {emptyDir: {}, ephemeral: {}}",
+            "spec.storage sets emptyDir and ephemeral",
+        ),
+        ("thanos: {version: v0.40.0}", "spec.thanos is not built"),
+        (
+            "additionalArgs: [{name: web.enable-lifecycle}]",
+            "spec.additionalArgs: ",
+        ),
+    ] {
+        prometheus(
+            c,
+            ns,
+            "k8s",
+            &format!("{{serviceMonitorSelector: {{}}, replicas: 3, {spec}}}"),
+        )
+        .await;
+        eventually(&format!("{spec} is refused"), || async {
+            condition(c, ns, "k8s")
+                .await
+                .is_some_and(|(status, reason, message)| {
+                    status == "False"
+                        && reason == "InvalidConfiguration"
+                        && message.starts_with(field)
+                })
+        })
+        .await;
+        assert_eq!(
+            statefulsets(c, ns).await[0].resource_version(),
+            running,
+            "{spec}: the running StatefulSet is untouched"
+        );
+    }
+
+    // Paused: nothing is written, whatever the spec says.
+    prometheus(
+        c,
+        ns,
+        "k8s",
+        &format!("{{serviceMonitorSelector: {{}}, replicas: 5, paused: true, {claim}}}"),
+    )
+    .await;
+    eventually("the condition says Paused", || async {
+        condition(c, ns, "k8s")
+            .await
+            .is_some_and(|(_, reason, _)| reason == "Paused")
+    })
+    .await;
+    assert_eq!(replicas(&statefulsets(c, ns).await[0]), Some(2));
+    prometheus(
+        c,
+        ns,
+        "k8s",
+        &format!("{{serviceMonitorSelector: {{}}, replicas: 5, {claim}}}"),
+    )
+    .await;
+    eventually("unpaused, the change is applied", || async {
+        statefulsets(c, ns)
+            .await
+            .first()
+            .is_some_and(|s| replicas(s) == Some(5))
+    })
+    .await;
+    drop(reconciler);
+
+    // A restart over unchanged objects writes nothing.
+    let before = statefulsets(c, ns).await[0].resource_version();
+    let reconciler = cluster.reconciler(&[
+        ("RECONCILER_NAMESPACE", ns),
+        ("RECONCILER_RUN_PROMETHEUS", "true"),
+    ]);
+    eventually("both Prometheuses are reconciled again", || async {
+        reconciler
+            .metric("promreload_reconciler_reconciliations_total")
+            .await
+            >= 2.0
+    })
+    .await;
+    assert_eq!(
+        reconciler
+            .metric("promreload_reconciler_workload_writes_total")
+            .await,
+        0.0
+    );
+    assert_eq!(statefulsets(c, ns).await[0].resource_version(), before);
+}
