@@ -13,24 +13,18 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams};
 
-mod workload;
-
 const WAIT: Duration = Duration::from_secs(60);
 /// The reloader image the operator is told about (it only names it in StatefulSets).
 const OPERATORS_RELOADER: &str = "quay.io/prometheus-operator/prometheus-config-reloader:v0.94.1";
 
-/// The cases, one file each in `tests/oracle/`: a Prometheus and the objects it selects
-/// (ServiceMonitors, PodMonitors, Probes, ScrapeConfigs, PrometheusRules, Secrets, ConfigMaps) as users write
-/// them, covering what the reconciler renders. In a case, the word `NS` is replaced by the
-/// case's namespace, `@CERT@`, `@KEY@` and `@OTHER_KEY@` by PEM (a self-signed certificate, its
-/// key, another key), `@V1_CERT@` and `@V1_KEY@` by an X.509 v1 certificate and its PKCS#1 key.
-/// Each case is a test of its own (`cargo test --test it oracle::probes`).
+/// Declares one test per case, each calling `$run` with the case's file name, and `CASES`
+/// (every case, checked against the files of its directory by [`case_files_are_tests`]).
 macro_rules! cases {
-    ($($test:ident => $file:literal,)*) => {
+    ($run:ident; $($test:ident => $file:literal,)*) => {
         $(
             #[tokio::test]
             async fn $test() {
-                the_reconciler_renders_what_the_real_operator_renders($file).await;
+                $run($file).await;
             }
         )*
         /// Every case file, by name.
@@ -38,7 +32,17 @@ macro_rules! cases {
     };
 }
 
+mod workload;
+
+// The cases, one file each in `tests/oracle/`: a Prometheus and the objects it selects
+// (ServiceMonitors, PodMonitors, Probes, ScrapeConfigs, PrometheusRules, Secrets, ConfigMaps)
+// as users write them, covering what the reconciler renders. In a case, the word `NS` is
+// replaced by the case's namespace, `@CERT@`, `@KEY@` and `@OTHER_KEY@` by PEM (a self-signed
+// certificate, its key, another key), `@V1_CERT@` and `@V1_KEY@` by an X.509 v1 certificate
+// and its PKCS#1 key.
+// Each case is a test of its own (`cargo test --test it oracle::probes`).
 cases! {
+    the_reconciler_renders_what_the_real_operator_renders;
     basic => "basic",
     gerrit_credentials => "gerrit-credentials",
     shards_and_relabelings => "shards-and-relabelings",
@@ -249,13 +253,18 @@ fn differences(theirs: &serde_yaml_ng::Value, ours: &serde_yaml_ng::Value) -> Ve
 /// Every file in `tests/oracle/` is a case with a test, and every case has a file.
 #[test]
 fn every_case_file_is_a_test() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle");
+    case_files_are_tests("tests/oracle", CASES);
+}
+
+/// The files of `dir` are exactly `cases` (each `<case>.yaml`).
+fn case_files_are_tests(dir: &str, cases: &[&str]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    let mut cases: Vec<String> = CASES.iter().map(|c| format!("{c}.yaml")).collect();
+    let mut cases: Vec<String> = cases.iter().map(|c| format!("{c}.yaml")).collect();
     cases.sort();
     assert_eq!(files, cases);
 }

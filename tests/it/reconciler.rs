@@ -14,22 +14,6 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Polls an async condition every 50 ms until it holds or `WAIT` passes.
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out after {WAIT:?} waiting until {what}");
-}
-
 fn service_monitor(name: &str, ns: &str, labels: &str, endpoint: &str) -> String {
     format!(
         "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels: {labels}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  endpoints:\n  - {endpoint}\n"

@@ -5,32 +5,12 @@
 //! one is not touched, and a restart over unchanged objects writes nothing. (Pods, probes
 //! and garbage collection need a node and a controller manager: `node::`.)
 
-use std::time::{Duration, Instant};
-
 use crate::support::cluster::*;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use promreload::reconciler::crd::Prometheus;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Polls an async condition every 100 ms until it holds or `WAIT` passes.
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out after {WAIT:?} waiting until {what}");
-}
 
 /// Applies Prometheus `name` in `ns` with `spec` (flow YAML).
 async fn prometheus(client: &Client, ns: &str, name: &str, spec: &str) {

@@ -18,20 +18,8 @@ use serde_json::Value;
 use super::{ONE_CASE_AT_A_TIME, OPERATORS_RELOADER, Pending, apply_objects, objects};
 use crate::support::cluster::*;
 
-macro_rules! cases {
-    ($($test:ident => $file:literal,)*) => {
-        $(
-            #[tokio::test]
-            async fn $test() {
-                the_reconciler_runs_prometheus_as_the_operator_does($file).await;
-            }
-        )*
-        /// Every case file, by name.
-        const CASES: &[&str] = &[$($file),*];
-    };
-}
-
 cases! {
+    the_reconciler_runs_prometheus_as_the_operator_does;
     default_prometheus => "default-prometheus",
     pod_and_server_fields => "pod-and-server-fields",
     storage_shards_mounts_containers => "storage-shards-mounts-containers",
@@ -41,15 +29,7 @@ cases! {
 /// Every file in `tests/oracle-workload/` is a case with a test, and every case has a file.
 #[test]
 fn every_case_file_is_a_test() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle-workload");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
-    let mut cases: Vec<String> = CASES.iter().map(|c| format!("{c}.yaml")).collect();
-    cases.sort();
-    assert_eq!(files, cases);
+    super::case_files_are_tests("tests/oracle-workload", CASES);
 }
 
 /// What the API server assigns, removed from a stored object; the input hash replaced by

@@ -289,6 +289,23 @@ impl Reconciler {
     }
 }
 
+/// Polls an async condition every 50 ms until it holds, failing the test after 30 s.
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    const WAIT: Duration = Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {WAIT:?} waiting until {what}");
+}
+
 /// A name unique to this call: the process id, a per-process counter and
 /// the clock's nanoseconds (a free port, used before, can be handed out twice
 /// once the first test has closed it, and two tests then collided).
