@@ -423,7 +423,8 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
                       are left as they are"
                 .into(),
         };
-        status::set(&ctx.client, &prometheus, &paused).await?;
+        let observed = observed(&ctx, &prometheus).await?;
+        status::set(&ctx.client, &prometheus, &paused, observed.as_ref()).await?;
         return Ok(Action::requeue(ctx.config.resync_interval));
     }
     let outcome = match outcome(&prometheus, &ctx).await {
@@ -447,7 +448,11 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
                     reason: status::FAILED,
                     message: error.to_string(),
                 };
-                if let Err(status_error) = status::set(&ctx.client, &prometheus, &failed).await {
+                let set = async {
+                    let observed = observed(&ctx, &prometheus).await?;
+                    status::set(&ctx.client, &prometheus, &failed, observed.as_ref()).await
+                };
+                if let Err(status_error) = set.await {
                     tracing::debug!(%status_error, "cannot report the failure on the condition");
                 }
             }
@@ -468,7 +473,8 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         // Valid again: a relapse, even for the same reason, is reported again.
         ctx.warned.lock().await.remove(&warning_id);
     }
-    status::set(&ctx.client, &prometheus, &outcome).await?;
+    let observed = observed(&ctx, &prometheus).await?;
+    status::set(&ctx.client, &prometheus, &outcome, observed.as_ref()).await?;
     ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
     Ok(Action::requeue(ctx.config.resync_interval))
 }
@@ -760,6 +766,18 @@ async fn run_pods(
         }
         Err(workload::ApplyError::Refused(reason)) => Ok(invalid(reason)),
         Err(workload::ApplyError::Kube(error)) => Err(error.into()),
+    }
+}
+
+/// The Pods' status to report beside the condition: `None` when the reconciler does not run
+/// them.
+async fn observed(
+    ctx: &Context,
+    prometheus: &Prometheus,
+) -> kube::Result<Option<workload::Observed>> {
+    match ctx.config.workloads {
+        Some(_) => workload::observe(&ctx.client, prometheus).await.map(Some),
+        None => Ok(None),
     }
 }
 

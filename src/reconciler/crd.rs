@@ -57,7 +57,14 @@ pub use workload::{
     plural = "prometheuses",
     shortname = "prom",
     namespaced,
-    status = "PrometheusStatus"
+    status = "PrometheusStatus",
+    printcolumn = r#"{"name": "Version", "type": "string", "description": "The version of Prometheus", "jsonPath": ".spec.version"}"#,
+    printcolumn = r#"{"name": "Desired", "type": "integer", "description": "The number of desired replicas", "jsonPath": ".spec.replicas"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "integer", "description": "The number of ready replicas", "jsonPath": ".status.availableReplicas"}"#,
+    printcolumn = r#"{"name": "Reconciled", "type": "string", "jsonPath": ".status.conditions[?(@.type == 'Reconciled')].status"}"#,
+    printcolumn = r#"{"name": "Available", "type": "string", "jsonPath": ".status.conditions[?(@.type == 'Available')].status"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name": "Paused", "type": "boolean", "description": "Whether the resource reconciliation is paused or not", "jsonPath": ".status.paused", "priority": 1}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
@@ -519,9 +526,53 @@ pub struct ChunkEncoding {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct PrometheusStatus {
-    /// `Reconciled` (and upstream's conditions, preserved).
+    /// `Reconciled`, and `Available` when the reconciler runs the Pods (and upstream's
+    /// conditions, preserved).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+    /// Whether `spec.paused` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    /// Pods of every shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Pods at the StatefulSets' current revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i32>,
+    /// Pods ready (for `minReadySeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_replicas: Option<i32>,
+    /// Pods not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_replicas: Option<i32>,
+    /// The same, per shard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["shardID"]))]
+    pub shard_statuses: Vec<ShardStatus>,
+    /// The number of shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<i32>,
+    /// The Pods' label selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+}
+
+/// The Pods of one shard.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardStatus {
+    /// The shard's number.
+    #[serde(rename = "shardID")]
+    pub shard_id: String,
+    /// Its Pods.
+    pub replicas: i32,
+    /// Its Pods at the current revision.
+    pub updated_replicas: i32,
+    /// Its Pods ready.
+    pub available_replicas: i32,
+    /// Its Pods not ready.
+    pub unavailable_replicas: i32,
 }
 
 /// A set of Services to scrape.

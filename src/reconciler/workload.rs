@@ -14,6 +14,7 @@ mod args;
 mod pod;
 mod service;
 mod statefulset;
+mod status;
 mod version;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use super::crd::Prometheus;
 
 pub use apply::{ApplyError, apply};
 pub use statefulset::image_reference;
+pub use status::{Observed, observe};
 pub use version::Version;
 
 /// The config Secret's mount.

@@ -18,6 +18,7 @@
 //! 4. Every other kind of Pod the operator puts its reloader in (`kinds`): HTTPS, listenLocal
 //!    with exec probes, Alertmanager, PrometheusAgent.
 //! 5. kube-prometheus-stack, rendered by the real Helm with our reloader image (`stack`).
+//! 6. The reconciler running Prometheus itself (`run`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +29,7 @@ use crate::support::{free_port, gzip, poll};
 use serde_yaml_ng::Value;
 
 mod kinds;
+mod run;
 mod stack;
 
 const PROMRELOAD_IMAGE: &str = "docker.io/local/promreload:test";

@@ -34,6 +34,19 @@ async fn condition(client: &Client, ns: &str, name: &str) -> Option<(String, Str
     Some((c.status, c.reason, c.message))
 }
 
+/// The status of Prometheus `k8s`.
+async fn prometheus_status(
+    client: &Client,
+    ns: &str,
+) -> promreload::reconciler::crd::PrometheusStatus {
+    Api::<Prometheus>::namespaced(client.clone(), ns)
+        .get("k8s")
+        .await
+        .unwrap()
+        .status
+        .unwrap_or_default()
+}
+
 /// The StatefulSets of Prometheus `k8s`, by name.
 async fn statefulsets(client: &Client, ns: &str) -> Vec<StatefulSet> {
     let mut list = Api::<StatefulSet>::namespaced(client.clone(), ns)
@@ -103,6 +116,58 @@ async fn statefulsets_follow_the_spec_and_pods_that_cannot_run_are_refused() {
             })
     })
     .await;
+    // No controller manager here, so no Pods: the status says so, as the operator's does.
+    let status = prometheus_status(c, ns).await;
+    let available = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Available")
+        .unwrap();
+    assert_eq!(
+        (available.status.as_str(), available.reason.as_str()),
+        ("False", "NoPodReady")
+    );
+    assert!(
+        available
+            .message
+            .contains("shard 1: 0 of 1 Pods ready (prometheus-k8s-shard-1)")
+    );
+    assert_eq!(
+        (status.shards, status.replicas, status.paused),
+        (Some(2), Some(0), Some(false))
+    );
+    let shard_ids: Vec<_> = status
+        .shard_statuses
+        .iter()
+        .map(|s| s.shard_id.as_str())
+        .collect();
+    assert_eq!(shard_ids, ["0", "1"]);
+    assert!(
+        status
+            .selector
+            .unwrap()
+            .contains("operator.prometheus.io/name=k8s")
+    );
+    // `kubectl get prometheus` shows the operator's columns.
+    let table = kubectl_run(
+        &cluster,
+        &["get", "prometheus", "-n", ns, "k8s", "-o", "wide"],
+        None,
+    );
+    let header: Vec<_> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "VERSION",
+            "DESIRED",
+            "READY",
+            "RECONCILED",
+            "AVAILABLE",
+            "AGE",
+            "PAUSED"
+        ]
+    );
 
     // Fewer shards: the surplus one goes. More replicas: updated in place.
     let first_uid = statefulsets(c, ns).await[0].uid();
@@ -235,6 +300,7 @@ async fn statefulsets_follow_the_spec_and_pods_that_cannot_run_are_refused() {
             .is_some_and(|(_, reason, _)| reason == "Paused")
     })
     .await;
+    assert_eq!(prometheus_status(c, ns).await.paused, Some(true));
     assert_eq!(replicas(&statefulsets(c, ns).await[0]), Some(2));
     prometheus(
         c,
