@@ -89,6 +89,16 @@ pub struct RunSettings {
           value_parser = parse_bool)]
     pub run_prometheus: bool,
 
+    /// where the reloaders of the Pods it runs read the config Secret: api (live as soon as the API server has it; a Role per Prometheus lets its Pods read that one Secret) or volume (the operator's layout); a Prometheus's promreload.io/reloader-source annotation overrides it
+    #[arg(
+        long,
+        env = "RECONCILER_RELOADER_SOURCE",
+        value_name = "SOURCE",
+        default_value = "api",
+        value_enum
+    )]
+    pub reloader_source: crate::reconciler::workload::Source,
+
     /// the config reloader's image in the Pods it runs (with --run-prometheus)
     #[arg(long, env = "RECONCILER_RELOADER_IMAGE", value_name = "IMAGE",
           default_value = DEFAULT_RELOADER_IMAGE, value_parser = reloader_image)]
@@ -181,9 +191,12 @@ impl RunSettings {
             ),
             controller_id: self.controller_id,
             prometheus_instance_selector: self.prometheus_instance_selector.0,
-            workloads: self
-                .run_prometheus
-                .then(|| crate::reconciler::workload::Settings::new(self.reloader_image)),
+            workloads: self.run_prometheus.then(|| {
+                crate::reconciler::workload::Settings::new(
+                    self.reloader_source,
+                    self.reloader_image,
+                )
+            }),
         }
     }
 }

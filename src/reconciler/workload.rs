@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Secret, Service};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
@@ -59,9 +60,45 @@ pub const GOVERNING_SERVICE: &str = "prometheus-operated";
 /// The StatefulSet annotation holding a hash of what it was built from.
 pub const INPUT_HASH: &str = "prometheus-operator-input-hash";
 
+/// Where the config reloader reads the config Secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// From the Kubernetes API (`--config-secret`): a change is live as soon as the API server
+    /// has it. The Pod needs its service-account token, and a Role to read that one Secret
+    /// (the reconciler creates it).
+    Api,
+    /// From the Secret mounted as a volume, as the operator's Pods read it: a change waits for
+    /// the kubelet's sync of the Pod (a minute by default).
+    Volume,
+}
+
+/// The annotation that chooses a Prometheus's reloader source (`api` or `volume`) over the
+/// reconciler's setting.
+pub const SOURCE_ANNOTATION: &str = "promreload.io/reloader-source";
+
+impl Source {
+    /// The source of `prometheus`: its annotation, else `default`.
+    pub fn of(prometheus: &Prometheus, default: Source) -> Result<Source, String> {
+        match prometheus
+            .annotations()
+            .get(SOURCE_ANNOTATION)
+            .map(String::as_str)
+        {
+            None => Ok(default),
+            Some("api") => Ok(Source::Api),
+            Some("volume") => Ok(Source::Volume),
+            Some(other) => Err(format!(
+                "metadata.annotations[{SOURCE_ANNOTATION}]: {other:?} is not api or volume"
+            )),
+        }
+    }
+}
+
 /// How the reconciler builds the Pods of every Prometheus.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where reloaders read the config Secret, unless a Prometheus's annotation says.
+    pub source: Source,
     /// The config reloader's image (promreload's).
     pub reloader_image: String,
     /// The config reloader's resources (the operator's defaults: 10m CPU and 50Mi memory,
@@ -71,7 +108,7 @@ pub struct Settings {
 
 impl Settings {
     /// The settings with the operator's reloader resources.
-    pub fn new(reloader_image: String) -> Self {
+    pub fn new(source: Source, reloader_image: String) -> Self {
         let both = |cpu: &str, memory: &str| {
             Some(BTreeMap::from([
                 ("cpu".to_string(), Quantity(cpu.into())),
@@ -79,6 +116,7 @@ impl Settings {
             ]))
         };
         Self {
+            source,
             reloader_image,
             reloader_resources: ResourceRequirements {
                 limits: both("10m", "50Mi"),
@@ -108,6 +146,9 @@ pub struct Workload {
     pub service: Option<Service>,
     /// `prometheus-<name>-web-config`.
     pub web_config: Secret,
+    /// In API mode, the Role that lets the Pods read the config Secret, and its binding to
+    /// their service account.
+    pub config_reader: Option<(Role, RoleBinding)>,
 }
 
 /// The StatefulSets, Service and web-config Secret of `prometheus`, or the field that
@@ -119,13 +160,22 @@ pub fn build(
 ) -> Result<Workload, String> {
     statefulset::check(prometheus)?;
     let version = Version::of(prometheus.spec.version.as_deref())?;
+    let source = Source::of(prometheus, settings.source)?;
+    if source == Source::Api && prometheus.spec.automount_service_account_token == Some(false) {
+        return Err(format!(
+            "spec.automountServiceAccountToken is false: the config reloader reads its Secret \
+             from the API with that token; set it true, or annotate the Prometheus \
+             {SOURCE_ANNOTATION}: volume"
+        ));
+    }
     let statefulsets = (0..shards(prometheus))
-        .map(|shard| statefulset::build(prometheus, settings, written, &version, shard))
+        .map(|shard| statefulset::build(prometheus, settings, source, written, &version, shard))
         .collect::<Result<_, _>>()?;
     Ok(Workload {
         statefulsets,
         service: service::governing(prometheus),
         web_config: service::web_config(prometheus)?,
+        config_reader: (source == Source::Api).then(|| service::config_reader(prometheus)),
     })
 }
 

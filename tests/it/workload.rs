@@ -1,5 +1,6 @@
 //! The reconciler running Prometheus (`RECONCILER_RUN_PROMETHEUS`) against a real
-//! kube-apiserver: StatefulSets follow the spec (shards, replicas, a field the API server
+//! kube-apiserver: API mode's Role and RoleBinding (and the operator's layout by annotation),
+//! StatefulSets follow the spec (shards, replicas, a field the API server
 //! does not let change), the shared governing Service keeps every owner, a Prometheus whose
 //! Pods cannot run is refused with the field named and what runs is left as it is, a paused
 //! one is not touched, and a restart over unchanged objects writes nothing. (Pods, probes
@@ -8,6 +9,7 @@
 use crate::support::cluster::*;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use promreload::reconciler::crd::Prometheus;
@@ -73,7 +75,11 @@ async fn statefulsets_follow_the_spec_and_pods_that_cannot_run_are_refused() {
     let c = &client;
     let ns = ns.as_str();
     prometheus(c, ns, "k8s", "{serviceMonitorSelector: {}, shards: 2}").await;
-    prometheus(c, ns, "other", "{serviceMonitorSelector: {}}").await;
+    // `other` in the operator's layout, by its annotation; `k8s` in API mode (the default).
+    let other = format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: other, namespace: {ns}, annotations: {{promreload.io/reloader-source: volume}}}}\nspec: {{serviceMonitorSelector: {{}}}}\n"
+    );
+    apply::<Prometheus>(c, ns, &other).await;
     let reconciler = cluster.reconciler(&[
         ("RECONCILER_NAMESPACE", ns),
         ("RECONCILER_RUN_PROMETHEUS", "true"),
@@ -148,6 +154,37 @@ async fn statefulsets_follow_the_spec_and_pods_that_cannot_run_are_refused() {
             .unwrap()
             .contains("operator.prometheus.io/name=k8s")
     );
+    // API mode: a Role to read the one config Secret, bound to the Pods' service account,
+    // and no config volume; `other` has the operator's layout and no Role.
+    let roles = Api::<Role>::namespaced(c.clone(), ns);
+    let role = roles.get("prometheus-k8s-config-reader").await.unwrap();
+    let rule = &role.rules.unwrap()[0];
+    assert_eq!(
+        rule.resource_names.as_deref(),
+        Some(&["prometheus-k8s".to_string()][..])
+    );
+    let binding = Api::<RoleBinding>::namespaced(c.clone(), ns)
+        .get("prometheus-k8s-config-reader")
+        .await
+        .unwrap();
+    assert_eq!(binding.subjects.unwrap()[0].name, "default");
+    assert!(
+        roles
+            .get_opt("prometheus-other-config-reader")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let volume_names = |s: &StatefulSet| -> Vec<String> {
+        let pod = s.spec.clone().unwrap().template.spec.unwrap();
+        pod.volumes.unwrap().into_iter().map(|v| v.name).collect()
+    };
+    assert!(!volume_names(&statefulsets(c, ns).await[0]).contains(&"config".to_string()));
+    let other_sts = Api::<StatefulSet>::namespaced(c.clone(), ns)
+        .get("prometheus-other")
+        .await
+        .unwrap();
+    assert!(volume_names(&other_sts).contains(&"config".to_string()));
     // `kubectl get prometheus` shows the operator's columns.
     let table = kubectl_run(
         &cluster,
@@ -198,17 +235,17 @@ async fn statefulsets_follow_the_spec_and_pods_that_cannot_run_are_refused() {
         &format!("{{serviceMonitorSelector: {{}}, replicas: 2, {claim}}}"),
     )
     .await;
-    // The reconciler deletes it, orphaning its Pods; the garbage collector's part (there is
-    // no controller manager here) is done by hand: the `orphan` finalizer removed.
+    // The reconciler deletes it in the foreground (its Pods first); the garbage collector's
+    // part (there is no controller manager here) is done by hand: its finalizer removed.
     let sts_api = Api::<StatefulSet>::namespaced(c.clone(), ns);
-    eventually("the StatefulSet is deleted, orphaning its Pods", || async {
+    eventually("the StatefulSet is deleted in the foreground", || async {
         sts_api
             .get_opt("prometheus-k8s")
             .await
             .unwrap()
             .is_some_and(|s| {
                 s.metadata.deletion_timestamp.is_some()
-                    && s.finalizers().iter().any(|f| f == "orphan")
+                    && s.finalizers().iter().any(|f| f == "foregroundDeletion")
             })
     })
     .await;
@@ -260,6 +297,10 @@ async fn statefulsets_follow_the_spec_and_pods_that_cannot_run_are_refused() {
         (
             "additionalArgs: [{name: web.enable-lifecycle}]",
             "spec.additionalArgs: ",
+        ),
+        (
+            "automountServiceAccountToken: false",
+            "spec.automountServiceAccountToken is false",
         ),
     ] {
         prometheus(

@@ -1,9 +1,11 @@
-//! Writing a Prometheus's workload: the web-config Secret, the governing Service and the
+//! Writing a Prometheus's workload: the web-config Secret, in API mode the Role and
+//! RoleBinding that let its Pods read the config Secret, the governing Service and the
 //! StatefulSets by server-side apply, each only when it changed; StatefulSets of shards no
 //! longer asked for deleted (or kept, with `shardRetentionPolicy.whenScaled: Retain`).
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
 use kube::{Api, Client, ResourceExt};
@@ -48,6 +50,7 @@ pub async fn apply(
             .await?;
         writes += 1;
     }
+    writes += apply_config_reader(client, prometheus, &namespace, workload).await?;
     if let Some(service) = &workload.service {
         writes += apply_service(client, prometheus, &namespace, service).await?;
     }
@@ -110,6 +113,56 @@ async fn mounts_exist(
     Ok(())
 }
 
+/// In API mode, applies the Role and RoleBinding that let the Pods read the config Secret
+/// (before the StatefulSets, so a new Pod can read it at once); otherwise deletes them if a
+/// previous mode left them.
+async fn apply_config_reader(
+    client: &Client,
+    prometheus: &Prometheus,
+    namespace: &str,
+    workload: &Workload,
+) -> Result<usize, ApplyError> {
+    let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams::apply(MANAGER).force();
+    let Some((role, binding)) = &workload.config_reader else {
+        let name = super::service::config_reader_name(prometheus);
+        let mut deleted = 0;
+        if roles.get_metadata_opt(&name).await?.is_some() {
+            roles.delete(&name, &DeleteParams::default()).await?;
+            deleted += 1;
+        }
+        if bindings.get_metadata_opt(&name).await?.is_some() {
+            bindings.delete(&name, &DeleteParams::default()).await?;
+            deleted += 1;
+        }
+        return Ok(deleted);
+    };
+    let mut writes = 0;
+    let current = roles.get_opt(&role.name_any()).await?;
+    if !current
+        .is_some_and(|c| c.rules == role.rules && c.owner_references() == role.owner_references())
+    {
+        roles
+            .patch(&role.name_any(), &params, &Patch::Apply(role))
+            .await?;
+        writes += 1;
+    }
+    let current = bindings.get_opt(&binding.name_any()).await?;
+    let same = current.is_some_and(|c| {
+        c.subjects == binding.subjects
+            && c.role_ref == binding.role_ref
+            && c.owner_references() == binding.owner_references()
+    });
+    if !same {
+        bindings
+            .patch(&binding.name_any(), &params, &Patch::Apply(binding))
+            .await?;
+        writes += 1;
+    }
+    Ok(writes)
+}
+
 /// Applies the shared governing Service with a field manager of this Prometheus's own, so
 /// each Prometheus of the namespace keeps its owner reference in it (a list keyed by uid).
 async fn apply_service(
@@ -155,8 +208,9 @@ async fn apply_service(
 }
 
 /// Applies a StatefulSet unless it already holds this input hash. A change to a field the
-/// API server does not let change (the claim templates, the service name) deletes it without
-/// its Pods (orphaned, then adopted and rolled by the new one): the garbage collector
+/// API server does not let change (the claim templates, the service name) deletes it in the
+/// foreground, its Pods first, as the operator does (a StatefulSet created over orphaned
+/// Pods adopts them without rolling them, measured on the real node): the garbage collector
 /// finishes the deletion, and the watch on StatefulSets brings the reconcile that creates
 /// the new one. One being deleted is left alone until it is gone.
 async fn apply_statefulset(
@@ -178,12 +232,12 @@ async fn apply_statefulset(
     match api.patch(&name, &params, &Patch::Apply(want)).await {
         Ok(_) => Ok(1),
         Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("Forbidden") => {
-            tracing::info!(statefulset = %name, reason = %e.message, "a field that cannot change changed: deleting the StatefulSet (its Pods are kept) to create it again");
-            let orphan = DeleteParams {
-                propagation_policy: Some(PropagationPolicy::Orphan),
+            tracing::info!(statefulset = %name, reason = %e.message, "a field that cannot change changed: deleting the StatefulSet and its Pods to create it again");
+            let foreground = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Foreground),
                 ..DeleteParams::default()
             };
-            api.delete(&name, &orphan).await?;
+            api.delete(&name, &foreground).await?;
             Ok(1)
         }
         Err(e) => Err(e.into()),

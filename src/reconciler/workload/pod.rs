@@ -17,7 +17,7 @@ use kube::ResourceExt;
 use super::args::{by_signal, clean_path, route_prefix};
 use super::{
     CONFIG_DIR, CONFIG_FILE_GZ, CONFIG_OUT_DIR, ENVSUBST_FILE, LOG_DIR, RULES_DIR, STORAGE_DIR,
-    Settings, TLS_ASSETS_DIR, WEB_CONFIG_FILE,
+    Settings, Source, TLS_ASSETS_DIR, WEB_CONFIG_FILE,
 };
 
 /// The name of the data volume: `prometheus-<name>-db`, or the claim template's own name.
@@ -115,6 +115,7 @@ fn empty_dir(name: &str, medium: Option<&str>) -> Volume {
 /// and the `prometheus` container's mounts.
 pub fn volumes(
     prometheus: &Prometheus,
+    source: Source,
     rule_config_maps: &[String],
     tls_secrets: &[String],
 ) -> Result<(Vec<Volume>, Vec<VolumeMount>), String> {
@@ -139,11 +140,10 @@ pub fn volumes(
         }),
         ..Volume::default()
     };
-    let mut volumes = vec![
-        secret_volume("config", &format!("prometheus-{name}")),
-        tls,
-        empty_dir("config-out", Some("Memory")),
-    ];
+    let mut volumes = vec![tls, empty_dir("config-out", Some("Memory"))];
+    if source == Source::Volume {
+        volumes.insert(0, secret_volume("config", &format!("prometheus-{name}")));
+    }
     let sub_path = match &spec.storage {
         Some(s) if s.disable_mount_sub_path != Some(true) => Some("prometheus-db".to_string()),
         _ => None,
@@ -336,15 +336,16 @@ use super::version::Version;
 pub fn reloader(
     prometheus: &Prometheus,
     settings: &Settings,
+    source: Source,
     init: bool,
     shard: i32,
     rule_config_maps: &[String],
 ) -> Container {
     let spec = &prometheus.spec;
-    let mut mounts = vec![
-        mount("config", CONFIG_DIR, false),
-        mount("config-out", CONFIG_OUT_DIR, false),
-    ];
+    let mut mounts = vec![mount("config-out", CONFIG_OUT_DIR, false)];
+    if source == Source::Volume {
+        mounts.insert(0, mount("config", CONFIG_DIR, false));
+    }
     if spec.web.is_some() {
         mounts.push(web_config(prometheus).1);
     }
@@ -390,8 +391,16 @@ pub fn reloader(
             args.push(format!("--reload-url=http://localhost:9090{reload}"));
         }
     }
-    args.push(format!("--config-file={CONFIG_DIR}/{CONFIG_FILE_GZ}"));
-    watched.push(CONFIG_DIR.into());
+    match source {
+        Source::Volume => {
+            args.push(format!("--config-file={CONFIG_DIR}/{CONFIG_FILE_GZ}"));
+            watched.push(CONFIG_DIR.into());
+        }
+        Source::Api => args.push(format!(
+            "--config-secret=prometheus-{}",
+            prometheus.name_any()
+        )),
+    }
     args.push(format!(
         "--config-envsubst-file={CONFIG_OUT_DIR}/{ENVSUBST_FILE}"
     ));

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Secret, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
@@ -92,6 +93,56 @@ pub fn web_config(prometheus: &Prometheus) -> Result<Secret, String> {
         type_: Some("Opaque".into()),
         ..Secret::default()
     })
+}
+
+/// The name of the Role and RoleBinding that let a Prometheus's Pods read its config Secret.
+pub fn config_reader_name(prometheus: &Prometheus) -> String {
+    format!("prometheus-{}-config-reader", prometheus.name_any())
+}
+
+/// In API mode: a Role allowing `get`, `list` and `watch` on the config Secret alone
+/// (`resourceNames`; promreload lists and watches it by name), bound to the Pods' service
+/// account.
+pub fn config_reader(prometheus: &Prometheus) -> (Role, RoleBinding) {
+    let name = config_reader_name(prometheus);
+    let meta = ObjectMeta {
+        name: Some(name.clone()),
+        namespace: prometheus.namespace(),
+        labels: Some(managed_by()),
+        owner_references: controller_owner(prometheus).map(|o| vec![o]),
+        ..ObjectMeta::default()
+    };
+    let role = Role {
+        metadata: meta.clone(),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["secrets".into()]),
+            resource_names: Some(vec![format!("prometheus-{}", prometheus.name_any())]),
+            verbs: vec!["get".into(), "list".into(), "watch".into()],
+            ..PolicyRule::default()
+        }]),
+    };
+    let account = prometheus
+        .spec
+        .service_account_name
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".into());
+    let binding = RoleBinding {
+        metadata: meta,
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name,
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: account,
+            namespace: prometheus.namespace(),
+            ..Subject::default()
+        }]),
+    };
+    (role, binding)
 }
 
 fn http_server(http: &WebHttpConfig) -> Result<Value, String> {

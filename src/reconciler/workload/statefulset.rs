@@ -18,8 +18,8 @@ use crate::reconciler::validate::PROMETHEUS_POD_UNBUILT;
 
 use super::version::Version;
 use super::{
-    GOVERNING_SERVICE, INPUT_HASH, MIN_RULE_CONFIG_MAPS, Settings, Written, args, managed_by, pod,
-    selector_labels, statefulset_name,
+    GOVERNING_SERVICE, INPUT_HASH, MIN_RULE_CONFIG_MAPS, Settings, Source, Written, args,
+    managed_by, pod, selector_labels, statefulset_name,
 };
 
 /// The operator's default Prometheus image, without its tag.
@@ -206,6 +206,7 @@ fn image(spec: &PrometheusSpec, version: &Version) -> String {
 pub fn build(
     prometheus: &Prometheus,
     settings: &Settings,
+    source: Source,
     written: Written,
     version: &Version,
     shard: i32,
@@ -218,7 +219,8 @@ pub fn build(
     let tls_secrets: Vec<String> = (0..written.tls_shards.max(1))
         .map(|i| format!("prometheus-{name}-tls-assets-{i}"))
         .collect();
-    let (mut volumes, mut mounts) = pod::volumes(prometheus, &rule_config_maps, &tls_secrets)?;
+    let (mut volumes, mut mounts) =
+        pod::volumes(prometheus, source, &rule_config_maps, &tls_secrets)?;
     let mut args = args::server(spec, version)?;
     if version.at_least(2, 24, 0) {
         let (volume, mount) = pod::web_config(prometheus);
@@ -228,7 +230,8 @@ pub fn build(
         args.retain(|a| !a.starts_with("--web.config.file="));
     }
     let prometheus_container = pod::prometheus_container(spec, image(spec, version), args, mounts);
-    let reloader = |init| pod::reloader(prometheus, settings, init, shard, &rule_config_maps);
+    let reloader =
+        |init| pod::reloader(prometheus, settings, source, init, shard, &rule_config_maps);
     let init_containers = pod::merge_containers(
         "spec.initContainers",
         vec![reloader(true)],

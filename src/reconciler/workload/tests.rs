@@ -10,7 +10,7 @@ fn prometheus(yaml: &str) -> Prometheus {
 }
 
 fn settings() -> Settings {
-    Settings::new("promreload:test".into())
+    Settings::new(Source::Volume, "promreload:test".into())
 }
 
 const WRITTEN: Written = Written {
@@ -192,5 +192,105 @@ fn web_http_config_is_the_web_config_file() {
     assert_eq!(
         text,
         "http_server_config:\n  http2: false\n  headers:\n    Content-Security-Policy: none\n    X-Frame-Options: deny\n"
+    );
+}
+
+/// API mode differs from the operator's layout (volume mode) in exactly what the README
+/// lists: no `config` volume nor its mounts in the reloaders, `--config-secret` instead of
+/// `--config-file` and the config directory's `--watched-dir`, and a Role and RoleBinding.
+#[test]
+fn api_mode_differs_from_the_operators_layout_in_the_listed_ways_only() {
+    let p = prometheus("{serviceAccountName: prom, shards: 2}");
+    let volume = build(&p, &settings(), WRITTEN).unwrap();
+    let api = build(
+        &p,
+        &Settings::new(Source::Api, "promreload:test".into()),
+        WRITTEN,
+    )
+    .unwrap();
+    assert!(volume.config_reader.is_none());
+    for (mut expected, mut got) in volume.statefulsets.into_iter().zip(api.statefulsets) {
+        for s in [&mut expected, &mut got] {
+            s.metadata.annotations.as_mut().unwrap().remove(INPUT_HASH);
+        }
+        let pod = expected
+            .spec
+            .as_mut()
+            .unwrap()
+            .template
+            .spec
+            .as_mut()
+            .unwrap();
+        pod.volumes.as_mut().unwrap().retain(|v| v.name != "config");
+        let reloaders = pod
+            .containers
+            .iter_mut()
+            .chain(pod.init_containers.iter_mut().flatten())
+            .filter(|c| c.name.ends_with("config-reloader"));
+        for c in reloaders {
+            c.volume_mounts
+                .as_mut()
+                .unwrap()
+                .retain(|m| m.name != "config");
+            let args = c.args.as_mut().unwrap();
+            args.retain(|a| a != "--watched-dir=/etc/prometheus/config");
+            for a in args.iter_mut() {
+                if a.starts_with("--config-file=") {
+                    *a = "--config-secret=prometheus-k8s".into();
+                }
+            }
+        }
+        assert_eq!(
+            serde_json::to_value(&expected).unwrap(),
+            serde_json::to_value(&got).unwrap()
+        );
+    }
+    let (role, binding) = api.config_reader.unwrap();
+    let rule = &role.rules.unwrap()[0];
+    assert_eq!(
+        rule.resource_names.as_deref(),
+        Some(&["prometheus-k8s".to_string()][..])
+    );
+    assert_eq!(rule.verbs, ["get", "list", "watch"]);
+    let subject = &binding.subjects.unwrap()[0];
+    assert_eq!(
+        (subject.name.as_str(), subject.namespace.as_deref()),
+        ("prom", Some("mon"))
+    );
+    assert_eq!(binding.role_ref.name, role.metadata.name.unwrap());
+}
+
+#[test]
+fn the_source_annotation_chooses_per_prometheus() {
+    let api = Settings::new(Source::Api, "promreload:test".into());
+    let annotated = |value: &str| {
+        let mut p = prometheus("{}");
+        p.metadata.annotations = Some([(SOURCE_ANNOTATION.to_string(), value.to_string())].into());
+        p
+    };
+    let w = build(&annotated("volume"), &api, WRITTEN).unwrap();
+    assert!(w.config_reader.is_none());
+    let e = build(&annotated("file"), &api, WRITTEN).unwrap_err();
+    assert!(
+        e.contains("promreload.io/reloader-source]: \"file\" is not api or volume"),
+        "{e}"
+    );
+    let e = build(
+        &prometheus("{automountServiceAccountToken: false}"),
+        &api,
+        WRITTEN,
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("spec.automountServiceAccountToken is false"),
+        "{e}"
+    );
+    assert!(
+        build(
+            &prometheus("{automountServiceAccountToken: false}"),
+            &settings(),
+            WRITTEN
+        )
+        .is_ok()
     );
 }

@@ -1,6 +1,7 @@
 //! The real operator as the oracle for the objects that run a Prometheus: for each case in
 //! `tests/oracle-workload/`, the operator and then the reconciler (`RECONCILER_RUN_PROMETHEUS`,
-//! the reloader image set to the operator's) run the same Prometheus against the same API
+//! the operator's layout `RECONCILER_RELOADER_SOURCE=volume`, the reloader image set to the
+//! operator's) run the same Prometheus against the same API
 //! server, and their StatefulSets, governing Service and web-config Secret are compared as
 //! the API server stores them, whole. Only what the server assigns (uid, versions, times,
 //! managed fields, status) is left out, and the input-hash annotation is compared by
@@ -201,6 +202,7 @@ async fn the_reconciler_runs_prometheus_as_the_operator_does(name: &str) {
     let reconciler = cluster.reconciler(&[
         ("RECONCILER_NAMESPACE", &ns),
         ("RECONCILER_RUN_PROMETHEUS", "true"),
+        ("RECONCILER_RELOADER_SOURCE", "volume"),
         ("RECONCILER_RELOADER_IMAGE", OPERATORS_RELOADER),
     ]);
     let ours = settled_workload(&client, &ns, shards, &|| reconciler.process.log()).await;
