@@ -25,6 +25,11 @@
 //! `Accepted` condition says so too (see [`super::bindings`]), the Prometheus's condition
 //! counts accepted and rejected objects per kind, and the rest of the config is written.
 //!
+//! With `RECONCILER_RUN_PROMETHEUS`, a Prometheus whose config was written is also run (see
+//! [`super::workload`]): its StatefulSets, Service and web-config Secret are applied after the
+//! config, the StatefulSets it owns are watched (a change to one reconciles its Prometheus),
+//! and its status carries the Pods' counts and the `Available` condition.
+//!
 //! The watches and the stores they fill are in `watch`, the Events in `events`; this file is
 //! the reconcile.
 
@@ -430,12 +435,12 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     let outcome = match outcome(&prometheus, &ctx).await {
         Ok(Some(outcome)) if outcome.ok => run_pods(&prometheus, &ctx, outcome).await,
         Ok(Some(outcome)) => Ok(outcome),
+        // Waiting for the first list of a kind it selects.
         Ok(None) => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
         Err(error) => Err(error),
     };
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        // Waiting for the first list of a kind it selects.
         Err(error) => {
             // As the operator: the condition says the reconcile failed, and why, rather than
             // still claiming the last success. Written once per failure spell: each status
