@@ -380,3 +380,68 @@ async fn statefulsets_follow_the_spec_and_pods_that_cannot_run_are_refused() {
     );
     assert_eq!(statefulsets(c, ns).await[0].resource_version(), before);
 }
+
+/// With deploy/'s RBAC and nothing more (the reconciler impersonates its ServiceAccount), it
+/// runs a Prometheus: it creates the StatefulSet, Service, web-config Secret and API mode's
+/// Role and RoleBinding (granting what it holds), and watches the StatefulSets it owns: one
+/// deleted by hand is created again at once, not at the next resync.
+#[tokio::test]
+async fn deploys_rbac_is_enough_to_run_prometheus() {
+    let _turn = serial().await;
+    let cluster = Cluster::start();
+    let client = cluster.client().await;
+    cluster.install_crds(&client).await;
+    let monitoring: k8s_openapi::api::core::v1::Namespace =
+        serde_yaml_ng::from_str("metadata: {name: monitoring}").unwrap();
+    let _ = Api::all(client.clone())
+        .create(&Default::default(), &monitoring)
+        .await;
+    let rbac = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/reconciler/rbac.yaml"
+    ))
+    .unwrap();
+    kubectl_run(&cluster, &["apply", "-f", "-"], Some(&rbac));
+    let ns = unique("rbac");
+    namespace(&client, &ns, &[]).await;
+    let (c, ns) = (&client, ns.as_str());
+    // The test's kubeconfig, acting as the reconciler's ServiceAccount.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut config: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&cluster.kubeconfig).unwrap()).unwrap();
+    for user in config["users"].as_sequence_mut().unwrap() {
+        user["user"]["as"] = "system:serviceaccount:monitoring:promreload-reconciler".into();
+    }
+    std::fs::write(&kubeconfig, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+    let as_sa = Cluster::at(kubeconfig);
+    prometheus(c, ns, "k8s", "{serviceMonitorSelector: {}}").await;
+    let _reconciler = as_sa.reconciler(&[
+        ("RECONCILER_NAMESPACE", ns),
+        ("RECONCILER_RUN_PROMETHEUS", "true"),
+    ]);
+    eventually("the Prometheus runs, with API mode's Role", || async {
+        let role = Api::<Role>::namespaced(c.clone(), ns)
+            .get_opt("prometheus-k8s-config-reader")
+            .await
+            .unwrap();
+        role.is_some()
+            && statefulsets(c, ns).await.len() == 1
+            && condition(c, ns, "k8s")
+                .await
+                .is_some_and(|(status, _, _)| status == "True")
+    })
+    .await;
+    let first = statefulsets(c, ns).await[0].uid();
+    Api::<StatefulSet>::namespaced(c.clone(), ns)
+        .delete("prometheus-k8s", &Default::default())
+        .await
+        .unwrap();
+    eventually("the deleted StatefulSet is created again", || async {
+        statefulsets(c, ns)
+            .await
+            .first()
+            .is_some_and(|s| s.uid() != first)
+    })
+    .await;
+}
