@@ -434,12 +434,12 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
     }
     let outcome = match outcome(&prometheus, &ctx).await {
         Ok(Some(outcome)) if outcome.ok => run_pods(&prometheus, &ctx, outcome).await,
-        Ok(Some(outcome)) => Ok(outcome),
+        Ok(Some(outcome)) => Ok((outcome, None)),
         // Waiting for the first list of a kind it selects.
         Ok(None) => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
         Err(error) => Err(error),
     };
-    let outcome = match outcome {
+    let (outcome, seen) = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
             // As the operator: the condition says the reconcile failed, and why, rather than
@@ -478,7 +478,11 @@ async fn reconcile_one(prometheus: Arc<Prometheus>, ctx: Arc<Context>) -> Result
         // Valid again: a relapse, even for the same reason, is reported again.
         ctx.warned.lock().await.remove(&warning_id);
     }
-    let observed = observed(&ctx, &prometheus).await?;
+    // The Pods as the writes left them, or read now when nothing was written.
+    let observed = match seen {
+        Some(seen) => Some(seen),
+        None => observed(&ctx, &prometheus).await?,
+    };
     status::set(&ctx.client, &prometheus, &outcome, observed.as_ref()).await?;
     ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
     Ok(Action::requeue(ctx.config.resync_interval))
@@ -725,14 +729,15 @@ async fn prune_bindings(ctx: &Context, live: &std::collections::HashSet<String>)
 
 /// With `--run-prometheus`, builds and writes the objects that run a Prometheus whose config
 /// was just written (so a new Pod starts on a config that exists). One whose Pods cannot be
-/// built as asked is refused, naming the field, and what runs is left as it is.
+/// built as asked is refused, naming the field, and what runs is left as it is. Returns the
+/// condition, and the Pods as the writes left them (`None` when nothing was written).
 async fn run_pods(
     prometheus: &Prometheus,
     ctx: &Context,
     config: Outcome,
-) -> Result<Outcome, Error> {
+) -> Result<(Outcome, Option<workload::Observed>), Error> {
     let Some(settings) = &ctx.config.workloads else {
-        return Ok(config);
+        return Ok((config, None));
     };
     let name = key(prometheus);
     let written = workload::Written {
@@ -747,10 +752,10 @@ async fn run_pods(
     };
     let built = match workload::build(prometheus, settings, written) {
         Ok(built) => built,
-        Err(reason) => return Ok(invalid(reason)),
+        Err(reason) => return Ok((invalid(reason), None)),
     };
     match workload::apply(&ctx.client, prometheus, &built).await {
-        Ok(writes) => {
+        Ok(workload::Applied { writes, observed }) => {
             if writes > 0 {
                 ctx.metrics.workload_writes.inc_by(writes as u64);
                 tracing::info!(
@@ -760,16 +765,17 @@ async fn run_pods(
                 );
             }
             let replicas = prometheus.spec.replicas.unwrap_or(1);
-            Ok(Outcome {
+            let outcome = Outcome {
                 message: format!(
                     "{}; {} StatefulSets of {replicas} replicas",
                     config.message,
                     built.statefulsets.len()
                 ),
                 ..config
-            })
+            };
+            Ok((outcome, Some(observed)))
         }
-        Err(workload::ApplyError::Refused(reason)) => Ok(invalid(reason)),
+        Err(workload::ApplyError::Refused(reason)) => Ok((invalid(reason), None)),
         Err(workload::ApplyError::Kube(error)) => Err(error.into()),
     }
 }

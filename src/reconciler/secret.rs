@@ -195,7 +195,9 @@ fn metadata(prometheus: &Prometheus, name: String) -> ObjectMeta {
     }
 }
 
-fn owner(prometheus: &Prometheus) -> Option<OwnerReference> {
+/// A controller owner reference to `prometheus` that blocks its deletion until the object
+/// is gone (every object generated for a Prometheus carries one).
+pub fn owner(prometheus: &Prometheus) -> Option<OwnerReference> {
     let mut owner = prometheus.controller_owner_ref(&())?;
     owner.block_owner_deletion = Some(true);
     Some(owner)

@@ -31,17 +31,17 @@ pub struct Outcome {
     pub message: String,
 }
 
-/// The reconciler's condition as `prometheus` holds it.
-fn current(prometheus: &Prometheus) -> Option<&Condition> {
+/// The condition of type `type_` as `prometheus` holds it.
+fn current<'a>(prometheus: &'a Prometheus, type_: &str) -> Option<&'a Condition> {
     prometheus
         .status
         .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == CONDITION))
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
 }
 
 /// Whether the condition already says, for this generation, that reconciles fail.
 pub fn failed(prometheus: &Prometheus) -> bool {
-    current(prometheus).is_some_and(|c| {
+    current(prometheus, CONDITION).is_some_and(|c| {
         c.reason == FAILED && c.observed_generation == prometheus.metadata.generation
     })
 }
@@ -116,11 +116,7 @@ fn condition(
     reason: &str,
     message: &str,
 ) -> Condition {
-    let current = prometheus
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_));
-    let transition = match current {
+    let transition = match current(prometheus, type_) {
         Some(c) if c.status == status => c.last_transition_time.clone(),
         _ => Time(k8s_openapi::jiff::Timestamp::now()),
     };

@@ -27,7 +27,7 @@ use kube::ResourceExt;
 
 use super::crd::Prometheus;
 
-pub use apply::{ApplyError, apply};
+pub use apply::{Applied, ApplyError, apply};
 pub use statefulset::image_reference;
 pub use status::{Observed, observe};
 pub use version::Version;

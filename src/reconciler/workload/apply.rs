@@ -13,6 +13,7 @@ use kube::{Api, Client, ResourceExt};
 use crate::reconciler::crd::Prometheus;
 use crate::reconciler::secret::MANAGER;
 
+use super::status::{Observed, summarize};
 use super::{INPUT_HASH, Workload, statefulset_name};
 
 /// Why a workload was not written.
@@ -27,12 +28,22 @@ pub enum ApplyError {
     Kube(#[from] kube::Error),
 }
 
-/// Writes `workload` for `prometheus`; returns how many objects it wrote or deleted.
+/// What [`apply`] did.
+#[derive(Debug)]
+pub struct Applied {
+    /// Objects written or deleted.
+    pub writes: usize,
+    /// The Pods, from the StatefulSets as they stand after the writes (read once, for the
+    /// writes and the status alike).
+    pub observed: Observed,
+}
+
+/// Writes `workload` for `prometheus`.
 pub async fn apply(
     client: &Client,
     prometheus: &Prometheus,
     workload: &Workload,
-) -> Result<usize, ApplyError> {
+) -> Result<Applied, ApplyError> {
     let namespace = prometheus.namespace().unwrap_or_default();
     mounts_exist(client, prometheus, &namespace).await?;
     let mut writes = 0;
@@ -55,11 +66,17 @@ pub async fn apply(
         writes += apply_service(client, prometheus, &namespace, service).await?;
     }
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
+    let mut now = Vec::with_capacity(workload.statefulsets.len());
     for want in &workload.statefulsets {
-        writes += apply_statefulset(&statefulsets, want).await?;
+        let (wrote, current) = apply_statefulset(&statefulsets, want).await?;
+        writes += wrote;
+        now.push(current);
     }
     writes += prune_shards(&statefulsets, prometheus, workload.statefulsets.len()).await?;
-    Ok(writes)
+    Ok(Applied {
+        writes,
+        observed: summarize(prometheus, &now),
+    })
 }
 
 /// Refuses a Prometheus that mounts a Secret or ConfigMap that does not exist, or claims
@@ -212,33 +229,35 @@ async fn apply_service(
 /// foreground, its Pods first, as the operator does (a StatefulSet created over orphaned
 /// Pods adopts them without rolling them, measured on the real node): the garbage collector
 /// finishes the deletion, and the watch on StatefulSets brings the reconcile that creates
-/// the new one. One being deleted is left alone until it is gone.
+/// the new one. One being deleted is left alone until it is gone. Returns whether it wrote,
+/// and the StatefulSet as it stands now (`None`: there is none).
 async fn apply_statefulset(
     api: &Api<StatefulSet>,
     want: &StatefulSet,
-) -> Result<usize, ApplyError> {
+) -> Result<(usize, Option<StatefulSet>), ApplyError> {
     let name = want.name_any();
     let hash = |s: &StatefulSet| s.annotations().get(INPUT_HASH).cloned();
     if let Some(current) = api.get_opt(&name).await? {
         if current.metadata.deletion_timestamp.is_some() {
             tracing::debug!(statefulset = %name, "being deleted; created again once gone");
-            return Ok(0);
+            return Ok((0, Some(current)));
         }
         if hash(&current) == hash(want) {
-            return Ok(0);
+            return Ok((0, Some(current)));
         }
     }
     let params = PatchParams::apply(MANAGER).force();
     match api.patch(&name, &params, &Patch::Apply(want)).await {
-        Ok(_) => Ok(1),
+        Ok(written) => Ok((1, Some(written))),
         Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("Forbidden") => {
             tracing::info!(statefulset = %name, reason = %e.message, "a field that cannot change changed: deleting the StatefulSet and its Pods to create it again");
             let foreground = DeleteParams {
                 propagation_policy: Some(PropagationPolicy::Foreground),
                 ..DeleteParams::default()
             };
-            api.delete(&name, &foreground).await?;
-            Ok(1)
+            // Still there, being deleted (`Left`), or already gone.
+            let deleting = api.delete(&name, &foreground).await?.left();
+            Ok((1, deleting))
         }
         Err(e) => Err(e.into()),
     }

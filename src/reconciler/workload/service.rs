@@ -13,7 +13,8 @@ use serde_yaml_ng::{Mapping, Value};
 
 use crate::reconciler::crd::{Prometheus, WebHttpConfig};
 
-use super::{GOVERNING_SERVICE, managed_by, pod, statefulset::controller_owner};
+use super::{GOVERNING_SERVICE, managed_by, pod};
+use crate::reconciler::secret::owner;
 
 /// The headless Service every Prometheus in the namespace shares, owned by each of them (not
 /// as controller), so it goes with the last one; `None` when the Prometheus names its own
@@ -83,7 +84,7 @@ pub fn web_config(prometheus: &Prometheus) -> Result<Secret, String> {
             name: Some(super::web_config_secret_name(prometheus)),
             namespace: prometheus.namespace(),
             labels: Some(managed_by()),
-            owner_references: controller_owner(prometheus).map(|o| vec![o]),
+            owner_references: owner(prometheus).map(|o| vec![o]),
             ..ObjectMeta::default()
         },
         data: Some(BTreeMap::from([(
@@ -109,7 +110,7 @@ pub fn config_reader(prometheus: &Prometheus) -> (Role, RoleBinding) {
         name: Some(name.clone()),
         namespace: prometheus.namespace(),
         labels: Some(managed_by()),
-        owner_references: controller_owner(prometheus).map(|o| vec![o]),
+        owner_references: owner(prometheus).map(|o| vec![o]),
         ..ObjectMeta::default()
     };
     let role = Role {

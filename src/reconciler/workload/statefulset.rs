@@ -10,10 +10,11 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use crate::reconciler::crd::{Prometheus, PrometheusSpec};
+use crate::reconciler::secret;
 use crate::reconciler::validate::PROMETHEUS_POD_UNBUILT;
 
 use super::version::Version;
@@ -353,7 +354,7 @@ pub fn build(
             namespace: prometheus.namespace(),
             labels: Some(labels),
             annotations: Some(annotations),
-            owner_references: controller_owner(prometheus).map(|o| vec![o]),
+            owner_references: secret::owner(prometheus).map(|o| vec![o]),
             ..ObjectMeta::default()
         },
         spec: Some(statefulset_spec),
@@ -366,16 +367,6 @@ pub fn build(
         .get_or_insert_default()
         .insert(INPUT_HASH.into(), hash);
     Ok(statefulset)
-}
-
-/// A controller owner reference to `prometheus` that blocks its deletion until the object
-/// is gone.
-pub fn controller_owner(
-    prometheus: &Prometheus,
-) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
-    let mut owner = prometheus.controller_owner_ref(&())?;
-    owner.block_owner_deletion = Some(true);
-    Some(owner)
 }
 
 /// A hash of everything the StatefulSet is built from (the object itself, without this
