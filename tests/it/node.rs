@@ -1001,15 +1001,19 @@ fn the_operators_own_reloader_beside_ours() {
 /// service account) instead of the mounted volume. Pods reach the API server as they would
 /// the `kubernetes` Service: at the Pod network's gateway, where this test forwards to the
 /// API server's loopback port. Returns the Pod's address once it is Ready.
-fn api_mode_prometheus(cluster: &Cluster, node: &Node) -> String {
-    let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(cluster, args, stdin);
-    let api_port: u16 = std::fs::read_to_string(&cluster.kubeconfig)
+/// The loopback port of the test control plane's API server (its kubeconfig's).
+fn api_port(cluster: &Cluster) -> u16 {
+    std::fs::read_to_string(&cluster.kubeconfig)
         .unwrap()
         .lines()
         .find_map(|l| l.trim().strip_prefix("server: https://127.0.0.1:"))
         .and_then(|p| p.parse().ok())
-        .expect("the API server's loopback port");
-    let gateway_port = forward("10.244.77.1", ("127.0.0.1", api_port));
+        .expect("the API server's loopback port")
+}
+
+fn api_mode_prometheus(cluster: &Cluster, node: &Node) -> String {
+    let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(cluster, args, stdin);
+    let gateway_port = forward("10.244.77.1", ("127.0.0.1", api_port(cluster)));
     kubectl(
         &[
             "-n",
@@ -1207,16 +1211,11 @@ fn deploy_applied_for_real_follows_a_service_monitor() {
     let node = Node::up(&cluster);
     node.images();
     let kubectl = |args: &[&str], stdin: Option<&str>| kubectl_run(&cluster, args, stdin);
-    let kubeconfig = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
-    let api_port = kubeconfig
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: https://127.0.0.1:"))
-        .expect("the API server's loopback address")
-        .to_string();
+    let api_port = api_port(&cluster);
     let admin_port = free_port();
     // Prometheus's Kubernetes discovery reaches the API server as it would the `kubernetes`
     // Service: at the Pod network's gateway, forwarded to the API server's loopback port.
-    let gateway_port = forward_once_up("10.244.77.1", ("127.0.0.1", api_port.parse().unwrap()));
+    let gateway_port = forward_once_up("10.244.77.1", ("127.0.0.1", api_port));
     // kustomize takes a base only by a relative path.
     let overlay = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let kustomization = format!(

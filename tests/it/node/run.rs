@@ -76,14 +76,8 @@ fn the_reconciler_runs_prometheus_on_the_node() {
         ("RECONCILER_RUN_PROMETHEUS", "true"),
         ("RECONCILER_RELOADER_IMAGE", PROMRELOAD_IMAGE),
     ]);
-    let api_port: u16 = std::fs::read_to_string(&cluster.kubeconfig)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: https://127.0.0.1:"))
-        .and_then(|p| p.parse().ok())
-        .expect("the API server's loopback port");
     // The gateway appears with the first Pod, whose init container is already retrying.
-    let gateway = forward_once_up("10.244.77.1", ("127.0.0.1", api_port));
+    let gateway = forward_once_up("10.244.77.1", ("127.0.0.1", api_port(&cluster)));
     let prometheus = |spec: &str| prometheus(gateway, spec);
     let created = Instant::now();
     kubectl(&["apply", "-f", "-"], Some(&prometheus("  replicas: 1\n")));
